@@ -1,0 +1,141 @@
+"""The conversation loop: request -> stream -> tools -> tool_result -> repeat, as a generator of events.
+
+It knows nothing of terminals or HTTP details: a transport sends bodies, a toolbox runs tools, an
+`approve` callback (supplied by the view layer) decides on tools that need confirmation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from .errors import ToolchatError
+from .events import Finished, Result, Start, ToolCall, ToolResult, TurnEnd, TurnStart
+from .providers import anthropic
+from .settings import Settings
+from .sse import SSEDecoder
+from .toolbox import Call, Tool, Toolbox
+
+# approve(tool, call) -> None to run it, or the reason it must not run.
+Approver = Callable[[Tool, Call], "str | None"]
+
+
+class Chat:
+    def __init__(self, settings: Settings, toolbox: Toolbox, transport=None,
+                 approve: Approver | None = None):
+        self.settings = settings
+        self.toolbox = toolbox
+        self.transport = transport
+        self.approve = approve or (lambda tool, call: None)
+        self.result = Result(model=settings.model)
+
+    def body(self, messages: list[dict]) -> dict:
+        """The request body for the next turn of `messages`."""
+        s = self.settings
+        return anthropic.build_body(
+            model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
+            temperature=s.temperature, tools=self.toolbox.wire(), tool_choice=s.tool_choice,
+            parallel=s.parallel)
+
+    def run(self, messages: list[dict]) -> Iterator:
+        """Play the conversation to its end; the last event is always Finished."""
+        result = self.result
+        result.messages = messages
+        yield Start(self.settings.model, self.toolbox.names())
+        try:
+            yield from self._loop(messages, result)
+        except ToolchatError as exc:
+            result.error = exc
+        yield Finished(result)
+
+    def _loop(self, messages: list[dict], result: Result) -> Iterator:
+        while True:
+            if result.turns >= self.settings.max_turns:
+                result.incomplete = "max_turns"
+                return
+            result.turns += 1
+            yield TurnStart(result.turns)
+            message, bad_input = yield from self._turn(messages, result)
+            content = message.get("content") or []
+            # The assistant message goes back exactly as received: every block, untouched.
+            messages.append({"role": "assistant", "content": content})
+            usage = message.get("usage") or {}
+            _add_usage(result.usage, usage)
+            stop = message.get("stop_reason")
+            tool_uses = [b for b in content if b.get("type") == "tool_use"]
+            if not stop and tool_uses:
+                stop = "tool_use"  # gateways send null or "" with complete tool_use blocks
+            result.stop_reason = stop
+            result.stop_details = message.get("stop_details")
+            result.text = _text_of(content)
+            yield TurnEnd(result.turns, stop, usage)
+            if stop == "tool_use" and tool_uses:
+                results = yield from self._run_tools(tool_uses, bad_input)
+                messages.append({"role": "user", "content": results})
+                continue
+            if stop == "pause_turn":
+                continue  # the server-tool loop paused: send it back as it is
+            if stop in anthropic.INCOMPLETE_STOPS:
+                result.incomplete = stop
+            return
+
+    def _turn(self, messages: list[dict], result: Result):
+        reply = self.transport.send(self.body(messages))
+        try:
+            if reply.kind == "json":
+                message = anthropic.assemble_json(reply.json())
+                yield from anthropic.events_of_message(message)
+                return message, {}
+            decoder = SSEDecoder()
+            assembler = anthropic.StreamAssembler()
+            try:
+                for chunk in reply.chunks():
+                    for sse in decoder.feed(chunk):
+                        yield from assembler.feed(sse)
+                for sse in decoder.flush():
+                    yield from assembler.feed(sse)
+                return assembler.result(), assembler.bad_input
+            except (ToolchatError, GeneratorExit, KeyboardInterrupt):
+                # Keep what was shown: the partial text is the run's text.
+                result.text = _text_of(assembler.snapshot().get("content") or [])
+                raise
+        finally:
+            reply.close()
+
+    def _run_tools(self, tool_uses: list[dict], bad_input: dict[str, str]):
+        calls = [Call(b.get("id", ""), b.get("name", ""), b.get("input", {}), bad_input.get(b.get("id", "")))
+                 for b in tool_uses]
+        refused: dict[str, str] = {}
+        for call in calls:
+            yield ToolCall(call.id, call.name, call.input)
+        for call in calls:
+            tool = self.toolbox.tools.get(call.name)
+            if tool is not None and self.toolbox.check(call) is None:
+                reason = self.approve(tool, call)
+                if reason:
+                    refused[call.id] = reason
+        by_id: dict[str, ToolResult] = {}
+        first = len(self.result.tool_calls)
+        for outcome in self.toolbox.run_all(calls, refused):
+            by_id[outcome.id] = outcome
+            self.result.tool_calls.append(outcome)  # at once, so an interrupted run keeps it
+            yield outcome
+        self.result.tool_calls[first:] = [by_id[call.id] for call in calls]
+        # One tool_result per tool_use, in tool_use order, whatever order they finished in.
+        blocks = []
+        for call in calls:
+            outcome = by_id[call.id]
+            block = {"type": "tool_result", "tool_use_id": call.id, "content": outcome.output}
+            if outcome.is_error:
+                block["is_error"] = True
+            blocks.append(block)
+        return blocks
+
+
+def _text_of(content: list[dict]) -> str:
+    return "".join(b.get("text", "") for b in content if b.get("type") == "text")
+
+
+def _add_usage(total: dict, usage: dict) -> None:
+    for key, value in usage.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value

@@ -1,0 +1,70 @@
+"""Errors as values: each kind carries the exit code main.py turns it into."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_API = 3
+EXIT_INCOMPLETE = 4
+EXIT_INTERRUPTED = 130
+
+
+class ToolchatError(Exception):
+    """Base of every error toolchat reports to a person; `type` is the machine-readable kind."""
+
+    exit_code = 1
+    type = "error"
+
+    def __init__(self, message: str, *, type: str | None = None, status: int | None = None,
+                 request_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if type is not None:
+            self.type = type
+        self.status = status
+        self.request_id = request_id
+
+    def to_json(self) -> dict:
+        return {"type": self.type, "message": self.message, "status": self.status,
+                "request_id": self.request_id}
+
+
+class UsageError(ToolchatError):
+    """Bad flags, arguments or configuration."""
+
+    exit_code = EXIT_USAGE
+    type = "usage_error"
+
+
+class ToolsFileError(UsageError):
+    """A tools file that cannot be loaded; the message names the file, the tool and the field."""
+
+    type = "tools_file_error"
+
+
+class APIError(ToolchatError):
+    """The server answered with an error (HTTP status or an `error` event)."""
+
+    exit_code = EXIT_API
+    type = "api_error"
+
+
+class TransportError(ToolchatError):
+    """The request could not be made or the connection failed."""
+
+    exit_code = EXIT_API
+    type = "connection_error"
+
+
+class StreamError(ToolchatError):
+    """The stream was malformed or ended before `message_stop`."""
+
+    exit_code = EXIT_API
+    type = "stream_error"
+
+
+class Interrupted(ToolchatError):
+    """The user pressed Ctrl-C."""
+
+    exit_code = EXIT_INTERRUPTED
+    type = "interrupted"

@@ -1,0 +1,115 @@
+"""The events the chat loop yields and every view renders. Views see nothing else of a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Start:
+    model: str
+    tools: list[str]
+
+
+@dataclass(frozen=True)
+class TurnStart:
+    turn: int
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class BlockDone:
+    """A content block is complete (any type); `block` is its final wire form."""
+
+    index: int
+    block: dict
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asked for a tool and its input is complete; it is about to run (or be refused)."""
+
+    id: str
+    name: str
+    input: Any
+
+
+@dataclass
+class ToolResult:
+    id: str
+    name: str
+    input: Any
+    output: str
+    is_error: bool
+    duration_ms: int
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "input": self.input, "output": self.output,
+                "is_error": self.is_error, "duration_ms": self.duration_ms}
+
+
+@dataclass(frozen=True)
+class TurnEnd:
+    turn: int
+    stop_reason: str | None
+    usage: dict
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass
+class Result:
+    """What a run produced; the `--json` document is `to_json()`."""
+
+    model: str
+    text: str = ""
+    stop_reason: str | None = None
+    stop_details: Any = None
+    turns: int = 0
+    tool_calls: list[ToolResult] = field(default_factory=list)
+    usage: dict = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
+    messages: list[dict] = field(default_factory=list)
+    error: Any = None  # a ToolchatError, or None
+    incomplete: str | None = None  # why the answer is not complete, when it is not
+
+    @property
+    def exit_code(self) -> int:
+        from .errors import EXIT_INCOMPLETE, EXIT_OK
+
+        if self.error is not None:
+            return self.error.exit_code
+        return EXIT_INCOMPLETE if self.incomplete else EXIT_OK
+
+    def to_json(self) -> dict:
+        return {
+            "text": self.text,
+            "stop_reason": self.stop_reason,
+            "stop_details": self.stop_details,
+            "incomplete": self.incomplete,
+            "model": self.model,
+            "turns": self.turns,
+            "tool_calls": [call.to_json() for call in self.tool_calls],
+            "usage": self.usage,
+            "messages": self.messages,
+            "error": self.error.to_json() if self.error is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class Finished:
+    result: Result

@@ -1,0 +1,340 @@
+"""The command line: options in, Settings built, a view picked, the loop run, errors mapped to exit codes.
+
+Heavy modules (requests, jsonschema, the mock server) are imported only when a command needs them,
+so `--help` and `--version` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, ToolchatError, UsageError
+
+SUBCOMMANDS = ("tools", "mock-server")
+
+EPILOG = (
+    "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
+    "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
+    "4 incomplete answer, 130 interrupted."
+)
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  no_args_is_help=True, help="toolchat subcommands.")
+tools_app = typer.Typer(no_args_is_help=True, help="Inspect, check and run tools from tools files.")
+sub.add_typer(tools_app, name="tools")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"toolchat {__version__}")
+        raise typer.Exit()
+
+
+@app.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+def ask(
+    prompt: Annotated[Optional[List[str]], typer.Argument(
+        metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("-m", "--model", metavar="MODEL", help="Model name. [env TOOLCHAT_MODEL; default claude-sonnet-4-20250514]", show_default=False)] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", metavar="N", help="Max output tokens per turn. [default 4096]", show_default=False)] = None,
+    system: Annotated[Optional[str], typer.Option("-s", "--system", metavar="TEXT", help="System prompt.")] = None,
+    tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL]", show_default=False)] = None,
+    auth_style: Annotated[Optional[str], typer.Option("--auth-style", metavar="STYLE", help="How TOOLCHAT_API_KEY is sent: auto|bearer|x-api-key.", show_default=False)] = None,
+    header: Annotated[Optional[List[str]], typer.Option("--header", metavar="'NAME: VALUE'", help="Extra request header 'Name: value' (repeatable).", show_default=False)] = None,
+    tool_choice: Annotated[Optional[str], typer.Option("--tool-choice", metavar="CHOICE", help="auto|any|none|TOOL_NAME", show_default=False)] = None,
+    no_parallel: Annotated[bool, typer.Option("--no-parallel", help="Ask for at most one tool call per turn.")] = False,
+    max_turns: Annotated[Optional[int], typer.Option("--max-turns", metavar="N", help="Max model requests in this run. [default 10]", show_default=False)] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", metavar="T", help="Sampling temperature, 0 to 1.", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document with the result on stdout.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the request body and send nothing.")] = False,
+    yes: Annotated[bool, typer.Option("-y", "--yes", help="Run tools marked confirm: true without asking.")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Run against the built-in offline mock model with the sample tools.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show requests and full tracebacks on stderr.")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+) -> None:
+    """Ask a model something; it may call your local Python tools until it has the answer.
+
+    Example: toolchat -t sample_tools.yaml "What's the weather in Paris?"
+    """
+    flags = {
+        "model": model, "max_tokens": max_tokens, "system": system, "tools": tools,
+        "base_url": base_url, "auth_style": auth_style, "header": header,
+        "tool_choice": tool_choice, "parallel": False if no_parallel else None,
+        "max_turns": max_turns, "temperature": temperature,
+        "output": "json" if json_output else "plain", "dry_run": dry_run, "yes": yes,
+        "debug": debug,
+    }
+    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo), debug))
+
+
+def _ask(words: list[str], flags: dict, demo: bool) -> int:
+    from .settings import resolve
+
+    text = " ".join(words).strip()
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read().strip()
+        text = "\n\n".join(part for part in (text, piped) if part)
+    if not text:
+        raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
+
+    server = None
+    env = dict(os.environ)
+    if demo:
+        from .mock.server import DEMO_SCRIPT, MockServer
+
+        server = MockServer(script=DEMO_SCRIPT).start()
+        env.update({"TOOLCHAT_BASE_URL": server.url, "TOOLCHAT_API_KEY": "demo-key"})
+        flags = {**flags, "base_url": None}
+        if not flags.get("tools"):
+            flags["tools"] = [str(_sample_tools())]
+    try:
+        settings = resolve(flags, env)
+        return _run(settings, [{"role": "user", "content": text}])
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(settings, messages: list[dict]) -> int:
+    from .chat import Chat
+    from .toolbox import load_files
+
+    toolbox = load_files(list(settings.tools))
+    chat = Chat(settings, toolbox, approve=_approver(settings))
+    if settings.dry_run:
+        body = chat.body(messages)
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    from .transport import Transport, messages_url
+
+    headers = {**settings.credential_header(), **settings.extra_headers()}
+    chat.transport = Transport(messages_url(settings.base_url), headers,
+                               connect_timeout=settings.connect_timeout,
+                               read_timeout=settings.read_timeout, debug=settings.debug)
+    view = _view(settings)
+    try:
+        for event in chat.run(messages):
+            view.handle(event)
+    except KeyboardInterrupt:
+        from .events import Finished
+
+        chat.result.error = Interrupted("interrupted")
+        view.handle(Finished(chat.result))
+    finally:
+        chat.transport.close()
+    return _report(chat.result, settings)
+
+
+def _view(settings):
+    if settings.output == "json":
+        from .views.jsonout import JsonView
+
+        return JsonView()
+    from .views.plain import PlainView
+
+    return PlainView()
+
+
+def _report(result, settings) -> int:
+    """One line on stderr for a failed or incomplete run; the exit code."""
+    if result.error is not None:
+        if result.error.exit_code == EXIT_INTERRUPTED:
+            _say("interrupted")
+        else:
+            _say(f"error: {result.error.message}")
+        if settings.debug and result.error.__traceback__ is not None:
+            import traceback
+
+            traceback.print_exception(result.error, file=sys.stderr)
+    elif result.incomplete:
+        _say("incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete))
+    return result.exit_code
+
+
+_INCOMPLETE = {
+    "max_turns": "reached --max-turns before the model finished (raise --max-turns)",
+    "max_tokens": "the model hit --max-tokens; the answer is cut off (raise --max-tokens)",
+    "model_context_window_exceeded": "the conversation no longer fits the model's context window",
+    "refusal": "the model refused to answer",
+}
+
+
+def _approver(settings):
+    """approve(tool, call): ask on the terminal for tools marked confirm: true."""
+    always: set[str] = set()
+
+    def approve(tool, call):
+        if not tool.confirm or settings.yes or tool.name in always:
+            return None
+        try:
+            tty = open("/dev/tty", "r+", encoding="utf-8")
+        except OSError:
+            return (f"not run: tool {tool.name!r} needs the user's confirmation and there is no "
+                    "terminal to ask on (the user can allow it with -y)")
+        with tty:
+            from .views.plain import compact_json, one_line
+
+            tty.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
+            tty.flush()
+            answer = tty.readline().strip().lower()
+        if answer in ("a", "always"):
+            always.add(tool.name)
+            return None
+        if answer in ("y", "yes"):
+            return None
+        return f"not run: the user declined to run {tool.name!r}"
+
+    return approve
+
+
+def _sample_tools() -> Path:
+    """sample_tools.yaml: beside the tools package in a wheel, at the repository top in a clone."""
+    import tools
+
+    package = Path(tools.__file__).resolve().parent
+    for candidate in (package / "sample_tools.yaml", package.parent / "sample_tools.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise UsageError("sample_tools.yaml was not found next to the tools package; pass -t FILE")
+
+
+def _say(line: str) -> None:
+    print(f"toolchat: {line}", file=sys.stderr, flush=True)
+
+
+def _guard(action, debug: bool) -> int:
+    """Run an action; map toolchat's errors to one line on stderr and an exit code."""
+    try:
+        return action()
+    except ToolchatError as exc:
+        _say(f"error: {exc.message}")
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+
+
+# ---------------------------------------------------------------------------------------------
+# Subcommands
+
+
+@tools_app.command("list")
+def tools_list(
+    tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them.")] = False,
+) -> None:
+    """List the tools the files define."""
+
+    def action() -> int:
+        box = _load_toolbox(tools)
+        if json_output:
+            print(json.dumps(box.wire(), ensure_ascii=False, indent=2))
+            return 0
+        for tool in box.tools.values():
+            flags = " (confirm)" if tool.confirm else ""
+            print(f"{tool.name}{flags}\t{tool.description.strip().splitlines()[0] if tool.description.strip() else ''}")
+        return 0
+
+    raise typer.Exit(_guard(action, False))
+
+
+@tools_app.command("validate")
+def tools_validate(files: Annotated[List[str], typer.Argument(help="Tools YAML files.")]) -> None:
+    """Check tools files: names, schemas, handlers. Exit 2 on the first problem."""
+
+    def action() -> int:
+        from .toolbox import load_files
+
+        box = load_files(files)
+        print(f"ok: {len(box.tools)} tool{'s' * (len(box.tools) != 1)} in {len(files)} "
+              f"file{'s' * (len(files) != 1)}")
+        return 0
+
+    raise typer.Exit(_guard(action, False))
+
+
+@tools_app.command("run")
+def tools_run(
+    name: Annotated[str, typer.Argument(help="The tool to run.")],
+    input_json: Annotated[str, typer.Option("--input", metavar="JSON", help="The tool input as a JSON object.")] = "{}",
+    tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
+) -> None:
+    """Run one tool's handler directly, as the model would; prints its output. Exit 1 if it failed."""
+
+    def action() -> int:
+        from .toolbox import Call
+
+        box = _load_toolbox(tools)
+        try:
+            value = json.loads(input_json)
+        except ValueError as exc:
+            raise UsageError(f"--input is not valid JSON: {exc}") from None
+        result = box.run_one(Call("toolu_cli", name, value))
+        if result.is_error:
+            _say(f"tool error: {result.output}")
+            return 1
+        print(result.output)
+        return 0
+
+    raise typer.Exit(_guard(action, False))
+
+
+def _load_toolbox(files: list[str] | None):
+    from .settings import resolve
+    from .toolbox import load_files
+
+    settings = resolve({"tools": files}, os.environ)
+    if not settings.tools:
+        raise UsageError("no tools files: pass -t FILE or set TOOLCHAT_TOOLS")
+    return load_files(list(settings.tools))
+
+
+@sub.command("mock-server")
+def mock_server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
+    script: Annotated[Optional[Path], typer.Option(help="YAML script of the model's turns; without it the model echoes.")] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", help="Accept only this key (any non-empty key otherwise).")] = None,
+) -> None:
+    """Serve a local Anthropic-compatible /v1/messages with a scripted model (for demos and tests)."""
+
+    def action() -> int:
+        from .mock.server import main as serve
+
+        if script is not None and not script.is_file():
+            raise UsageError(f"--script {script}: file not found")
+        return serve(host=host, port=port, script=str(script) if script else None, api_key=api_key) or 0
+
+    raise typer.Exit(_guard(action, False))
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console entry point: subcommands by name, anything else is a prompt."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if args and args[0] in SUBCOMMANDS:
+            sub(args=args, prog_name="toolchat")
+        else:
+            app(args=args, prog_name="toolchat")
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

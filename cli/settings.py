@@ -1,0 +1,186 @@
+"""Settings: one frozen dataclass. Precedence: flags > environment > config file > defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .errors import UsageError
+
+DEFAULT_MODEL = "claude-sonnet-4-20250514"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+AUTH_STYLES = ("auto", "bearer", "x-api-key")
+
+# Config file keys and the flag names they stand for.
+_CONFIG_KEYS = {"model", "max_tokens", "system", "tools", "base_url", "auth_style", "headers",
+                "tool_choice", "parallel", "max_turns", "temperature", "connect_timeout",
+                "read_timeout"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    max_tokens: int = 4096
+    system: str | None = None
+    tools: tuple[str, ...] = ()
+    base_url: str = DEFAULT_BASE_URL
+    auth_style: str = "auto"
+    api_key: str | None = field(default=None, repr=False)
+    key_source: str | None = None  # which variable the key came from, for messages
+    headers: tuple[tuple[str, str], ...] = ()
+    tool_choice: str | None = None
+    parallel: bool = True
+    max_turns: int = 10
+    temperature: float | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    output: str = "plain"  # plain | json
+    dry_run: bool = False
+    yes: bool = False
+    debug: bool = False
+
+    def credential_header(self) -> dict:
+        """The auth header for the key, or raise a UsageError saying how to provide one."""
+        from .transport import auth_headers
+
+        if not self.api_key:
+            raise UsageError(
+                "no API key: set ANTHROPIC_API_KEY (sent as x-api-key), ANTHROPIC_AUTH_TOKEN "
+                "(sent as Authorization: Bearer) or TOOLCHAT_API_KEY (see --auth-style), "
+                "or try the offline demo with --demo", type="missing_credentials")
+        return auth_headers(self.api_key, self.resolved_auth_style())
+
+    def resolved_auth_style(self) -> str:
+        if self.auth_style != "auto":
+            return self.auth_style
+        if self.key_source == "ANTHROPIC_API_KEY":
+            return "x-api-key"
+        if self.key_source == "ANTHROPIC_AUTH_TOKEN":
+            return "bearer"
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        return "x-api-key" if host == "api.anthropic.com" else "bearer"
+
+    def extra_headers(self) -> dict:
+        return {name: value for name, value in self.headers}
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    if env.get("TOOLCHAT_CONFIG"):
+        return Path(env["TOOLCHAT_CONFIG"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "toolchat" / "config.yaml"
+
+
+def load_config(path: Path, required: bool = False) -> dict:
+    """The config file as a dict; a missing default file is simply empty."""
+    if not path.is_file():
+        if required:
+            raise UsageError(f"{path}: config file not found (TOOLCHAT_CONFIG)")
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: cannot read the config file: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: the config file must be a mapping of settings")
+    if "api_key" in data:
+        raise UsageError(f"{path}: keep API keys out of config files; use the environment")
+    unknown = sorted(set(data) - _CONFIG_KEYS)
+    if unknown:
+        raise UsageError(f"{path}: {unknown[0]}: unknown setting (known: {', '.join(sorted(_CONFIG_KEYS))})")
+    return data
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
+        raise UsageError(f"--header {text.split(':')[0]!r}...: expected 'Name: value'")
+    return name, value.strip()
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Build Settings from flags (None = not given), the environment and the config file."""
+    config = load_config(config_path(env), required=bool(env.get("TOOLCHAT_CONFIG")))
+
+    def pick(name: str, env_names: tuple[str, ...] = (), default: Any = None) -> Any:
+        if flags.get(name) is not None:
+            return flags[name]
+        for env_name in env_names:
+            if env.get(env_name):
+                return env[env_name]
+        if name in config:
+            return config[name]
+        return default
+
+    tools = list(flags.get("tools") or [])
+    if not tools and env.get("TOOLCHAT_TOOLS"):
+        tools = [p for p in env["TOOLCHAT_TOOLS"].split(os.pathsep) if p]
+    if not tools and config.get("tools"):
+        configured = config["tools"]
+        tools = [configured] if isinstance(configured, str) else list(configured)
+
+    headers: list[tuple[str, str]] = []
+    configured_headers = config.get("headers") or {}
+    if isinstance(configured_headers, dict):
+        headers += [(str(k), str(v)) for k, v in configured_headers.items()]
+    else:
+        headers += [parse_header(str(h)) for h in configured_headers]
+    headers += [parse_header(h) for h in flags.get("header") or []]
+
+    key, source = None, None
+    for name in ("TOOLCHAT_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
+        if env.get(name):
+            key, source = env[name].strip(), name
+            break
+
+    auth_style = pick("auth_style", ("TOOLCHAT_AUTH_STYLE",), "auto")
+    if auth_style not in AUTH_STYLES:
+        raise UsageError(f"--auth-style: {auth_style!r} is not one of {', '.join(AUTH_STYLES)}")
+    base_url = str(pick("base_url", ("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL"), DEFAULT_BASE_URL))
+    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        raise UsageError(f"--base-url: {base_url!r} is not an http(s) URL")
+
+    settings = Settings(
+        model=str(pick("model", ("TOOLCHAT_MODEL",), DEFAULT_MODEL)),
+        max_tokens=_number("--max-tokens", pick("max_tokens", (), 4096), int, minimum=1),
+        system=pick("system"),
+        tools=tuple(str(t) for t in tools),
+        base_url=base_url,
+        auth_style=auth_style,
+        api_key=key,
+        key_source=source,
+        headers=tuple(headers),
+        tool_choice=pick("tool_choice"),
+        parallel=bool(pick("parallel", (), True)),
+        max_turns=_number("--max-turns", pick("max_turns", (), 10), int, minimum=1),
+        temperature=_optional_float("--temperature", pick("temperature")),
+        connect_timeout=_number("connect_timeout", pick("connect_timeout", (), 10.0), float, 0.001),
+        read_timeout=_number("read_timeout", pick("read_timeout", (), 600.0), float, 0.001),
+        output=flags.get("output") or "plain",
+        dry_run=bool(flags.get("dry_run")),
+        yes=bool(flags.get("yes")),
+        debug=bool(flags.get("debug")),
+    )
+    if settings.temperature is not None and not 0 <= settings.temperature <= 1:
+        raise UsageError("--temperature must be between 0 and 1")
+    return settings
+
+
+def _number(label: str, value: Any, kind: type, minimum: float) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{label}: {value!r} is not a number") from None
+    if number < minimum:
+        raise UsageError(f"{label}: must be at least {minimum:g}")
+    return number
+
+
+def _optional_float(label: str, value: Any) -> float | None:
+    return None if value is None else _number(label, value, float, float("-inf"))

@@ -1,0 +1,23 @@
+"""`--json`: one JSON document on stdout when the run ends, also when it fails."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from ..events import Finished
+from .plain import PlainView
+
+
+class JsonView:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self.out = out or sys.stdout
+        # Tool traces still go to stderr for the person watching; stdout stays pure JSON.
+        self.traces = PlainView(out=self.out, err=err, show_text=False)
+
+    def handle(self, event: Any) -> None:
+        self.traces.handle(event)
+        if isinstance(event, Finished):
+            self.out.write(json.dumps(event.result.to_json(), ensure_ascii=False) + "\n")
+            self.out.flush()

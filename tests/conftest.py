@@ -1,0 +1,152 @@
+"""Shared fixtures: the mock server on loopback, toolchat as a real subprocess, a clean environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli.mock.server import MockServer
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_TOOLS = ROOT / "sample_tools.yaml"
+TEST_KEY = "sk-ant-test-MARKER-0123456789"
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict:
+    """The environment toolchat runs in for a test: no real keys, no user config."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANTHROPIC_", "TOOLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["PYTHONPATH"] = str(ROOT)
+    # Open-Meteo is unreachable here; point the weather tool at a closed loopback port.
+    env["TOOLCHAT_GEOCODING_URL"] = "http://127.0.0.1:9"
+    env["TOOLCHAT_FORECAST_URL"] = "http://127.0.0.1:9"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def mock():
+    """Start a mock server: `mock(script=None, api_key=None)`; all are stopped after the test."""
+    servers = []
+
+    def start(script=None, api_key=None):
+        server = MockServer(script=script, api_key=api_key).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+    def __repr__(self) -> str:
+        return f"Run(code={self.code}, out={self.out[-500:]!r}, err={self.err[-1500:]!r})"
+
+
+@pytest.fixture
+def toolchat(tmp_path):
+    """Run toolchat as a subprocess: `toolchat(*args, server=None, stdin=None, env=None)`."""
+
+    def run(*args: str, server=None, stdin: str | None = None, env: dict | None = None,
+            key: str | None = TEST_KEY, timeout: float = 60) -> Run:
+        environment = clean_env(tmp_path)
+        if server is not None:
+            environment["TOOLCHAT_BASE_URL"] = server.url
+        if key is not None:
+            environment["TOOLCHAT_API_KEY"] = key
+        environment.update(env or {})
+        proc = subprocess.run([sys.executable, "-m", "cli", *args], input=stdin,
+                              stdin=None if stdin is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, env=environment, cwd=tmp_path,
+                              timeout=timeout)
+        return Run(proc)
+
+    return run
+
+
+def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
+    """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
+    from cli.chat import Chat
+    from cli.settings import Settings
+    from cli.toolbox import load_files
+    from cli.transport import Transport, messages_url
+
+    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
+                        **overrides)
+    transport = Transport(messages_url(server.url), settings.credential_header(),
+                          connect_timeout=5, read_timeout=20)
+    chat = Chat(settings, load_files(list(tools_files)), transport, approve=approve)
+    messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    try:
+        events = list(chat.run(messages))
+    finally:
+        transport.close()
+    return events, chat.result
+
+
+def sse(*events: dict, line_end: str = "\n", with_names: bool = True) -> str:
+    """An SSE body from event payloads, each `event: TYPE` + `data: JSON` + blank line."""
+    out = []
+    for payload in events:
+        lines = []
+        if with_names:
+            lines.append(f"event: {payload['type']}")
+        lines.append("data: " + json.dumps(payload, ensure_ascii=False))
+        out.append(line_end.join(lines) + line_end + line_end)
+    return "".join(out)
+
+
+def message_events(*blocks: dict, stop_reason: str = "end_turn", usage_out: int = 5) -> list[dict]:
+    """The full Anthropic event sequence for a message made of `blocks`.
+
+    A block is {"type": "text", "text": ...} | {"type": "tool_use", "id", "name", "json": [pieces]}
+    | {"type": "thinking", "thinking", "signature"} | any other block, sent whole in its start event.
+    """
+    events = [{"type": "message_start", "message": {
+        "id": "msg_t", "type": "message", "role": "assistant", "model": "m", "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}},
+        {"type": "ping"}]
+    for index, block in enumerate(blocks):
+        kind = block["type"]
+        if kind == "text":
+            events.append({"type": "content_block_start", "index": index,
+                           "content_block": {"type": "text", "text": ""}})
+            for piece in block.get("pieces", [block["text"]]):
+                events.append({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "text_delta", "text": piece}})
+        elif kind == "tool_use":
+            events.append({"type": "content_block_start", "index": index, "content_block": {
+                "type": "tool_use", "id": block["id"], "name": block["name"],
+                "input": block.get("start_input", {})}})
+            for piece in block.get("json", []):
+                events.append({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "input_json_delta", "partial_json": piece}})
+        elif kind == "thinking":
+            events.append({"type": "content_block_start", "index": index,
+                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+            events.append({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "thinking_delta", "thinking": block["thinking"]}})
+            events.append({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "signature_delta", "signature": block["signature"]}})
+        else:
+            events.append({"type": "content_block_start", "index": index, "content_block": block})
+        events.append({"type": "content_block_stop", "index": index})
+    events.append({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                   "usage": {"output_tokens": usage_out}})
+    events.append({"type": "message_stop"})
+    return events

@@ -1,0 +1,73 @@
+"""The SSE decoder on its own: bytes in any chunking -> the same events."""
+
+from cli.sse import ServerSentEvent, SSEDecoder
+
+
+def decode(*chunks: bytes) -> list[ServerSentEvent]:
+    decoder = SSEDecoder()
+    events = []
+    for chunk in chunks:
+        events += decoder.feed(chunk)
+    return events + decoder.flush()
+
+
+def test_event_and_data_lines_make_one_event():
+    assert decode(b"event: ping\ndata: {}\n\n") == [ServerSentEvent("ping", "{}")]
+
+
+def test_crlf_split_between_chunks_is_one_line_end():
+    events = decode(b"event: a\r", b"\ndata: 1\r", b"\n\r", b"\n")
+    assert events == [ServerSentEvent("a", "1")]
+
+
+def test_bare_cr_line_ends():
+    assert decode(b"event: a\rdata: 1\r\revent: b\rdata: 2\r\r") == [
+        ServerSentEvent("a", "1"), ServerSentEvent("b", "2")]
+
+
+def test_comment_lines_are_ignored():
+    assert decode(b": keep-alive\n\n: OPENROUTER PROCESSING\ndata: x\n\n") == [ServerSentEvent("", "x")]
+
+
+def test_multi_line_data_joins_with_newline():
+    assert decode(b"data: one\ndata: two\ndata:three\n\n") == [ServerSentEvent("", "one\ntwo\nthree")]
+
+
+def test_only_one_space_after_the_colon_is_stripped():
+    assert decode(b"data:  padded \n\n") == [ServerSentEvent("", " padded ")]
+
+
+def test_u2028_inside_data_does_not_split_the_line():
+    payload = '{"text": "a\u2028b\u2029c\x85d"}'.encode()
+    assert decode(b"data: " + payload + b"\n\n") == [ServerSentEvent("", payload.decode())]
+
+
+def test_utf8_character_split_across_chunks():
+    raw = "data: caf\u00e9 \U0001F600\n\n".encode()
+    cut = raw.index(b"\xc3") + 1
+    emoji = raw.index(b"\xf0") + 2
+    assert decode(raw[:cut], raw[cut:emoji], raw[emoji:]) == [ServerSentEvent("", "caf\u00e9 \U0001F600")]
+
+
+def test_last_event_without_its_blank_line_is_dispatched_at_end():
+    assert decode(b"data: a\n\ndata: b\n") == [ServerSentEvent("", "a"), ServerSentEvent("", "b")]
+    assert decode(b"data: last") == [ServerSentEvent("", "last")]
+
+
+def test_every_one_byte_chunking_gives_the_same_events():
+    raw = b"event: x\r\ndata: 1\r\n\r\n: c\rdata: \xe2\x80\xa8\n\nevent: y\ndata: 2"
+    whole = decode(raw)
+    assert decode(*[raw[i:i + 1] for i in range(len(raw))]) == whole
+    assert whole == [ServerSentEvent("x", "1"), ServerSentEvent("", "\u2028"), ServerSentEvent("y", "2")]
+
+
+def test_empty_data_line_gives_an_event_with_empty_data():
+    assert decode(b"data:\n\n") == [ServerSentEvent("", "")]
+
+
+def test_blank_lines_alone_dispatch_nothing():
+    assert decode(b"\n\n\r\n\r\r") == []
+
+
+def test_id_and_retry_fields():
+    assert decode(b"id: 7\nretry: 1500\ndata: x\n\n") == [ServerSentEvent("", "x", "7", 1500)]
