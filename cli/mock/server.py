@@ -1,0 +1,330 @@
+"""A local Anthropic Messages API look-alike for tests and offline demos.
+
+Speaks `POST /v1/messages` with the real API's strictness (auth, headers, body schema, tool
+pairing, thinking signatures) and answers from a script or an echo model; see model.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .model import Reply, build_reply, error_for, load_script, stream_events
+from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
+
+DEMO_SCRIPT = Path(__file__).with_name("demo.yaml")
+MAX_BODY = 32 * 1024 * 1024  # the real API's request size limit
+SSE_TYPE = "text/event-stream; charset=utf-8"
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received: lower-cased header names, parsed JSON object body (or None)."""
+    method: str
+    path: str
+    headers: dict
+    body: Any
+    raw: bytes
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked responses need 1.1
+    server_version = "toolchat-mock"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Each SSE event must leave as its own segment so clients can prove incremental reads.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = \
+        lambda self: self._handle()  # noqa: E731
+
+    # ------------------------------------------------------------ request side
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True  # the body stays unread, so the connection is unusable
+            raise ApiError(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _handle(self) -> None:
+        mock: MockServer = self.server.mock  # type: ignore[attr-defined]
+        self._request_id = "req_mock_" + uuid.uuid4().hex[:24]
+        self._sent_headers = False
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        raw = b""
+        try:
+            try:
+                raw = self._read_body()
+            except ValueError:
+                self.close_connection = True
+                raise invalid("invalid request framing") from None
+            finally:
+                mock._record(self.command, self.path, headers, raw)
+            path = urlsplit(self.path).path
+            if path != "/v1/messages":
+                raise ApiError(404, "not_found_error", "Not Found")
+            if self.command != "POST":
+                raise ApiError(405, "invalid_request_error", f"Method {self.command} not allowed",
+                               headers={"Allow": "POST"})
+            check_auth(headers, mock.api_key)
+            check_version(headers)
+            body = parse_body(raw)
+            validate_body(body)
+            reply = build_reply(mock.script, body, mock._next_number())
+            self._send_reply(reply, bool(body.get("stream")))
+        except ApiError as e:
+            if not self._sent_headers:
+                self._send_error(e)
+            else:
+                self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the client went away mid-answer
+        except Exception as e:  # a mock bug must still answer like an API, not hang the client
+            if not self._sent_headers:
+                self._send_error(ApiError(500, "api_error", f"mock internal error: {type(e).__name__}: {e}"))
+            self.close_connection = True
+
+    # ------------------------------------------------------------ response side
+
+    def _send_error(self, e: ApiError) -> None:
+        body = {"type": "error", "error": {"type": e.type, "message": e.message, **e.extra},
+                "request_id": self._request_id}
+        self._send_json(e.status, body, e.headers)
+
+    def _send_json(self, status: int, obj: dict, headers: dict | None = None) -> None:
+        data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self._begin(status, "application/json", headers, {"Content-Length": str(len(data))})
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _begin(self, status: int, content_type: str, headers: dict | None, framing: dict) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("request-id", self._request_id)
+        for k, v in {**(headers or {}), **framing}.items():
+            self.send_header(str(k), str(v))
+        self.end_headers()
+        self._sent_headers = True
+
+    def _send_reply(self, reply: Reply, stream: bool) -> None:
+        turn = reply.turn
+        extra = {str(k): str(v) for k, v in (turn.get("headers") or {}).items()}
+        delay = float(turn.get("delay") or 0)
+        framing = turn.get("framing") or "chunked"
+        if "raw" in turn:
+            raw = turn["raw"].encode("utf-8") if isinstance(turn["raw"], str) else bytes(turn["raw"])
+            self._send_body(int(turn.get("status") or 200), turn.get("content_type") or "text/event-stream",
+                            _split(raw, turn.get("chunks")), framing, delay, extra, abort=False)
+        elif stream:
+            self._send_body(200, SSE_TYPE, stream_events(reply), framing, delay,
+                            {"Cache-Control": "no-cache", **extra}, abort=turn.get("truncate") == "abort")
+        elif turn.get("stream_error"):
+            # Without a stream there is no "after 200" moment: the failure is a plain HTTP error.
+            raise error_for(turn["stream_error"])
+        else:
+            time.sleep(delay)
+            data = json.dumps(reply.message, ensure_ascii=False).encode("utf-8")
+            if turn.get("truncate"):
+                # A JSON body cut in half: the declared length is never delivered.
+                self._begin(200, "application/json", extra, {"Content-Length": str(len(data))})
+                self.wfile.write(data[: len(data) // 2])
+                self.close_connection = True
+            else:
+                self._begin(200, "application/json", extra, {"Content-Length": str(len(data))})
+                self.wfile.write(data)
+
+    def _send_body(self, status: int, content_type: str, pieces: list[bytes], framing: str,
+                   delay: float, headers: dict, abort: bool) -> None:
+        """Write pieces one by one with the chosen framing, pausing `delay` between them."""
+        if framing == "chunked":
+            frame = {"Transfer-Encoding": "chunked"}
+        elif framing == "length":
+            # abort: promise one byte more than is sent so the client sees a short body.
+            frame = {"Content-Length": str(sum(map(len, pieces)) + (1 if abort else 0))}
+        else:
+            frame = {"Connection": "close"}
+            self.close_connection = True
+        self._begin(status, content_type, headers, frame)
+        if self.command == "HEAD":
+            return
+        first = True
+        for piece in pieces:
+            if not piece:
+                continue  # an empty chunk would end a chunked body early
+            if not first and delay:
+                time.sleep(delay)
+            first = False
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(piece), piece) if framing == "chunked" else piece)
+            self.wfile.flush()
+        if abort:
+            self.close_connection = True  # no terminating chunk: the stream just drops
+        elif framing == "chunked":
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+
+def _split(data: bytes, chunks: Any) -> list[bytes]:
+    if chunks == "bytes":
+        return [data[i:i + 1] for i in range(len(data))]
+    pieces, pos = [], 0
+    for size in chunks or []:
+        if pos >= len(data):
+            break
+        pieces.append(data[pos:pos + size])
+        pos += size
+    if pos < len(data):
+        pieces.append(data[pos:])
+    return pieces
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple, mock: "MockServer"):
+        self.mock = mock
+        self.open_sockets: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(addr, _Handler)
+
+    def process_request(self, request, client_address):  # type: ignore[override]
+        with self._open_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):  # type: ignore[override]
+        with self._open_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+class MockServer:
+    """Anthropic-compatible mock server running in a background thread.
+
+    script: None (echo model), a path to a YAML script, or a script dict (see model.py).
+    api_key: when set, only this x-api-key / Bearer value is accepted.
+    """
+
+    def __init__(self, script: Any = None, host: str = "127.0.0.1", port: int = 0,
+                 api_key: str | None = None):
+        self.script = load_script(script)
+        self.host, self.port, self.api_key = host, port, api_key
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._numbers = itertools.count(1)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "MockServer":
+        """Bind and serve in a daemon thread; returns self."""
+        if self._httpd is not None:
+            return self
+        cls = _HTTPServer6 if ":" in self.host else _HTTPServer
+        self._httpd = cls((self.host, self.port), self)
+        self.port = self._httpd.server_address[1]
+        # stop() waits up to one poll interval; a short one keeps test teardown fast.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name=f"mock-server-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        """Base URL without trailing slash or /v1, e.g. http://127.0.0.1:PORT."""
+        if self._httpd is None:
+            raise RuntimeError("MockServer is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and drop open connections (streams in progress end abruptly)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        with httpd._open_lock:
+            open_sockets = list(httpd.open_sockets)
+        for sock in open_sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "MockServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _record(self, method: str, path: str, headers: dict, raw: bytes) -> None:
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else None
+        except (UnicodeDecodeError, ValueError):
+            body = None
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, headers,
+                                                 body if isinstance(body, dict) else None, raw))
+
+    def _next_number(self) -> int:
+        with self._lock:
+            return next(self._numbers)
+
+
+def main(host: str = "127.0.0.1", port: int = 0, script: Any = None, api_key: str | None = None) -> int:
+    """Serve until Ctrl-C, announcing the URL in one flushed stdout line; returns 0."""
+    srv = MockServer(script=script, host=host, port=port, api_key=api_key).start()
+    print(f"mock server listening on {srv.url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(prog="python -m cli.mock.server", description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--script", help="YAML script path, or 'demo' for the bundled demo (default: echo model)")
+    ap.add_argument("--api-key", help="accept only this key")
+    a = ap.parse_args()
+    sys.exit(main(a.host, a.port, DEMO_SCRIPT if a.script == "demo" else a.script, a.api_key))
