@@ -80,7 +80,7 @@ def _ask(words: list[str], flags: dict, demo: bool) -> int:
     from .settings import resolve
 
     text = " ".join(words).strip()
-    if not sys.stdin.isatty():
+    if sys.stdin is not None and not sys.stdin.isatty():
         piped = sys.stdin.read().strip()
         text = "\n\n".join(part for part in (text, piped) if part)
     if not text:
@@ -109,6 +109,11 @@ def _run(settings, messages: list[dict]) -> int:
     from .toolbox import load_files
 
     toolbox = load_files(list(settings.tools))
+    choice = settings.tool_choice
+    if choice is not None and not toolbox.tools:
+        raise UsageError("--tool-choice needs tools: pass -t FILE")
+    if choice not in (None, "auto", "any", "none") and choice not in toolbox.tools:
+        raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(toolbox.tools)})")
     chat = Chat(settings, toolbox, approve=_approver(settings))
     if settings.dry_run:
         body = chat.body(messages)
@@ -316,7 +321,13 @@ def mock_server(
 
         if script is not None and not script.is_file():
             raise UsageError(f"--script {script}: file not found")
-        return serve(host=host, port=port, script=str(script) if script else None, api_key=api_key) or 0
+        try:
+            return serve(host=host, port=port, script=str(script) if script else None,
+                         api_key=api_key) or 0
+        except ValueError as exc:  # a script that does not parse or check out
+            raise UsageError(f"--script {script}: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
     raise typer.Exit(_guard(action, False))
 

@@ -73,7 +73,8 @@ def test_json_document(toolchat, mock, calc):
     assert doc["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": call["id"], "content": "7"}]
 
 
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is installed by .ci/run")
+@pytest.mark.skipif(shutil.which("jq") is None and not os.environ.get("CI"),
+                    reason="jq is not installed here (.ci/run installs it; in CI this test must run)")
 def test_json_piped_into_real_jq(tmp_path, mock, calc):
     server = mock()
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
@@ -337,3 +338,31 @@ def test_demo_runs_the_whole_loop_offline(toolchat):
     assert "- Weather: error: " in run.out and "could not reach Open-Meteo" in run.out
     assert "→ get_weather {\"location\": \"San Francisco, CA\"}" in run.err
     assert "← get_time ok (" in run.err
+
+
+def test_tool_choice_must_name_a_loaded_tool(toolchat, calc):
+    run = toolchat("--dry-run", "-t", calc, "--tool-choice", "nope", "hi")
+    assert (run.code, run.err) == (2, "toolchat: error: --tool-choice: no tool named 'nope' (tools: calc, guarded)\n")
+    run = toolchat("--dry-run", "--tool-choice", "any", "hi")
+    assert (run.code, run.err) == (2, "toolchat: error: --tool-choice needs tools: pass -t FILE\n")
+
+
+def test_debug_shows_the_request_but_never_the_key(toolchat, mock):
+    run = toolchat("--debug", "hi", server=mock(), env={"ANTHROPIC_AUTH_TOKEN": TEST_KEY}, key=None)
+    assert run.code == 0
+    assert "debug: POST http://127.0.0.1:" in run.err and "'authorization': '[redacted]'" in run.err
+    assert "debug: HTTP 200 text/event-stream" in run.err
+    assert TEST_KEY not in run.out + run.err
+
+
+def test_debug_shows_a_traceback_for_errors(toolchat, mock):
+    run = toolchat("--debug", json.dumps({"text": "x", "truncate": True}), server=mock())
+    assert run.code == 3
+    assert "Traceback (most recent call last)" in run.err and "StreamError" in run.err
+    assert TEST_KEY not in run.err
+
+
+def test_mock_server_bad_script_is_a_usage_error(toolchat, tmp_path):
+    (tmp_path / "s.yaml").write_text("turns: [{bogus: 1}]\n")
+    run = toolchat("mock-server", "--script", "s.yaml")
+    assert run.code == 2 and run.err.startswith("toolchat: error: --script s.yaml: ")
