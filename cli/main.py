@@ -73,7 +73,8 @@ def ask(
         "output": "json" if json_output else "plain", "dry_run": dry_run, "yes": yes,
         "debug": debug,
     }
-    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo), debug))
+    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo), debug,
+                            on_error=_json_failure(model) if json_output else None))
 
 
 def _ask(words: list[str], flags: dict, demo: bool) -> int:
@@ -212,15 +213,29 @@ def _sample_tools() -> Path:
     raise UsageError("sample_tools.yaml was not found next to the tools package; pass -t FILE")
 
 
+def _json_failure(model: str | None):
+    """With --json, a failure before the run starts still prints the JSON document."""
+
+    def emit(exc: ToolchatError) -> None:
+        from .events import Result
+        from .settings import DEFAULT_MODEL
+
+        print(json.dumps(Result(model=model or DEFAULT_MODEL, error=exc).to_json(), ensure_ascii=False))
+
+    return emit
+
+
 def _say(line: str) -> None:
     print(f"toolchat: {line}", file=sys.stderr, flush=True)
 
 
-def _guard(action, debug: bool) -> int:
+def _guard(action, debug: bool, on_error=None) -> int:
     """Run an action; map toolchat's errors to one line on stderr and an exit code."""
     try:
         return action()
     except ToolchatError as exc:
+        if on_error is not None:
+            on_error(exc)
         _say(f"error: {exc.message}")
         if debug:
             import traceback

@@ -75,13 +75,16 @@ def test_json_document(toolchat, mock, calc):
 
 @pytest.mark.skipif(shutil.which("jq") is None and not os.environ.get("CI"),
                     reason="jq is not installed here (.ci/run installs it; in CI this test must run)")
-def test_json_piped_into_real_jq(tmp_path, mock, calc):
+def test_json_piped_into_real_jq(tmp_path, mock):
     server = mock()
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    prompt = tool_prompt(("calc", {"a": 20, "b": 22}))
-    out = subprocess.run(f"{sys.executable} -m cli --json -t {calc} '{prompt}' | jq -r .text",
+    prompt = tool_prompt(("calculate", {"expression": "(20 + 22) * 2"}))
+    out = subprocess.run(f"{sys.executable} -m cli --json -t {SAMPLE_TOOLS} '{prompt}' | jq -r .text",
                          shell=True, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    assert (out.returncode, out.stdout) == (0, "calc: 42\n")
+    assert (out.returncode, out.stdout) == (0, "calculate: 84\n")
+    tools = subprocess.run(f"{sys.executable} -m cli --json -t {SAMPLE_TOOLS} '{prompt}' | jq -c '[.tool_calls[].name]'",
+                           shell=True, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert tools.stdout == '["calculate"]\n'
 
 
 def test_json_document_is_printed_on_failure_too(toolchat, mock):
@@ -104,6 +107,17 @@ def test_json_document_is_printed_on_failure_too(toolchat, mock):
 def test_usage_and_configuration_errors_exit_2_with_one_line(toolchat, args, expected):
     run = toolchat(*args)
     assert (run.code, run.out, run.err) == (2, "", expected + "\n")
+
+
+def test_json_document_for_a_failure_before_the_run(toolchat):
+    run = toolchat("--json", "-t", "missing.yaml", "hi")
+    assert run.code == 2
+    assert run.json() == {"text": "", "stop_reason": None, "stop_details": None, "incomplete": None,
+                          "model": "claude-sonnet-4-20250514", "turns": 0, "tool_calls": [],
+                          "usage": {"input_tokens": 0, "output_tokens": 0}, "messages": [],
+                          "error": {"type": "tools_file_error", "message": "missing.yaml: tools file not found",
+                                    "status": None, "request_id": None}}
+    assert run.err == "toolchat: error: missing.yaml: tools file not found\n"
 
 
 def test_unknown_option_exits_2(toolchat):

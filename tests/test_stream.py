@@ -148,10 +148,11 @@ def test_thinking_streams_and_is_kept_in_the_message(mock):
     assert result.messages[-1]["content"][0] == {"type": "thinking", "thinking": "hmm", "signature": "sig=="}
 
 
-def test_tokens_reach_stdout_while_a_close_delimited_stream_is_still_open(mock, tmp_path):
+@pytest.mark.parametrize("framing", ["close", "chunked"])
+def test_tokens_reach_stdout_while_the_stream_is_still_open(mock, tmp_path, framing):
     body = sse(*message_events({"type": "text", "text": "first\nsecond\n", "pieces": ["first\n", "second\n"]}))
     first_end = body.index("first\\n") + 40
-    server = mock({"turns": [{"raw": body, "framing": "close", "delay": 1.5,
+    server = mock({"turns": [{"raw": body, "framing": framing, "delay": 1.5,
                               "chunks": [first_end]}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     proc = subprocess.Popen([sys.executable, "-m", "cli", "hi"], stdin=subprocess.DEVNULL,
