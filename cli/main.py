@@ -182,16 +182,18 @@ def _approver(settings):
         if not tool.confirm or settings.yes or tool.name in always:
             return None
         try:
-            tty = open("/dev/tty", "r+", encoding="utf-8")
+            # Two handles: a text-mode "r+" handle on a terminal fails as unseekable.
+            tty_in = open("/dev/tty", encoding="utf-8")
+            tty_out = open("/dev/tty", "w", encoding="utf-8")
         except OSError:
             return (f"not run: tool {tool.name!r} needs the user's confirmation and there is no "
                     "terminal to ask on (the user can allow it with -y)")
-        with tty:
+        with tty_in, tty_out:
             from .views.plain import compact_json, one_line
 
-            tty.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
-            tty.flush()
-            answer = tty.readline().strip().lower()
+            tty_out.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
+            tty_out.flush()
+            answer = tty_in.readline().strip().lower()
         if answer in ("a", "always"):
             always.add(tool.name)
             return None
@@ -263,9 +265,11 @@ def tools_list(
         if json_output:
             print(json.dumps(box.wire(), ensure_ascii=False, indent=2))
             return 0
+        from .views.plain import one_line
+
         for tool in box.tools.values():
             flags = " (confirm)" if tool.confirm else ""
-            print(f"{tool.name}{flags}\t{tool.description.strip().splitlines()[0] if tool.description.strip() else ''}")
+            print(f"{tool.name}{flags}\t{one_line(tool.description, 100)}")
         return 0
 
     raise typer.Exit(_guard(action, False))

@@ -380,3 +380,35 @@ def test_mock_server_bad_script_is_a_usage_error(toolchat, tmp_path):
     (tmp_path / "s.yaml").write_text("turns: [{bogus: 1}]\n")
     run = toolchat("mock-server", "--script", "s.yaml")
     assert run.code == 2 and run.err.startswith("toolchat: error: --script s.yaml: ")
+
+
+@pytest.mark.parametrize("answer, expected", [("y", "guarded: ran\n"), ("always", "guarded: ran\n"), ("n", "guarded: error: not run: the user declined to run 'guarded'\n")])
+def test_confirm_tool_asks_on_the_terminal(tmp_path, mock, calc, answer, expected):
+    import fcntl
+    import pty
+    import termios
+
+    server = mock()
+    master, slave = pty.openpty()
+
+    def take_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # stdin is the pty's slave side
+
+    env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "-t", calc, tool_prompt(("guarded", {}))],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=take_terminal)
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"[y]es/[n]o/[a]lways: " not in seen and time.monotonic() < deadline:
+            seen += os.read(master, 1024)
+        assert seen.startswith(b"Run guarded {}? [y]es/[n]o/[a]lways: ")
+        os.write(master, answer.encode() + b"\n")
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        os.close(master)
+    assert (proc.returncode, out.decode()) == (0, expected)
