@@ -65,13 +65,6 @@ class TurnEnd:
     usage: dict
 
 
-@dataclass(frozen=True)
-class Retry:
-    attempt: int
-    delay: float
-    reason: str
-
-
 @dataclass
 class Result:
     """What a run produced; the `--json` document is `to_json()`."""

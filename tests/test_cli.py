@@ -412,3 +412,23 @@ def test_confirm_tool_asks_on_the_terminal(tmp_path, mock, calc, answer, expecte
         proc.kill()
         os.close(master)
     assert (proc.returncode, out.decode()) == (0, expected)
+
+
+def test_sigint_while_a_tool_runs_exits_130_without_waiting_for_it(tmp_path, mock):
+    (tmp_path / "h.py").write_text("import time\n\ndef hang():\n    time.sleep(60)\n")
+    (tmp_path / "t.yaml").write_text("tools:\n  - name: hang\n    input_schema: {type: object}\n    handler: h.py:hang\n")
+    server = mock()
+    env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--json", "-t", str(tmp_path / "t.yaml"),
+                             tool_prompt(("hang", {}))], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        assert proc.stderr.readline() == b"\xe2\x86\x92 hang {}\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err == b"toolchat: interrupted\n"
+    doc = json.loads(out)
+    assert (doc["error"]["type"], doc["turns"]) == ("interrupted", 1)

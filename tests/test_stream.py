@@ -167,3 +167,32 @@ def test_tokens_reach_stdout_while_the_stream_is_still_open(mock, tmp_path, fram
     assert still_running, "the first line arrived only after the stream ended"
     assert rest == b"second\n"
     assert proc.returncode == 0, err
+
+
+def test_event_with_fields_of_the_wrong_shape_is_a_stream_error(mock):
+    events = message_events({"type": "text", "text": "x"})
+    events[3] = {"type": "content_block_delta", "index": 0, "delta": "not an object"}
+    _, result = answer(mock, {"raw": sse(*events)})
+    assert isinstance(result.error, StreamError)
+    assert result.error.message.startswith("malformed stream: unexpected content_block_delta event")
+
+
+def test_event_data_that_is_not_json_is_a_stream_error(mock):
+    _, result = answer(mock, {"raw": "event: message_start\ndata: {not json\n\n"})
+    assert isinstance(result.error, StreamError)
+    assert result.error.message == "malformed stream: event data is not JSON: {not json"
+
+
+@pytest.mark.parametrize("status, content_type, body, message", [
+    (502, "text/html", "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+     "HTTP 502 api_error: HTML page: 502 Bad Gateway"),
+    (429, "application/json", '{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}',
+     "HTTP 429 requests: Rate limit reached"),
+    (503, "text/plain", "upstream connect error\nmore detail", "HTTP 503 api_error: upstream connect error"),
+    (400, "application/json", '{"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too big"}, "request_id": "req_42"}',
+     "HTTP 400 invalid_request_error: max_tokens: too big"),
+])
+def test_error_bodies_of_every_shape_become_one_line(mock, status, content_type, body, message):
+    _, result = answer(mock, {"raw": body, "status": status, "content_type": content_type})
+    assert isinstance(result.error, APIError)
+    assert (result.error.message, result.error.status, result.exit_code) == (message, status, 3)

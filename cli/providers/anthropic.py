@@ -74,7 +74,14 @@ class StreamAssembler:
         if self.complete:
             return []  # gateways sometimes send more after message_stop
         handler = getattr(self, "_on_" + str(kind), None)
-        return handler(payload) if handler else []
+        if handler is None:
+            return []  # new event types are added without notice
+        try:
+            return handler(payload)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            # A field of the wrong shape (a string where an object belongs, ...).
+            raise StreamError(f"malformed stream: unexpected {kind} event {_clip(data)}",
+                              type="malformed_stream") from None
 
     def result(self) -> dict:
         """The assembled message; a stream that never reached message_stop is an error."""
