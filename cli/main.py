@@ -162,8 +162,18 @@ def _report(result, settings) -> int:
 
             traceback.print_exception(result.error, file=sys.stderr)
     elif result.incomplete:
-        _say("incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete))
+        line = "incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete)
+        if result.stop_details:
+            from .views.plain import compact_json, one_line
+
+            line += f" (details: {one_line(compact_json(result.stop_details))})"
+        _say(line)
+    elif result.stop_reason not in _KNOWN_STOPS:
+        _say(f"note: the model stopped with stop_reason {result.stop_reason!r}")
     return result.exit_code
+
+
+_KNOWN_STOPS = {"end_turn", "stop_sequence", "tool_use", "pause_turn"}
 
 
 _INCOMPLETE = {

@@ -189,6 +189,19 @@ def test_incomplete_answers_exit_4(toolchat, mock, stop_reason, line):
     assert (run.code, run.out, run.err) == (4, "partial\n", line + "\n")
 
 
+def test_refusal_details_are_reported(toolchat, mock):
+    run = toolchat(json.dumps({"text": "No.", "stop_reason": "refusal",
+                               "stop_details": {"type": "refusal", "category": "cyber"}}), server=mock())
+    assert run.code == 4
+    assert run.err == ('toolchat: incomplete answer: the model refused to answer '
+                       '(details: {"type": "refusal", "category": "cyber"})\n')
+
+
+def test_an_unknown_stop_reason_finishes_and_is_reported_as_is(toolchat, mock):
+    run = toolchat(json.dumps({"text": "hm", "stop_reason": "brand_new_reason"}), server=mock())
+    assert (run.code, run.out, run.err) == (0, "hm\n", "toolchat: note: the model stopped with stop_reason 'brand_new_reason'\n")
+
+
 def test_max_turns_exits_4(toolchat, mock, calc):
     run = toolchat("--json", "--max-turns", "1", "-t", calc, tool_prompt(("calc", {"a": 1, "b": 1})), server=mock())
     assert run.code == 4
