@@ -16,7 +16,7 @@ import typer
 
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, ToolchatError, UsageError
+from .errors import EXIT_INTERRUPTED, Interrupted, ToolchatError, UsageError
 
 SUBCOMMANDS = ("tools", "mock-server")
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
+from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
 
 CALC_TOOLS = """
 tools:
@@ -290,21 +290,26 @@ def test_tools_env_variable(toolchat, mock, calc):
     assert run.out == "calc: 3\n"
 
 
+def interrupt_after_line(args, env, stream, line):
+    """Start toolchat, wait for `line` on `stream`, send SIGINT; return (code, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "cli", *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert getattr(proc, stream).readline() == line
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    return proc.returncode, out, err
+
+
 def test_sigint_mid_stream_exits_130_keeping_what_was_shown(tmp_path, mock):
     body = sse(*message_events({"type": "text", "text": "shown\n"}))
     shown_end = body.index("\n\n", body.index('"text_delta"')) + 2
     server = mock({"turns": [{"raw": body, "chunks": [shown_end], "delay": 20, "framing": "close"}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "hi"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        assert proc.stdout.readline() == b"shown\n"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130
-    assert err == b"toolchat: interrupted\n"
+    code, out, err = interrupt_after_line(["hi"], env, "stdout", b"shown\n")
+    assert (code, err) == (130, b"toolchat: interrupted\n")
 
 
 def test_help_does_not_import_requests_or_jsonschema(tmp_path):
@@ -432,16 +437,8 @@ def test_sigint_while_a_tool_runs_exits_130_without_waiting_for_it(tmp_path, moc
     (tmp_path / "t.yaml").write_text("tools:\n  - name: hang\n    input_schema: {type: object}\n    handler: h.py:hang\n")
     server = mock()
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "--json", "-t", str(tmp_path / "t.yaml"),
-                             tool_prompt(("hang", {}))], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=tmp_path)
-    try:
-        assert proc.stderr.readline() == b"\xe2\x86\x92 hang {}\n"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130
-    assert err == b"toolchat: interrupted\n"
+    code, out, err = interrupt_after_line(["--json", "-t", str(tmp_path / "t.yaml"), tool_prompt(("hang", {}))],
+                                          env, "stderr", "→ hang {}\n".encode())
+    assert (code, err) == (130, b"toolchat: interrupted\n")
     doc = json.loads(out)
     assert (doc["error"]["type"], doc["turns"]) == ("interrupted", 1)

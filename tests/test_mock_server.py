@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cli.mock.server import DEMO_SCRIPT, MockServer, main  # noqa: F401 - main is part of the API
+from cli.mock.server import DEMO_SCRIPT, MockServer
 
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 TOOLS = [

@@ -51,11 +51,6 @@ class StreamAssembler:
         self._parts: dict[int, list[str]] = {}  # text / thinking / partial_json pieces, joined at stop
         self._open: set[int] = set()
 
-    @property
-    def started(self) -> bool:
-        """Something of the turn has been received beyond message_start."""
-        return bool(self._blocks)
-
     def feed(self, sse: ServerSentEvent) -> list:
         data = sse.data.strip()
         if not data or data == "[DONE]":
