@@ -23,7 +23,9 @@ class Chat:
     def __init__(self, settings: Settings, toolbox: Toolbox, transport=None,
                  approve: Approver | None = None):
         self.settings = settings
-        self.toolbox = toolbox
+        # Denied tools are not offered at all; a call to one anyway is refused by name below.
+        self.toolbox = toolbox.without(settings.deny_tools) if settings.deny_tools else toolbox
+        self.toolbox.output_cap = settings.tool_output_cap
         self.transport = transport
         self.approve = approve or (lambda tool, call: None)
         self.result = Result(model=settings.model)
@@ -45,6 +47,8 @@ class Chat:
             yield from self._loop(messages, result)
         except ToolchatError as exc:
             result.error = exc
+        finally:
+            _settle(messages, result.tool_calls)  # also when interrupted
         yield Finished(result)
 
     def _loop(self, messages: list[dict], result: Result) -> Iterator:
@@ -107,9 +111,13 @@ class Chat:
         refused: dict[str, str] = {}
         for call in calls:
             yield ToolCall(call.id, call.name, call.input)
+        denied, allowed = self.settings.deny_tools, self.settings.allow_tools
         for call in calls:
+            if call.name in denied:
+                refused[call.id] = f"not run: tool {call.name!r} is denied by the user (--deny-tool)"
+                continue
             tool = self.toolbox.tools.get(call.name)
-            if tool is not None and self.toolbox.check(call) is None:
+            if tool is not None and call.name not in allowed and self.toolbox.check(call) is None:
                 reason = self.approve(tool, call)
                 if reason:
                     refused[call.id] = reason
@@ -129,6 +137,26 @@ class Chat:
                 block["is_error"] = True
             blocks.append(block)
         return blocks
+
+
+def _settle(messages: list[dict], finished) -> None:
+    """Answer tool_use blocks left without results (a run stopped mid-tools), so the transcript
+    stays valid to send again: each gets its result if it finished, else an is_error one."""
+    if not messages or messages[-1].get("role") != "assistant":
+        return
+    uses = [b for b in messages[-1].get("content") or [] if b.get("type") == "tool_use"]
+    if not uses:
+        return
+    done = {call.id: call for call in finished}
+    blocks = []
+    for use in uses:
+        call = done.get(use.get("id"))
+        block = {"type": "tool_result", "tool_use_id": use.get("id", ""),
+                 "content": call.output if call else "not run: the run was stopped before this tool finished"}
+        if call is None or call.is_error:
+            block["is_error"] = True
+        blocks.append(block)
+    messages.append({"role": "user", "content": blocks})
 
 
 def _text_of(content: list[dict]) -> str:

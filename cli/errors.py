@@ -7,6 +7,7 @@ EXIT_USAGE = 2
 EXIT_API = 3
 EXIT_INCOMPLETE = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class ToolchatError(Exception):
@@ -64,7 +65,11 @@ class StreamError(ToolchatError):
 
 
 class Interrupted(ToolchatError):
-    """The user pressed Ctrl-C."""
+    """The user pressed Ctrl-C (exit 130), or the process got SIGTERM (type terminated, 143)."""
 
     exit_code = EXIT_INTERRUPTED
     type = "interrupted"
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_INTERRUPTED):
+        super().__init__(message, type="terminated" if exit_code == EXIT_TERMINATED else None)
+        self.exit_code = exit_code

@@ -59,6 +59,15 @@ class ToolResult:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """A request failed in a retryable way; attempt `attempt` follows after `delay` seconds."""
+
+    attempt: int  # the attempt about to be made: 2 for the first retry
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class TurnEnd:
     turn: int
     stop_reason: str | None

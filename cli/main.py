@@ -16,7 +16,7 @@ import typer
 
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, Interrupted, ToolchatError, UsageError
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted, ToolchatError, UsageError
 
 SUBCOMMANDS = ("tools", "mock-server")
 
@@ -54,7 +54,18 @@ def ask(
     no_parallel: Annotated[bool, typer.Option("--no-parallel", help="Ask for at most one tool call per turn.")] = False,
     max_turns: Annotated[Optional[int], typer.Option("--max-turns", metavar="N", help="Max model requests in this run. [default 10]", show_default=False)] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", metavar="T", help="Sampling temperature, 0 to 1.", show_default=False)] = None,
+    retries: Annotated[Optional[int], typer.Option("--retries", metavar="N", help="Retries for overloaded, rate-limited or failed requests. [default 2]", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Connect timeout, and the longest silence allowed in a response. [default 10 / 600]", show_default=False)] = None,
+    allow_tool: Annotated[Optional[List[str]], typer.Option("--allow-tool", metavar="NAME", help="Run this tool without asking, even if marked confirm: true (repeatable).", show_default=False)] = None,
+    deny_tool: Annotated[Optional[List[str]], typer.Option("--deny-tool", metavar="NAME", help="Never offer or run this tool (repeatable).", show_default=False)] = None,
+    tool_output_cap: Annotated[Optional[int], typer.Option("--tool-output-cap", metavar="CHARS", help="Cut each tool output to this many characters. [default 100000]", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document with the result on stdout.")] = False,
+    stream_json: Annotated[bool, typer.Option("--stream-json", help="Print newline-delimited JSON events on stdout as they happen.")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Plain text, no live markdown view, even on a terminal.")] = False,
+    color: Annotated[Optional[str], typer.Option("--color", metavar="WHEN", help="auto|always|never. [default auto; NO_COLOR honoured]", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="The answer only: nothing on stderr but errors.")] = False,
+    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="Write the conversation to FILE after the run (also after a failure).", show_default=False)] = None,
+    messages_file: Annotated[Optional[str], typer.Option("--messages", metavar="FILE", help="Start from a saved conversation, messages array or --json document ('-' = stdin).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the request body and send nothing.")] = False,
     yes: Annotated[bool, typer.Option("-y", "--yes", help="Run tools marked confirm: true without asking.")] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Run against the built-in offline mock model with the sample tools.")] = False,
@@ -65,27 +76,52 @@ def ask(
 
     Example: toolchat -t sample_tools.yaml "What's the weather in Paris?"
     """
+    output = "json" if json_output else "stream-json" if stream_json else "plain" if plain else None
     flags = {
         "model": model, "max_tokens": max_tokens, "system": system, "tools": tools,
         "base_url": base_url, "auth_style": auth_style, "header": header,
         "tool_choice": tool_choice, "parallel": False if no_parallel else None,
-        "max_turns": max_turns, "temperature": temperature,
-        "output": "json" if json_output else "plain", "dry_run": dry_run, "yes": yes,
-        "debug": debug,
+        "max_turns": max_turns, "temperature": temperature, "retries": retries,
+        "timeout": timeout, "allow_tools": allow_tool, "deny_tools": deny_tool,
+        "tool_output_cap": tool_output_cap, "output": output, "color": color, "quiet": quiet,
+        "save": save, "dry_run": dry_run, "yes": yes, "debug": debug,
     }
-    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo), debug,
-                            on_error=_json_failure(model) if json_output else None))
+    _signals()
+    on_error = _json_failure(model, stream=stream_json) if json_output or stream_json else None
+    if json_output and stream_json:
+        raise typer.Exit(_guard(_conflict("--json", "--stream-json"), debug))
+    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo, messages_file), debug,
+                            on_error=on_error))
 
 
-def _ask(words: list[str], flags: dict, demo: bool) -> int:
+def _conflict(first: str, second: str):
+    def fail() -> int:
+        raise UsageError(f"{first} and {second} cannot be used together; pick one")
+
+    return fail
+
+
+def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = None) -> int:
     from .settings import resolve
 
     text = " ".join(words).strip()
-    if sys.stdin is not None and not sys.stdin.isatty():
+    if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-":
         piped = sys.stdin.read().strip()
         text = "\n\n".join(part for part in (text, piped) if part)
-    if not text:
+    messages: list[dict] = []
+    if messages_file is not None:
+        from .transcript import continue_from, load_transcript
+
+        loaded = load_transcript(messages_file)
+        if flags.get("model") is None and loaded.model:
+            flags = {**flags, "model": loaded.model}
+        if flags.get("system") is None and loaded.system:
+            flags = {**flags, "system": loaded.system}
+        messages = continue_from(loaded.messages, text, messages_file)
+    elif not text:
         raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
+    else:
+        messages = [{"role": "user", "content": text}]
 
     server = None
     env = dict(os.environ)
@@ -99,7 +135,7 @@ def _ask(words: list[str], flags: dict, demo: bool) -> int:
             flags["tools"] = [str(_sample_tools())]
     try:
         settings = resolve(flags, env)
-        return _run(settings, [{"role": "user", "content": text}])
+        return _run(settings, messages)
     finally:
         if server is not None:
             server.stop()
@@ -110,12 +146,19 @@ def _run(settings, messages: list[dict]) -> int:
     from .toolbox import load_files
 
     toolbox = load_files(list(settings.tools))
+    for flag, names in (("--allow-tool", settings.allow_tools), ("--deny-tool", settings.deny_tools)):
+        for name in names:
+            if name not in toolbox.tools:
+                raise UsageError(f"{flag}: no tool named {name!r} (tools: {', '.join(toolbox.tools) or 'none'})")
     choice = settings.tool_choice
     if choice is not None and not toolbox.tools:
         raise UsageError("--tool-choice needs tools: pass -t FILE")
     if choice not in (None, "auto", "any", "none") and choice not in toolbox.tools:
         raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(toolbox.tools)})")
-    chat = Chat(settings, toolbox, approve=_approver(settings))
+    if choice in settings.deny_tools:
+        raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
+    view = _view(settings)
+    chat = Chat(settings, toolbox, approve=_approver(settings, view))
     if settings.dry_run:
         body = chat.body(messages)
         print(json.dumps(body, ensure_ascii=False, indent=2))
@@ -126,35 +169,90 @@ def _run(settings, messages: list[dict]) -> int:
     chat.transport = Transport(messages_url(settings.base_url), headers,
                                connect_timeout=settings.connect_timeout,
                                read_timeout=settings.read_timeout, debug=settings.debug)
-    view = _view(settings)
     try:
-        for event in chat.run(messages):
-            view.handle(event)
-    except KeyboardInterrupt:
-        from .events import Finished
+        try:
+            for event in chat.run(messages):
+                view.handle(event)
+        except KeyboardInterrupt as exc:
+            from .events import Finished
 
-        chat.result.error = Interrupted("interrupted")
-        view.handle(Finished(chat.result))
-    finally:
-        chat.transport.close()
+            chat.result.error = _interruption(exc)
+            view.handle(Finished(chat.result))
+        finally:
+            chat.transport.close()
+            if settings.save:
+                _save(settings, chat.result)
+    except KeyboardInterrupt as exc:  # a second Ctrl-C while finishing up
+        chat.result.error = _interruption(exc)
     return _report(chat.result, settings)
 
 
+def _save(settings, result) -> None:
+    from .transcript import save_transcript
+
+    try:
+        save_transcript(settings.save, result.messages, model=settings.model, system=settings.system)
+    except OSError as exc:
+        if result.error is None:
+            result.error = UsageError(f"--save {settings.save}: cannot write it: {exc.strerror or exc}")
+        else:
+            _say(f"error: --save {settings.save}: cannot write it: {exc.strerror or exc}")
+
+
 def _view(settings):
+    """The view for the output mode: json, stream-json, live (stdout is a terminal) or plain."""
     if settings.output == "json":
         from .views.jsonout import JsonView
 
-        return JsonView()
+        return JsonView(quiet=settings.quiet)
+    if settings.output == "stream-json":
+        from .views.ndjson import NdjsonView
+
+        return NdjsonView(quiet=settings.quiet)
+    if settings.output == "auto" and _is_terminal(sys.stdout):
+        from .views.live import LiveView
+
+        return LiveView(settings)
     from .views.plain import PlainView
 
-    return PlainView()
+    return PlainView(quiet=settings.quiet)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled like Ctrl-C, but the exit code is 143."""
+
+
+def _signals() -> None:
+    """SIGTERM ends a run the way Ctrl-C does (flushed output, saved transcript), exit 143."""
+    import signal
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (toolchat driven in-process)
+        pass
+
+
+def _interruption(exc: BaseException) -> Interrupted:
+    if isinstance(exc, Terminated):
+        return Interrupted("terminated", exit_code=EXIT_TERMINATED)
+    return Interrupted("interrupted")
 
 
 def _report(result, settings) -> int:
     """One line on stderr for a failed or incomplete run; the exit code."""
     if result.error is not None:
-        if result.error.exit_code == EXIT_INTERRUPTED:
-            _say("interrupted")
+        if isinstance(result.error, Interrupted):
+            _say(result.error.message)
         else:
             _say(f"error: {result.error.message}")
         if settings.debug and result.error.__traceback__ is not None:
@@ -168,7 +266,7 @@ def _report(result, settings) -> int:
 
             line += f" (details: {one_line(compact_json(result.stop_details))})"
         _say(line)
-    elif result.stop_reason not in _KNOWN_STOPS:
+    elif result.stop_reason not in _KNOWN_STOPS and not settings.quiet:
         _say(f"note: the model stopped with stop_reason {result.stop_reason!r}")
     return result.exit_code
 
@@ -184,7 +282,7 @@ _INCOMPLETE = {
 }
 
 
-def _approver(settings):
+def _approver(settings, view=None):
     """approve(tool, call): ask on the terminal for tools marked confirm: true."""
     always: set[str] = set()
 
@@ -197,8 +295,12 @@ def _approver(settings):
             tty_out = open("/dev/tty", "w", encoding="utf-8")
         except OSError:
             return (f"not run: tool {tool.name!r} needs the user's confirmation and there is no "
-                    "terminal to ask on (the user can allow it with -y)")
-        with tty_in, tty_out:
+                    "terminal to ask on (the user can allow it with -y or --allow-tool)")
+        from contextlib import nullcontext
+
+        # The live display stops redrawing while the question is on screen.
+        paused = getattr(view, "paused", None)
+        with tty_in, tty_out, (paused() if paused else nullcontext()):
             from .views.plain import compact_json, one_line
 
             tty_out.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
@@ -225,14 +327,20 @@ def _sample_tools() -> Path:
     raise UsageError("sample_tools.yaml was not found next to the tools package; pass -t FILE")
 
 
-def _json_failure(model: str | None):
-    """With --json, a failure before the run starts still prints the JSON document."""
+def _json_failure(model: str | None, stream: bool = False):
+    """With --json or --stream-json, a failure before the run starts still prints the result."""
 
     def emit(exc: ToolchatError) -> None:
         from .events import Result
         from .settings import DEFAULT_MODEL
 
-        print(json.dumps(Result(model=model or DEFAULT_MODEL, error=exc).to_json(), ensure_ascii=False))
+        result = Result(model=model or DEFAULT_MODEL, error=exc)
+        if stream:
+            from .views.ndjson import result_line
+
+            print(result_line(result), flush=True)
+        else:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
 
     return emit
 
@@ -254,9 +362,9 @@ def _guard(action, debug: bool, on_error=None) -> int:
 
             traceback.print_exc()
         return exc.exit_code
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        _say("terminated" if isinstance(exc, Terminated) else "interrupted")
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 # ---------------------------------------------------------------------------------------------

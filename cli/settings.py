@@ -17,7 +17,10 @@ AUTH_STYLES = ("auto", "bearer", "x-api-key")
 # Config file keys and the flag names they stand for.
 _CONFIG_KEYS = {"model", "max_tokens", "system", "tools", "base_url", "auth_style", "headers",
                 "tool_choice", "parallel", "max_turns", "temperature", "connect_timeout",
-                "read_timeout"}
+                "read_timeout", "timeout", "retries", "tool_output_cap", "allow_tools",
+                "deny_tools", "color"}
+COLORS = ("auto", "always", "never")
+OUTPUTS = ("auto", "plain", "json", "stream-json")
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,16 @@ class Settings:
     max_turns: int = 10
     temperature: float | None = None
     connect_timeout: float = 10.0
-    read_timeout: float = 600.0
-    output: str = "plain"  # plain | json
+    read_timeout: float = 600.0  # the longest silence allowed between bytes of a response
+    retries: int = 2  # extra attempts for a request that failed in a retryable way
+    tool_output_cap: int = 100_000  # characters of one tool's output sent to the model
+    allow_tools: tuple[str, ...] = ()  # run without asking, even when marked confirm: true
+    deny_tools: tuple[str, ...] = ()  # never offered to the model, never run
+    # auto: live view when stdout is a terminal, plain otherwise | plain | json | stream-json
+    output: str = "auto"
+    color: str = "auto"  # auto | always | never (NO_COLOR turns auto into never)
+    quiet: bool = False  # the answer only; nothing on stderr but errors
+    save: str | None = None  # write the conversation here after the run
     dry_run: bool = False
     yes: bool = False
     debug: bool = False
@@ -146,6 +157,16 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise UsageError(f"--base-url: {base_url!r} is not an http(s) URL")
 
+    timeout = pick("timeout", ("TOOLCHAT_TIMEOUT",))
+    output = flags.get("output") or "auto"
+    if output not in OUTPUTS:
+        raise UsageError(f"output: {output!r} is not one of {', '.join(OUTPUTS)}")
+    color = str(pick("color", (), "auto")).lower()
+    if color not in COLORS:
+        raise UsageError(f"--color: {color!r} is not one of {', '.join(COLORS)}")
+    if color == "auto" and env.get("NO_COLOR"):
+        color = "never"  # https://no-color.org: any non-empty value
+
     settings = Settings(
         model=str(pick("model", ("TOOLCHAT_MODEL",), DEFAULT_MODEL)),
         max_tokens=_number("--max-tokens", pick("max_tokens", (), 4096), int, minimum=1),
@@ -160,9 +181,19 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         parallel=bool(pick("parallel", (), True)),
         max_turns=_number("--max-turns", pick("max_turns", (), 10), int, minimum=1),
         temperature=_optional_float("--temperature", pick("temperature")),
-        connect_timeout=_number("connect_timeout", pick("connect_timeout", (), 10.0), float, 0.001),
-        read_timeout=_number("read_timeout", pick("read_timeout", (), 600.0), float, 0.001),
-        output=flags.get("output") or "plain",
+        connect_timeout=_number("--timeout", timeout if timeout is not None
+                                else pick("connect_timeout", (), 10.0), float, 0.001),
+        read_timeout=_number("--timeout", timeout if timeout is not None
+                             else pick("read_timeout", (), 600.0), float, 0.001),
+        retries=_number("--retries", pick("retries", ("TOOLCHAT_RETRIES",), 2), int, minimum=0),
+        tool_output_cap=_number("--tool-output-cap", pick("tool_output_cap", (), 100_000), int,
+                                minimum=100),
+        allow_tools=_names(flags.get("allow_tools"), config.get("allow_tools")),
+        deny_tools=_names(flags.get("deny_tools"), config.get("deny_tools")),
+        output=output,
+        color=color,
+        quiet=bool(flags.get("quiet")),
+        save=flags.get("save"),
         dry_run=bool(flags.get("dry_run")),
         yes=bool(flags.get("yes")),
         debug=bool(flags.get("debug")),
@@ -180,6 +211,14 @@ def _number(label: str, value: Any, kind: type, minimum: float) -> Any:
     if number < minimum:
         raise UsageError(f"{label}: must be at least {minimum:g}")
     return number
+
+
+def _names(flagged: Any, configured: Any) -> tuple[str, ...]:
+    """Tool names from repeated flags, else from the config file (a name or a list)."""
+    names = flagged or configured or ()
+    if isinstance(names, str):
+        names = [names]
+    return tuple(str(name) for name in names)
 
 
 def _optional_float(label: str, value: Any) -> float | None:

@@ -56,8 +56,13 @@ class Call:
 
 
 class Toolbox:
-    def __init__(self, tools: list[Tool] | None = None):
+    def __init__(self, tools: list[Tool] | None = None, output_cap: int = OUTPUT_CAP):
         self.tools: dict[str, Tool] = {t.name: t for t in tools or []}
+        self.output_cap = output_cap
+
+    def without(self, names) -> "Toolbox":
+        """The same toolbox minus the named tools."""
+        return Toolbox([t for t in self.tools.values() if t.name not in set(names)], self.output_cap)
 
     def wire(self) -> list[dict]:
         return [tool.wire() for tool in self.tools.values()]
@@ -94,7 +99,7 @@ class Toolbox:
             tool = self.tools[call.name]
             started[position] = time.monotonic()
             deadlines[position] = started[position] + tool.timeout
-            thread = threading.Thread(target=_invoke, args=(tool, call, position, done),
+            thread = threading.Thread(target=_invoke, args=(tool, call, position, done, self.output_cap),
                                       name=f"tool-{call.name}", daemon=True)
             thread.start()
         pending = set(deadlines)
@@ -123,15 +128,15 @@ class Toolbox:
         return next(self.run_all([call]))
 
 
-def _invoke(tool: Tool, call: Call, position: int, done: queue.Queue) -> None:
+def _invoke(tool: Tool, call: Call, position: int, done: queue.Queue, cap: int = OUTPUT_CAP) -> None:
     try:
         value = tool.function(**call.input)
     except BaseException as exc:  # the handler is user code: anything it raises is a tool error
         message = str(exc).strip() or "(no message)"
-        done.put((position, f"{type(exc).__name__}: {message}", True))
+        done.put((position, cap_output(f"{type(exc).__name__}: {message}", cap), True))
         return
     try:
-        done.put((position, cap_output(render_output(value)), False))
+        done.put((position, cap_output(render_output(value), cap), False))
     except Exception as exc:
         done.put((position, f"the tool returned a value that cannot be sent: {exc}", True))
 

@@ -277,7 +277,7 @@ def test_flag_beats_environment_beats_config_file(toolchat, mock, tmp_path):
 def test_confirm_tool_is_not_run_without_a_terminal(toolchat, mock, calc):
     run = toolchat("-t", calc, tool_prompt(("guarded", {})), server=mock())
     assert run.code == 0
-    assert run.out == "guarded: error: not run: tool 'guarded' needs the user's confirmation and there is no terminal to ask on (the user can allow it with -y)\n"
+    assert run.out == "guarded: error: not run: tool 'guarded' needs the user's confirmation and there is no terminal to ask on (the user can allow it with -y or --allow-tool)\n"
 
 
 def test_confirm_tool_runs_with_yes(toolchat, mock, calc):

@@ -11,10 +11,10 @@ from .plain import PlainView
 
 
 class JsonView:
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, quiet: bool = False):
         self.out = out or sys.stdout
         # Tool traces still go to stderr for the person watching; stdout stays pure JSON.
-        self.traces = PlainView(out=self.out, err=err, show_text=False)
+        self.traces = PlainView(out=self.out, err=err, show_text=False, quiet=quiet)
 
     def handle(self, event: Any) -> None:
         self.traces.handle(event)

@@ -12,10 +12,12 @@ TRACE_WIDTH = 200
 
 
 class PlainView:
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, show_text: bool = True):
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, show_text: bool = True,
+                 quiet: bool = False):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.show_text = show_text
+        self.quiet = quiet  # no traces on stderr
         self._printed = False  # any answer text written
         self._at_line_start = True
         self._new_turn = False
@@ -49,6 +51,8 @@ class PlainView:
         self.out.flush()
 
     def _trace(self, line: str) -> None:
+        if self.quiet:
+            return
         if self._printed and not self._at_line_start and _same_stream(self.out, self.err):
             self.err.write("\n")
             self._at_line_start = True
