@@ -50,6 +50,7 @@ class StreamAssembler:
         self._blocks: dict[int, dict] = {}
         self._parts: dict[int, list[str]] = {}  # text / thinking / partial_json pieces, joined at stop
         self._open: set[int] = set()
+        self._offset = 0  # added to block indexes after a second message_start
 
     def feed(self, sse: ServerSentEvent) -> list:
         data = sse.data.strip()
@@ -57,7 +58,10 @@ class StreamAssembler:
             return []
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+            if sse.cut:
+                raise StreamError("the stream ended in the middle of an event: the answer is truncated",
+                                  type="truncated_stream") from None
             raise StreamError(f"malformed stream: event data is not JSON: {_clip(data)}",
                               type="malformed_stream") from None
         if not isinstance(payload, dict):
@@ -95,18 +99,34 @@ class StreamAssembler:
 
     def _on_message_start(self, payload: dict) -> list:
         message = payload.get("message") or {}
+        if not isinstance(message, dict):
+            raise TypeError("message is not an object")
         if self.message is None:
+            _check_stop_reason(message.get("stop_reason"))
+            # Some gateways put whole blocks in message_start; keep them.
+            blocks = [_checked_block(block) for block in _content_list(message.get("content"))]
+            usage = message.get("usage")
             self.message = {k: v for k, v in message.items() if k != "content"}
             self.message.setdefault("role", "assistant")
-            self.message["usage"] = dict(message.get("usage") or {})
-            # Some gateways put whole blocks in message_start; keep them.
-            for index, block in enumerate(message.get("content") or []):
-                self._blocks[index] = block
+            self.message["usage"] = dict(usage) if isinstance(usage, dict) else {}
+            self._blocks.update(enumerate(blocks))
+        elif self._blocks:
+            # A gateway glued a second message on: its block indexes start again at 0. Number them
+            # after the blocks we have, so nothing already shown is overwritten.
+            self._offset = max(self._blocks) + 1
         return []
 
+    def _index(self, payload: dict, default: int | None = None) -> int:
+        index = payload.get("index", default)
+        if index is None:
+            index = 0
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError("index is not an integer")
+        return index + self._offset
+
     def _on_content_block_start(self, payload: dict) -> list:
-        index = payload.get("index", len(self._blocks))
-        block = dict(payload.get("content_block") or {})
+        index = self._index(payload, len(self._blocks) - self._offset)
+        block = _checked_block(dict(_object(payload.get("content_block"))))
         self._blocks[index] = block
         self._open.add(index)
         self._parts[index] = []
@@ -117,34 +137,37 @@ class StreamAssembler:
         return []
 
     def _on_content_block_delta(self, payload: dict) -> list:
-        index = payload.get("index", 0)
-        delta = payload.get("delta") or {}
+        index = self._index(payload)
+        delta = _object(payload.get("delta"))
         kind = delta.get("type")
         if index not in self._open:
             if index in self._blocks or kind not in ("text_delta", "thinking_delta"):
                 return []
             # A delta for a block that never started: start the block it implies.
-            self._on_content_block_start({"index": index, "content_block": {
+            self._on_content_block_start({"index": index - self._offset, "content_block": {
                 "type": "text" if kind == "text_delta" else "thinking"}})
         block = self._blocks[index]
-        if kind == "text_delta":
-            text = delta.get("text") or ""
+        block_type = block.get("type")
+        # A delta that does not fit its block (text into a tool_use, ...) is ignored, as the SDK does:
+        # joining it would show tool JSON as text or parse text as tool input.
+        if kind == "text_delta" and block_type == "text":
+            text = _string(delta.get("text"))
             self._parts[index].append(text)
             return [TextDelta(text)] if text else []
-        if kind == "input_json_delta":
-            self._parts[index].append(delta.get("partial_json") or "")
-        elif kind == "thinking_delta":
-            text = delta.get("thinking") or ""
+        if kind == "input_json_delta" and _takes_input(block_type):
+            self._parts[index].append(_string(delta.get("partial_json")))
+        elif kind == "thinking_delta" and block_type == "thinking":
+            text = _string(delta.get("thinking"))
             self._parts[index].append(text)
             return [ThinkingDelta(text)] if text else []
-        elif kind == "signature_delta":
+        elif kind == "signature_delta" and block_type == "thinking":
             block["signature"] = delta.get("signature", "")
-        elif kind == "citations_delta":
+        elif kind == "citations_delta" and block_type == "text":
             block.setdefault("citations", []).append(delta.get("citation"))
         return []
 
     def _on_content_block_stop(self, payload: dict) -> list:
-        index = payload.get("index", 0)
+        index = self._index(payload)
         if index not in self._open:
             return []  # a stray stop for a block that is not open
         self._close(index)
@@ -153,14 +176,17 @@ class StreamAssembler:
     def _on_message_delta(self, payload: dict) -> list:
         if self.message is None:
             self.message = {"role": "assistant", "usage": {}}
-        delta = payload.get("delta") or {}
+        delta = _object(payload.get("delta"))
+        _check_stop_reason(delta.get("stop_reason"))
         for key in ("stop_reason", "stop_sequence", "stop_details"):
             if key in delta:
                 self.message[key] = delta[key]
         usage = payload.get("usage")
         if isinstance(usage, dict):
             # Cumulative counts: overwrite, never add.
-            self.message.setdefault("usage", {}).update(
+            if not isinstance(self.message.get("usage"), dict):
+                self.message["usage"] = {}
+            self.message["usage"].update(
                 {k: v for k, v in usage.items() if v is not None})
         return []
 
@@ -179,28 +205,54 @@ class StreamAssembler:
             block["text"] = block.get("text", "") + "".join(parts)
         elif kind == "thinking":
             block["thinking"] = block.get("thinking", "") + "".join(parts)
-        elif kind == "tool_use":
+        elif _takes_input(kind):
             raw = "".join(parts)
             if raw.strip():
+                problem = None
                 try:
-                    block["input"] = json.loads(raw)
-                except ValueError:
+                    value = json.loads(raw)
+                except (ValueError, RecursionError):
+                    problem = f"the tool input was not valid JSON: {_clip(raw)}"
+                else:
+                    if not isinstance(value, dict):
+                        problem = f"the tool input was not a JSON object: {_clip(raw)}"
+                if problem:
                     block["input"] = {}
-                    self.bad_input[block.get("id", "")] = f"the tool input was not valid JSON: {_clip(raw)}"
+                    self.bad_input[block.get("id", "")] = problem
+                else:
+                    block["input"] = value
             elif not isinstance(block.get("input"), dict):
                 block["input"] = {}
 
 
-def assemble_json(body: dict) -> dict:
-    """A complete (non-streamed) response body as the assistant message."""
-    if body.get("type") == "error" or ("error" in body and "content" not in body):
+def assemble_json(body: object, bad_input: dict | None = None) -> dict:
+    """A complete (non-streamed) response body as the assistant message.
+
+    The body may be an Anthropic message or, from an OpenAI-compatible gateway, a `chat.completion`;
+    both come out as the Anthropic-shaped assistant message. `bad_input` collects tool calls whose
+    arguments are not a JSON object (see openai.message_from_chat_completion).
+    """
+    if not isinstance(body, dict):
+        raise StreamError(f"the response is neither a stream nor a message: a JSON {type(body).__name__}",
+                          type="malformed_response")
+    if body.get("type") == "error" or (body.get("error") and "content" not in body):
         raise _stream_error(body)
+    if body.get("object") == "chat.completion" or "choices" in body:
+        from . import openai
+
+        return openai.message_from_chat_completion(body, bad_input)
     if not isinstance(body.get("content"), list):
         raise StreamError("the response is neither a stream nor a message: no `content` list",
                           type="malformed_response")
     message = dict(body)
     message.setdefault("role", "assistant")
-    message["usage"] = dict(body.get("usage") or {})
+    usage = body.get("usage")
+    message["usage"] = dict(usage) if isinstance(usage, dict) else {}
+    try:
+        _check_stop_reason(message.get("stop_reason"))
+        message["content"] = [_checked_block(block) for block in body["content"]]
+    except (TypeError, ValueError) as exc:
+        raise StreamError(f"malformed response: {exc}", type="malformed_response") from None
     return message
 
 
@@ -217,11 +269,62 @@ def events_of_message(message: dict) -> Iterable:
 def _stream_error(payload: dict) -> APIError:
     error = payload.get("error")
     if isinstance(error, dict):
-        kind = str(error.get("type") or "api_error")
+        # OpenAI-shaped errors often have a null `type` and the useful word in `code`.
+        kind = str(error.get("type") or error.get("code") or "api_error")
         message = str(error.get("message") or kind)
     else:
         kind, message = "api_error", str(error or payload)
     return APIError(f"{kind}: {message}", type=kind, request_id=payload.get("request_id"))
+
+
+def _takes_input(block_type: object) -> bool:
+    """Blocks whose `input` streams as input_json_delta: tool_use, server_tool_use, mcp_tool_use."""
+    return isinstance(block_type, str) and block_type.endswith("tool_use")
+
+
+def _object(value: object) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return value
+
+
+def _string(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _content_list(value: object) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError("content is not a list")
+    return value
+
+
+def _check_stop_reason(value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError("stop_reason is not a string")
+
+
+def _checked_block(block: object) -> dict:
+    """The block, if it has the shape the chat loop and the views rely on; TypeError otherwise."""
+    if not isinstance(block, dict):
+        raise TypeError("a content block is not an object")
+    kind = block.get("type")
+    if not isinstance(kind, str):
+        raise TypeError("a content block has no type")
+    if kind in ("text", "thinking") and not isinstance(block.get(kind, ""), str):
+        raise TypeError(f"a {kind} block's {kind} is not a string")
+    if _takes_input(kind):
+        for key in ("id", "name"):
+            if not isinstance(block.get(key, ""), str):
+                raise TypeError(f"a {kind} block's {key} is not a string")
+    return block
 
 
 def _clip(text: str, limit: int = 120) -> str:
