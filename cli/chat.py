@@ -6,10 +6,13 @@ It knows nothing of terminals or HTTP details: a transport sends bodies, a toolb
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Callable, Iterator
 
+from . import retry
 from .errors import ToolchatError
-from .events import Finished, Result, Start, ToolCall, ToolResult, TurnEnd, TurnStart
+from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
 from .providers import anthropic
 from .settings import Settings
 from .sse import SSEDecoder
@@ -29,6 +32,7 @@ class Chat:
         self.transport = transport
         self.approve = approve or (lambda tool, call: None)
         self.result = Result(model=settings.model)
+        self.sleep = time.sleep  # the wait before a retry; tests may replace it
 
     def body(self, messages: list[dict]) -> dict:
         """The request body for the next turn of `messages`."""
@@ -83,20 +87,48 @@ class Chat:
             return
 
     def _turn(self, messages: list[dict], result: Result):
-        reply = self.transport.send(self.body(messages))
+        """One model request, retried while it fails in a retryable way before anything of it
+        was shown or run (retry.py says which failures and how long to wait)."""
+        body = self.body(messages)  # built once: every attempt sends exactly the same request
+        attempts = 1 + self.settings.retries
+        attempt = 1
+        while True:
+            progress = _Progress()
+            try:
+                return (yield from self._attempt(body, result, progress))
+            except ToolchatError as exc:
+                scrubbed = getattr(self.transport, "scrubbed", None)
+                if scrubbed is not None:
+                    scrubbed(exc)  # a server may echo the key in an error event
+                if progress.committed:
+                    raise  # text was shown or a tool call began: a retry would repeat it
+                decision = retry.decide(exc, attempt, self.settings.retries)
+                if not decision.retry:
+                    if decision.note:
+                        exc.message = f"{exc.message} ({decision.note})"
+                        exc.args = (exc.message,)
+                    raise
+                attempt += 1
+                yield Retry(attempt, round(decision.delay, 3), decision.reason, attempts)
+                self.sleep(decision.delay)  # a signal (Ctrl-C, SIGTERM) ends it at once
+
+    def _attempt(self, body: dict, result: Result, progress: "_Progress"):
+        reply = self.transport.send(body)
         try:
             if reply.kind == "json":
-                message = anthropic.assemble_json(reply.json())
+                bad_input: dict[str, str] = {}
+                message = anthropic.assemble_json(reply.json(), bad_input)
+                progress.committed = True
                 yield from anthropic.events_of_message(message)
-                return message, {}
+                return message, bad_input
             decoder = SSEDecoder()
             assembler = anthropic.StreamAssembler()
             try:
                 for chunk in reply.chunks():
                     for sse in decoder.feed(chunk):
-                        yield from assembler.feed(sse)
+                        yield from progress.watch(sse, assembler.feed(sse))
                 for sse in decoder.flush():
-                    yield from assembler.feed(sse)
+                    yield from progress.watch(sse, assembler.feed(sse))
                 return assembler.result(), assembler.bad_input
             except (ToolchatError, GeneratorExit, KeyboardInterrupt):
                 # Keep what was shown: the partial text is the run's text.
@@ -137,6 +169,50 @@ class Chat:
                 block["is_error"] = True
             blocks.append(block)
         return blocks
+
+
+class _Progress:
+    """Whether a turn has gone past the point where it can be retried: an event was shown, or a
+    content block began that is not an empty text or thinking block (a tool_use, above all)."""
+
+    def __init__(self) -> None:
+        self.committed = False
+
+    def watch(self, sse, events: list):
+        if events:
+            self.committed = True
+        elif not self.committed and _starts_content(sse):
+            self.committed = True
+        return events
+
+
+def _starts_content(sse) -> bool:
+    # Only the rare events that can open a block are parsed (again), and only until committed.
+    data = sse.data
+    if "content_block_start" not in data and "message_start" not in data:
+        return False
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        return False
+    if not isinstance(payload, dict):
+        return False
+    kind = payload.get("type") or sse.event
+    if kind == "content_block_start":
+        blocks = [payload.get("content_block")]
+    elif kind == "message_start" and isinstance(payload.get("message"), dict):
+        blocks = payload["message"].get("content") or []
+    else:
+        return False
+    if not isinstance(blocks, list):
+        return False
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind not in ("text", "thinking") or block.get(kind):
+            return True
+    return False
 
 
 def _settle(messages: list[dict], finished) -> None:

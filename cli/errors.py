@@ -15,6 +15,11 @@ class ToolchatError(Exception):
 
     exit_code = 1
     type = "error"
+    # Retry hints from the failed response (see retry.py): the wait the server asked for in
+    # seconds, its x-should-retry verdict, and the error code of its body (details.error_code).
+    retry_after: float | None = None
+    should_retry: bool | None = None
+    error_code: str | None = None
 
     def __init__(self, message: str, *, type: str | None = None, status: int | None = None,
                  request_id: str | None = None):

@@ -65,6 +65,7 @@ class Retry:
     attempt: int  # the attempt about to be made: 2 for the first retry
     delay: float
     reason: str
+    attempts: int = 0  # attempts in all (1 + --retries); 0 when unknown
 
 
 @dataclass(frozen=True)

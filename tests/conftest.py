@@ -45,6 +45,42 @@ def mock():
         server.stop()
 
 
+def files_state(root: Path) -> dict:
+    """{path: (mtime_ns, size)} of every file under `root`, to tell later which ones a run wrote."""
+    state = {}
+    for path in root.rglob("*"):
+        try:
+            if path.is_file():
+                info = path.stat()
+                state[path] = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            pass
+    return state
+
+
+def assert_no_secret(*texts, root: Path | None = None, before: dict | None = None,
+                     secret: str = TEST_KEY) -> None:
+    """The marker key is in none of `texts` (str or bytes), nor in any file under `root` that was
+    written after the `before` snapshot (files_state) was taken."""
+    for text in texts:
+        if text is None:
+            continue
+        data = text if isinstance(text, bytes) else str(text).encode("utf-8", "replace")
+        assert secret.encode() not in data, f"the API key leaked into output: {data[-2000:]!r}"
+    if root is None:
+        return
+    for path, state in files_state(root).items():
+        if before is not None and before.get(path) == state:
+            continue
+        if state[1] > 20_000_000:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        assert secret.encode() not in data, f"the API key leaked into {path}"
+
+
 class Run:
     def __init__(self, proc: subprocess.CompletedProcess):
         self.code = proc.returncode
@@ -60,7 +96,10 @@ class Run:
 
 @pytest.fixture
 def toolchat(tmp_path):
-    """Run toolchat as a subprocess: `toolchat(*args, server=None, stdin=None, env=None)`."""
+    """Run toolchat as a subprocess: `toolchat(*args, server=None, stdin=None, env=None)`.
+
+    Every run is checked for leaks: the marker key TEST_KEY must not appear on stdout or stderr,
+    nor in any file the run wrote under tmp_path (a --save transcript, ...)."""
 
     def run(*args: str, server=None, stdin: str | None = None, env: dict | None = None,
             key: str | None = TEST_KEY, timeout: float = 60) -> Run:
@@ -70,10 +109,12 @@ def toolchat(tmp_path):
         if key is not None:
             environment["TOOLCHAT_API_KEY"] = key
         environment.update(env or {})
+        before = files_state(tmp_path)
         proc = subprocess.run([sys.executable, "-m", "cli", *args], input=stdin,
                               stdin=None if stdin is not None else subprocess.DEVNULL,
                               capture_output=True, text=True, env=environment, cwd=tmp_path,
                               timeout=timeout)
+        assert_no_secret(proc.stdout, proc.stderr, root=tmp_path, before=before)
         return Run(proc)
 
     return run
@@ -89,8 +130,11 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         **overrides)
     transport = Transport(messages_url(server.url), settings.credential_header(),
-                          connect_timeout=5, read_timeout=20)
+                          connect_timeout=overrides.get("connect_timeout", 5),
+                          read_timeout=overrides.get("read_timeout", 20))
     chat = Chat(settings, load_files(list(tools_files)), transport, approve=approve)
+    # Retries happen for real, but their waits are skipped: the Retry events carry the delays.
+    chat.sleep = lambda seconds: None
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     try:
         events = list(chat.run(messages))
@@ -150,3 +194,14 @@ def message_events(*blocks: dict, stop_reason: str = "end_turn", usage_out: int 
                    "usage": {"output_tokens": usage_out}})
     events.append({"type": "message_stop"})
     return events
+
+
+# Wall-clock measurements that tests want shown in the session summary (e.g. interrupt latencies).
+TIMINGS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("timings measured by the tests")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)

@@ -151,7 +151,7 @@ def test_wrong_key_exits_3_and_never_shows_the_key(toolchat, mock):
 
 
 def test_connection_refused_exits_3(toolchat):
-    run = toolchat("hi", env={"TOOLCHAT_BASE_URL": "http://127.0.0.1:9"})
+    run = toolchat("--retries", "0", "hi", env={"TOOLCHAT_BASE_URL": "http://127.0.0.1:9"})
     assert run.code == 3
     assert run.err.startswith("toolchat: error: could not connect to 127.0.0.1:9: ")
     assert "Traceback" not in run.err

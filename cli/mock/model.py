@@ -2,6 +2,8 @@
 
 Stateless by design: the turn to play is derived from the request alone (the number of
 assistant messages already in `messages`), so parallel clients and retries behave predictably.
+The one exception is a turn's `faults` list: the server counts how often it has seen each exact
+request body, and attempt N of a turn meets faults[N] (a retry must send the same bytes).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from .validate import ERROR_STATUS, ApiError, invalid, redacted_data, thinking_s
 TURN_KEYS = frozenset({
     "thinking", "redacted_thinking", "text", "tool_calls", "stop_reason", "stop_sequence",
     "stop_details", "usage", "delta_size", "json_delta_size", "delay", "error", "headers",
-    "stream_error", "truncate", "raw", "status", "content_type", "chunks", "framing",
+    "stream_error", "truncate", "raw", "status", "content_type", "chunks", "framing", "faults",
 })
+# One fault spoils one attempt of a turn; see check_fault for the keys.
+FAULT_KEYS = frozenset({"error", "headers", "reset", "close", "truncate", "stall", "at",
+                        "error_event", "garbage"})
 FRAMINGS = ("chunked", "close", "length")
 NO_MORE_TURNS = "(mock script has no more turns)"
 _PLACEHOLDER = re.compile(r"\{(prompt|results|result:([^{}]+))\}")
@@ -111,6 +116,93 @@ def check_turn(turn: Any, where: str = "turn") -> None:
     if chunks is not None and chunks != "bytes" and not (
             isinstance(chunks, list) and all(isinstance(c, int) and c > 0 for c in chunks)):
         fail("'chunks' must be a list of positive sizes or 'bytes'")
+    if "faults" in turn:
+        if not isinstance(turn["faults"], list):
+            fail("'faults' must be a list (one entry per attempt; null = a normal attempt)")
+        for j, fault in enumerate(turn["faults"]):
+            check_fault(fault, f"{where}: faults[{j}]")
+
+
+def check_fault(fault: Any, where: str = "fault") -> None:
+    """Raise ScriptError if `fault` is not a valid FAULT mapping (or null, a normal attempt).
+
+    FAULT keys (all optional; a position is "headers" = before the status line, an integer N =
+    after N body pieces (SSE events), or {bytes: N} = after N body bytes):
+      error: {status, type, message, ...} + headers: {...}  answer with this HTTP error instead
+                                                      (after `stall` seconds, if given)
+      reset: POSITION        drop the connection there with a TCP reset
+      close: POSITION        close the connection there (FIN; a chunked body loses its terminator)
+      truncate: N            send only the first N pieces, then end the body properly
+      stall: SECONDS + at: POSITION (default "headers")   go silent there, then carry on
+      error_event: {type, message, ...} + at: N           an SSE error event after N pieces; the end
+      garbage: TEXT + at: N                               these bytes after N pieces
+    """
+    def fail(msg: str) -> None:
+        raise ScriptError(f"{where}: {msg}")
+
+    if fault is None:
+        return
+    if not isinstance(fault, dict):
+        fail("a fault must be a mapping or null")
+    unknown = set(fault) - FAULT_KEYS
+    if unknown:
+        fail(f"unknown keys {sorted(unknown)}")
+    for key in ("error", "headers", "error_event"):
+        if key in fault and not isinstance(fault[key], dict):
+            fail(f"'{key}' must be a mapping")
+    if "headers" in fault and "error" not in fault:
+        fail("'headers' goes with 'error'")
+    for key in ("reset", "close", "at"):
+        if key in fault and not _position(fault[key]):
+            fail(f"'{key}' must be \"headers\", a number of pieces >= 0 or {{bytes: N}}")
+    if "reset" in fault and "close" in fault:
+        fail("'reset' and 'close' cannot both end one attempt")
+    if "truncate" in fault and (not isinstance(fault["truncate"], int) or isinstance(fault["truncate"], bool)
+                                or fault["truncate"] < 0):
+        fail("'truncate' must be a number of pieces >= 0")
+    if "stall" in fault and (isinstance(fault["stall"], bool) or not isinstance(fault["stall"], (int, float))
+                             or fault["stall"] < 0):
+        fail("'stall' must be a number of seconds >= 0")
+    if "garbage" in fault and not isinstance(fault["garbage"], (str, bytes)):
+        fail("'garbage' must be a string or bytes")
+    if "error_event" in fault and "garbage" in fault:
+        fail("one fault takes 'error_event' or 'garbage', not both")
+    if ("error_event" in fault or "garbage" in fault) and not isinstance(fault.get("at", 0), int):
+        fail("'at' for 'error_event' / 'garbage' must be a number of pieces")
+    if "at" in fault and not any(k in fault for k in ("stall", "error_event", "garbage")):
+        fail("'at' goes with 'stall', 'error_event' or 'garbage'")
+
+
+def _position(value: Any) -> bool:
+    if value == "headers":
+        return True
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value >= 0
+    return (isinstance(value, dict) and set(value) == {"bytes"} and isinstance(value["bytes"], int)
+            and not isinstance(value["bytes"], bool) and value["bytes"] >= 0)
+
+
+def fault_for(turn: dict, attempt: int) -> dict | None:
+    """The fault spoiling attempt number `attempt` (0 = the first) of `turn`, or None."""
+    faults = turn.get("faults") or []
+    return faults[attempt] if attempt < len(faults) else None
+
+
+def apply_fault(pieces: list[bytes], fault: dict | None) -> list[bytes]:
+    """The body pieces a fault leaves: truncated, an error event or garbage put in."""
+    if not fault:
+        return pieces
+    if "truncate" in fault:
+        pieces = pieces[:fault["truncate"]]
+    at = fault.get("at", 0)
+    if "error_event" in fault:
+        err = error_for(fault["error_event"])
+        pieces = pieces[:at] + [sse("error", {"type": "error", "error": {
+            "type": err.type, "message": err.message, **err.extra}})]
+    if "garbage" in fault:
+        junk = fault["garbage"]
+        pieces = pieces[:at] + [junk.encode("utf-8") if isinstance(junk, str) else bytes(junk)] + pieces[at:]
+    return pieces
 
 
 # ---------------------------------------------------------------- reading the request

@@ -7,9 +7,11 @@ pairing, thinking signatures) and answers from a script or an echo model; see mo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .model import Reply, build_reply, error_for, load_script, stream_events
+from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fault_for, load_script,
+                    stream_events)
 from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
 
 DEMO_SCRIPT = Path(__file__).with_name("demo.yaml")
@@ -36,6 +39,10 @@ class RecordedRequest:
     headers: dict
     body: Any
     raw: bytes
+
+
+class _Dropped(Exception):
+    """A fault ended the connection on purpose; nothing more is written."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,8 +106,18 @@ class _Handler(BaseHTTPRequestHandler):
             check_version(headers)
             body = parse_body(raw)
             validate_body(body)
+            # A retry sends the same bytes, so it meets the turn's next fault.
+            fault = fault_for(choose_turn(mock.script, body), mock._attempt(raw))
+            if fault and "error" in fault:
+                if fault.get("at", "headers") == "headers":
+                    time.sleep(float(fault.get("stall") or 0))  # a slow error answer
+                err = error_for(fault["error"])
+                err.headers.update({str(k): str(v) for k, v in (fault.get("headers") or {}).items()})
+                raise err
             reply = build_reply(mock.script, body, mock._next_number())
-            self._send_reply(reply, bool(body.get("stream")))
+            self._send_reply(reply, bool(body.get("stream")), fault)
+        except _Dropped:
+            self.close_connection = True
         except ApiError as e:
             if not self._sent_headers:
                 self._send_error(e)
@@ -135,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self._sent_headers = True
 
-    def _send_reply(self, reply: Reply, stream: bool) -> None:
+    def _send_reply(self, reply: Reply, stream: bool, fault: dict | None = None) -> None:
         turn = reply.turn
         extra = {str(k): str(v) for k, v in (turn.get("headers") or {}).items()}
         delay = float(turn.get("delay") or 0)
@@ -143,13 +160,19 @@ class _Handler(BaseHTTPRequestHandler):
         if "raw" in turn:
             raw = turn["raw"].encode("utf-8") if isinstance(turn["raw"], str) else bytes(turn["raw"])
             self._send_body(int(turn.get("status") or 200), turn.get("content_type") or "text/event-stream",
-                            _split(raw, turn.get("chunks")), framing, delay, extra, abort=False)
+                            _split(raw, turn.get("chunks")), framing, delay, extra, abort=False,
+                            fault=fault)
         elif stream:
             self._send_body(200, SSE_TYPE, stream_events(reply), framing, delay,
-                            {"Cache-Control": "no-cache", **extra}, abort=turn.get("truncate") == "abort")
+                            {"Cache-Control": "no-cache", **extra}, abort=turn.get("truncate") == "abort",
+                            fault=fault)
         elif turn.get("stream_error"):
             # Without a stream there is no "after 200" moment: the failure is a plain HTTP error.
             raise error_for(turn["stream_error"])
+        elif fault:
+            data = json.dumps(reply.message, ensure_ascii=False).encode("utf-8")
+            self._send_body(200, "application/json", [data], "length", delay, extra, abort=False,
+                            fault=fault)
         else:
             time.sleep(delay)
             data = json.dumps(reply.message, ensure_ascii=False).encode("utf-8")
@@ -163,8 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
 
     def _send_body(self, status: int, content_type: str, pieces: list[bytes], framing: str,
-                   delay: float, headers: dict, abort: bool) -> None:
-        """Write pieces one by one with the chosen framing, pausing `delay` between them."""
+                   delay: float, headers: dict, abort: bool, fault: dict | None = None) -> None:
+        """Write pieces one by one with the chosen framing, pausing `delay` between them; a fault
+        may stall, cut or reset the connection at a chosen piece or byte (see model.check_fault)."""
+        if fault:
+            self._send_faulty(status, content_type, apply_fault(pieces, fault), framing, delay,
+                              headers, fault)
+            return
         if framing == "chunked":
             frame = {"Transfer-Encoding": "chunked"}
         elif framing == "length":
@@ -190,6 +218,77 @@ class _Handler(BaseHTTPRequestHandler):
         elif framing == "chunked":
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+
+
+    def _send_faulty(self, status: int, content_type: str, pieces: list[bytes], framing: str,
+                     delay: float, headers: dict, fault: dict) -> None:
+        pieces = [p for p in pieces if p]  # an empty chunk would end a chunked body early
+
+        def offset(position: Any) -> int:
+            if position == "headers":
+                return -1
+            if isinstance(position, dict):
+                return position["bytes"]
+            return sum(map(len, pieces[:position]))
+
+        cut_kind = "reset" if "reset" in fault else "close" if "close" in fault else None
+        cut = offset(fault[cut_kind]) if cut_kind else None
+        stall_at = offset(fault.get("at", "headers")) if "stall" in fault else None
+        stalled = False
+
+        def reached(where: int) -> None:
+            nonlocal stalled
+            if stall_at == where and not stalled:
+                stalled = True
+                time.sleep(float(fault["stall"]))
+            if cut == where:
+                self._drop(cut_kind)
+
+        reached(-1)
+        if framing == "chunked":
+            frame = {"Transfer-Encoding": "chunked"}
+        elif framing == "length":
+            frame = {"Content-Length": str(sum(map(len, pieces)))}
+        else:
+            frame = {"Connection": "close"}
+            self.close_connection = True
+        self._begin(status, content_type, headers, frame)
+        if self.command == "HEAD":
+            return
+        pos = 0
+        for number, piece in enumerate(pieces):
+            if number and delay:
+                time.sleep(delay)
+            end, cur = pos + len(piece), pos
+            while cur < end:
+                reached(cur)
+                stops = [o for o in (cut, stall_at) if o is not None and cur < o < end]
+                nxt = min(stops, default=end)
+                part = piece[cur - pos:nxt - pos]
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(part), part) if framing == "chunked" else part)
+                self.wfile.flush()
+                cur = nxt
+            pos = end
+        reached(pos)
+        if cut is not None and cut > pos:
+            self._drop(cut_kind)  # a cut past the end still drops before the body is finished
+        if framing == "chunked":
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+    def _drop(self, kind: str) -> None:
+        """End the connection now: `reset` sends a TCP RST, `close` a plain FIN."""
+        self.close_connection = True
+        try:
+            if kind == "reset":
+                # Linger 0: closing discards the send buffer and answers with RST.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.connection.close()
+        except OSError:
+            pass
+        raise _Dropped()
 
 
 def _split(data: bytes, chunks: Any) -> list[bytes]:
@@ -245,6 +344,7 @@ class MockServer:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
+        self._attempts: dict[str, int] = {}  # request body digest -> times seen
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -300,6 +400,14 @@ class MockServer:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, headers,
                                                  body if isinstance(body, dict) else None, raw))
+
+    def _attempt(self, raw: bytes) -> int:
+        """How many times this exact request body came before (0 the first time)."""
+        digest = hashlib.sha256(raw).hexdigest()
+        with self._lock:
+            seen = self._attempts.get(digest, 0)
+            self._attempts[digest] = seen + 1
+            return seen
 
     def _next_number(self) -> int:
         with self._lock:
