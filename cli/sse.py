@@ -8,9 +8,10 @@ split across chunks, or U+2028 inside a JSON string, never breaks a line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class ServerSentEvent:
     data: str
     id: str | None = None
     retry: int | None = None
+    # The stream ended in the middle of this event's last line: its data is probably cut short.
+    cut: bool = field(default=False, compare=False)
 
 
 class SSEDecoder:
@@ -32,6 +35,7 @@ class SSEDecoder:
         self._id: str | None = None
         self._retry: int | None = None
         self._has_fields = False
+        self._at_start = True  # a UTF-8 byte order mark may open the stream (the spec drops it)
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         if self._skip_lf and chunk:
@@ -41,7 +45,26 @@ class SSEDecoder:
         if not chunk:
             return []
         buffer = self._buffer + chunk if self._buffer else chunk
+        if self._at_start:
+            if len(buffer) < 3 and _BOM.startswith(buffer):
+                self._buffer = buffer  # too short to tell yet
+                return []
+            self._at_start = False
+            buffer = buffer.removeprefix(_BOM)
         events: list[ServerSentEvent] = []
+        if b"\r" not in buffer:
+            # The common case, LF line ends only: decode every whole line at once and split the text
+            # (an LF byte is never part of a UTF-8 character, so each line decodes the same).
+            last = buffer.rfind(b"\n")
+            if last < 0:
+                self._buffer = buffer
+                return events
+            self._buffer = buffer[last + 1:]
+            for line in buffer[:last].decode("utf-8", errors="replace").split("\n"):
+                event = self._text_line(line) if line else self._dispatch()
+                if event is not None:
+                    events.append(event)
+            return events
         start = 0
         for match in _LINE_END.finditer(buffer):
             end = match.end()
@@ -58,12 +81,13 @@ class SSEDecoder:
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: handle an unterminated last line and dispatch a pending event."""
         events = []
+        cut = bool(self._buffer)
         if self._buffer:
             event = self._line(self._buffer)
             self._buffer = b""
             if event is not None:
                 events.append(event)
-        event = self._dispatch()
+        event = self._dispatch(cut)
         if event is not None:
             events.append(event)
         return events
@@ -71,7 +95,9 @@ class SSEDecoder:
     def _line(self, raw: bytes) -> ServerSentEvent | None:
         if not raw:
             return self._dispatch()
-        line = raw.decode("utf-8", errors="replace")
+        return self._text_line(raw.decode("utf-8", errors="replace"))
+
+    def _text_line(self, line: str) -> ServerSentEvent | None:
         if line.startswith(":"):
             return None
         name, sep, value = line.partition(":")
@@ -92,10 +118,10 @@ class SSEDecoder:
         self._has_fields = True
         return None
 
-    def _dispatch(self) -> ServerSentEvent | None:
+    def _dispatch(self, cut: bool = False) -> ServerSentEvent | None:
         if not self._has_fields:
             return None
-        event = ServerSentEvent(self._event, "\n".join(self._data), self._id, self._retry)
+        event = ServerSentEvent(self._event, "\n".join(self._data), self._id, self._retry, cut)
         self._event, self._data, self._retry, self._has_fields = "", [], None, False
         # Per the SSE spec the last event id persists across events.
         return event

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .errors import APIError, TransportError
+from .errors import APIError, ToolchatError, TransportError
 
 ANTHROPIC_VERSION = "2023-06-01"
 _READ_SIZE = 65536
@@ -52,8 +52,8 @@ class Reply:
     def json(self) -> object:
         body = self.first + b"".join(_read_chunks(self.response))
         try:
-            return json.loads(body.decode("utf-8"))
-        except ValueError:
+            return json.loads(body.decode("utf-8-sig"))
+        except (ValueError, RecursionError):
             raise APIError(f"the server sent a malformed JSON body: {_clip(body)}",
                            type="malformed_response", status=self.response.status_code) from None
 
@@ -78,9 +78,22 @@ class Transport:
         })
         self.session.headers.update(headers)
         self._host = urlsplit(url).netloc
+        self._secrets = secret_values(self.session.headers)
 
     def send(self, body: dict) -> Reply:
-        """POST the body; return the sniffed reply or raise APIError / TransportError."""
+        """POST the body; return the sniffed reply or raise APIError / TransportError.
+
+        Error messages never carry a credential, even when a server echoes it back."""
+        try:
+            return self._send(body)
+        except ToolchatError as exc:
+            raise scrub(exc, self._secrets)
+
+    def scrubbed(self, error: ToolchatError) -> ToolchatError:
+        """`error` without this transport's credentials in it (for errors met mid-stream)."""
+        return scrub(error, self._secrets)
+
+    def _send(self, body: dict) -> Reply:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         if self.debug:
             shown = {k: v for k, v in self.session.headers.items()}
@@ -88,11 +101,24 @@ class Transport:
                   file=sys.stderr)
         try:
             response = self.session.post(self.url, data=data, stream=True, timeout=self.timeout)
-        except requests.exceptions.Timeout as exc:
+        except requests.exceptions.ConnectTimeout as exc:
             raise TransportError(f"timed out connecting to {self._host} ({_reason(exc)})",
                                  type="timeout") from exc
-        except requests.exceptions.RequestException as exc:
+        except requests.exceptions.Timeout as exc:  # connected, but no response in time
+            raise TransportError(f"no response from {self._host} within {self.timeout[1]:g} s",
+                                 type="timeout") from exc
+        except requests.exceptions.ConnectionError as exc:
+            if _aborted(exc):  # connected, then dropped before the status line
+                raise TransportError(f"the connection to {self._host} failed before a response: "
+                                     f"{_reason(exc)}") from exc
             raise TransportError(f"could not connect to {self._host}: {_reason(exc)}") from exc
+        except requests.exceptions.RequestException as exc:  # a request that cannot be made
+            raise TransportError(f"cannot send the request to {self._host}: {_reason(exc)}",
+                                 type="request_error") from exc
+        except (UnicodeEncodeError, ValueError) as exc:  # http.client refuses a header value
+            raise TransportError(f"cannot send the request to {self._host}: a header value has "
+                                 f"characters HTTP headers cannot carry ({_reason(exc)}); check the "
+                                 "API key and --header values", type="request_error") from exc
         if self.debug:
             print(f"debug: HTTP {response.status_code} {response.headers.get('content-type', '')}"
                   f" request-id={_request_id(response)}", file=sys.stderr)
@@ -110,9 +136,23 @@ class Transport:
         chunks = _read_chunks(response)
         for chunk in chunks:
             first += chunk
-            if first.strip():
+            if _lead(first):
                 break
-        lead = first.lstrip()[:1]
+        lead = _lead(first)
+        if lead == b"<":
+            # A proxy or portal page with status 200 (login walls, challenge pages): not an answer.
+            # Show its title, never the page.
+            body = first
+            for chunk in chunks:
+                body += chunk
+                if len(body) >= 200_000:
+                    break
+            response.close()
+            _, described = _describe_error_body(body)
+            raise APIError(f"HTTP {response.status_code} malformed_response: expected a stream or a "
+                           f"JSON message, got {described}",
+                           type="malformed_response", status=response.status_code,
+                           request_id=_request_id(response))
         if "json" in ctype or lead in (b"{", b"["):
             kind = "json"
         else:
@@ -123,11 +163,26 @@ class Transport:
         self.session.close()
 
 
+def _lead(data: bytes) -> bytes:
+    """The first byte that is not whitespace or a UTF-8 byte order mark; b"" until one has arrived."""
+    data = data.lstrip()
+    if len(data) < 3 and b"\xef\xbb\xbf".startswith(data):
+        return b""  # nothing yet, or part of a byte order mark
+    return data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+
+
 def _read_chunks(response: requests.Response) -> Iterator[bytes]:
     # read1 returns whatever has arrived (up to the size) instead of filling the buffer; that keeps
     # tokens flowing on bodies delimited by connection close, which iter_content would hold back.
     raw = response.raw
     try:
+        body = _chunked_body(response)
+        if body is not None:
+            while True:
+                data = body.read()
+                if not data:
+                    return
+                yield data
         while True:
             chunk = raw.read1(_READ_SIZE, decode_content=True)
             if not chunk:
@@ -144,6 +199,142 @@ def _read_chunks(response: requests.Response) -> Iterator[bytes]:
         if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
             raise TransportError(f"the connection failed mid-response: {_reason(exc)}") from exc
         raise
+
+
+def _chunked_body(response: requests.Response) -> "_ChunkedBody | None":
+    """The fast reader of a chunked, unencoded body (kept on the response), or None for any other.
+
+    urllib3's read1 hands over one HTTP chunk per call through several layers; a stream sends one
+    chunk per SSE event, so that was most of the client's time per token (see benchmarks/).
+    """
+    body = response.__dict__.get("_toolchat_chunked")
+    if body is not None:
+        return body  # it holds bytes read past http.client's state: every later read goes through it
+    import http.client
+
+    raw = response.raw
+    inner = getattr(raw, "_fp", None)
+    catcher = getattr(raw, "_error_catcher", None)
+    if (catcher is None or type(inner) is not http.client.HTTPResponse or not inner.chunked
+            or inner.fp is None or len(getattr(raw, "_decoded_buffer", b"")) > 0
+            or raw.headers.get("content-encoding", "").strip().lower() not in ("", "identity")):
+        return None
+    body = response.__dict__["_toolchat_chunked"] = _ChunkedBody(inner, catcher)
+    return body
+
+
+class _ChunkedBody:
+    """Reads whatever the socket has and takes every whole chunk in it at once.
+
+    It parses exactly as http.client does and raises what http.client raises, inside urllib3's own
+    error mapping, so errors read the same as on urllib3's path. At the end it closes http.client's
+    response as http.client would, which puts the connection back in the session's pool.
+    """
+
+    _LIMIT = 65536  # http.client's _MAXLINE
+
+    def __init__(self, inner, catcher):
+        self._inner = inner
+        self._catcher = catcher
+        self._read1 = inner.fp.read1
+        # http.client's state: chunk_left None = a size line is next; 0 = a chunk's CRLF, then a
+        # size line; n = n more bytes of chunk data, then its CRLF.
+        self._left = inner.chunk_left or 0
+        self._crlf = inner.chunk_left is not None
+        self._buffer = b""
+        self._done = False
+        self._failed = False
+
+    def read(self) -> bytes:
+        """The data of the chunks that have arrived (waiting for one read at most); b"" at the end."""
+        import http.client
+
+        while not self._done:
+            with self._catcher():
+                if self._failed:
+                    raise http.client.IncompleteRead(b"")
+                self._failed = True  # until this read ends well
+                data = self._step()
+                self._failed = False
+            if data:
+                return data
+        return b""
+
+    def _step(self) -> bytes:
+        import http.client
+
+        data = self._read1(_READ_SIZE)
+        buffer = self._buffer + data if self._buffer else data
+        left, crlf, limit = self._left, self._crlf, self._LIMIT
+        pos, end = 0, len(buffer)
+        pieces = []
+        while True:
+            if left:
+                take = min(left, end - pos)
+                if not take:
+                    break
+                pieces.append(buffer[pos:pos + take])
+                pos += take
+                left -= take
+                if left:
+                    break
+            if crlf:
+                if end - pos < 2:
+                    break
+                pos += 2  # http.client skips these two bytes unread
+                crlf = False
+            newline = buffer.find(b"\n", pos)
+            if newline < 0 and data:
+                if end - pos > limit:
+                    raise http.client.LineTooLong("chunk size")
+                break
+            line = buffer[pos:newline + 1] if newline >= 0 else buffer[pos:]
+            if len(line) > limit:
+                raise http.client.LineTooLong("chunk size")
+            pos = end if newline < 0 else newline + 1
+            semicolon = line.find(b";")
+            if semicolon >= 0:
+                line = line[:semicolon]  # chunk extensions
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise http.client.IncompleteRead(b"") from None
+            if size < 0:
+                raise http.client.IncompleteRead(b"")
+            if size == 0:
+                self._discard_trailer(buffer, pos)
+                self._done = True
+                break
+            left, crlf = size, True
+        self._buffer, self._left, self._crlf = buffer[pos:], left, crlf
+        if not data and not self._done:  # the connection closed before the last chunk
+            if crlf and not left:
+                raise http.client.IncompleteRead(self._buffer, 2 - len(self._buffer))
+            raise http.client.IncompleteRead(b"")
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _discard_trailer(self, buffer: bytes, pos: int) -> None:
+        """Skip the trailer section after the last chunk, then close as http.client does."""
+        import http.client
+
+        while True:
+            newline = buffer.find(b"\n", pos)
+            if newline < 0:
+                if len(buffer) - pos > self._LIMIT:
+                    raise http.client.LineTooLong("trailer line")
+                more = self._read1(_READ_SIZE)
+                if not more:
+                    break  # some servers end without the final CRLF
+                buffer, pos = buffer[pos:] + more, 0
+                continue
+            line = buffer[pos:newline + 1]
+            pos = newline + 1
+            if len(line) > self._LIMIT:
+                raise http.client.LineTooLong("trailer line")
+            if line in (b"\r\n", b"\n"):
+                break
+        self._inner.chunk_left = None
+        self._inner._close_conn()  # urllib3 then returns the connection to the pool
 
 
 def error_from_response(response: requests.Response) -> APIError:
@@ -166,8 +357,74 @@ def error_from_response(response: requests.Response) -> APIError:
         hint = " (check the API key and --auth-style)"
     elif status == 404:
         hint = " (check --base-url and the model name)"
+    if "\n" in message or "\r" in message:
+        message = " ".join(message.split())
     text = f"HTTP {status} {kind}: {message}{hint}"
-    return APIError(text, type=kind, status=status, request_id=request_id)
+    error = APIError(text, type=kind, status=status, request_id=request_id)
+    from . import retry
+
+    error.retry_after = retry.server_delay(response.headers)
+    error.should_retry = retry.should_retry_header(response.headers)
+    error.error_code = _error_code(body)
+    return error
+
+
+def _error_code(body: bytes) -> str | None:
+    """`error.details.error_code` (Anthropic) or `error.code` (OpenAI-shaped gateways)."""
+    try:
+        error = json.loads(body.decode("utf-8", errors="replace")).get("error")
+    except Exception:
+        return None
+    if not isinstance(error, dict):
+        return None
+    details = error.get("details")
+    code = details.get("error_code") if isinstance(details, dict) else None
+    code = code or error.get("code")
+    return str(code) if isinstance(code, (str, int)) and code != "" else None
+
+
+def _aborted(exc: BaseException) -> bool:
+    """A ConnectionError raised after the connection was made (reset or closed before a response)."""
+    import urllib3.exceptions
+
+    inner = exc.args[0] if exc.args else None
+    return isinstance(inner, urllib3.exceptions.ProtocolError)
+
+
+def secret_values(headers) -> list[str]:
+    """The credential values in `headers` (and the token of a `Bearer` one), longest first."""
+    secret = {"x-api-key", "authorization", "proxy-authorization", "api-key", "cookie"}
+    found: set[str] = set()
+    for name, value in headers.items():
+        if str(name).lower() not in secret or not isinstance(value, str):
+            continue
+        scheme, _, token = value.strip().partition(" ")
+        for secret_value in (value.strip(), token.strip() if scheme.lower() in ("bearer", "basic", "token") else ""):
+            # Also as Python shows it (a key with a stray newline appears escaped in messages),
+            # and line by line.
+            found.update((secret_value, repr(secret_value)[1:-1], *secret_value.splitlines()))
+    # Very short values would blank out ordinary words; real credentials are long.
+    return sorted((v for v in found if len(v) >= 8), key=len, reverse=True)
+
+
+def scrub(error: ToolchatError, secrets: list[str]) -> ToolchatError:
+    """`error` with every secret replaced in its message; a cause that shows one is dropped."""
+    if not secrets:
+        return error
+    message = error.message
+    for value in secrets:
+        message = message.replace(value, "[redacted]")
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
+    cause, leaks = error.__cause__ or error.__context__, False
+    while cause is not None and not leaks:
+        leaks = any(value in str(cause) or value in repr(cause.args) for value in secrets)
+        cause = cause.__cause__ or cause.__context__
+    if leaks:  # --debug prints the chain: keep the credential out of the traceback too
+        error.__cause__ = None
+        error.__suppress_context__ = True
+    return error
 
 
 def _describe_error_body(body: bytes) -> tuple[str | None, str]:
@@ -218,16 +475,20 @@ def _reason(exc: BaseException) -> str:
     # requests wraps urllib3 wraps socket errors; the innermost message is the useful one.
     inner = exc
     while True:
-        nxt = getattr(inner, "reason", None) or (inner.args[0] if inner.args else None)
+        nxt = getattr(inner, "reason", None) or next(
+            (arg for arg in inner.args if isinstance(arg, BaseException)), None)
         if isinstance(nxt, BaseException) and nxt is not inner:
             inner = nxt
             continue
         break
+    if type(inner).__name__ == "IncompleteRead":  # http.client's, for a body cut short
+        return "the server closed it before the end of the response"
     text = str(inner)
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if match:
         return match.group(1).strip()
     text = re.sub(r"<[^>]+>: ", "", text)
+    text = re.sub(r"^\w*ConnectionPool\([^)]*\): ", "", text)  # urllib3's prefix names the host again
     return _clip(text.encode(), 160)
 
 

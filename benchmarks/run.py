@@ -1,0 +1,368 @@
+"""toolchat against its peers, measured in one run on this machine: `python benchmarks/run.py`.
+
+Builds every scenario itself (tools, mock-server scripts, peer scripts) in a temporary folder,
+installs the peers (llm, llm-anthropic, the anthropic SDK) into a virtual environment of their
+own, and prints the medians of whole-process wall time, CPU time and peak memory, with each ratio
+to a peer measured in the same run. See benchmarks/README.md for the scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from harness import Command, MockProcess, Spawner, bench, ensure_peers, machine
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_VENV = Path(__file__).resolve().parent / ".peers-venv"
+KEY = "sk-ant-bench-0000"
+LLM_MODEL = "claude-4-sonnet"  # an llm-anthropic alias; the mock answers any model name
+PROMPT_CHAT = "What is 2 + 40? Use the add tool."
+PROMPT_STREAM = "Tell me a long story."
+STORY = ("The quick brown fox jumps over the lazy dog while the tokens of a long answer arrive "
+         "one small piece at a time, and every piece has to reach the file. ")
+
+FUNCTIONS = '''def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+'''
+
+TOOLS_YAML = """tools:
+  - name: add
+    description: Add two integers.
+    input_schema:
+      type: object
+      properties: {a: {type: integer}, b: {type: integer}}
+      required: [a, b]
+    handler: functions.py:add
+"""
+
+# The documented streaming loop of the official SDK (README "Streaming helpers").
+SDK_LOOP = '''import anthropic
+
+client = anthropic.Anthropic()
+with client.messages.stream(
+    model="claude-sonnet-4-20250514",
+    max_tokens=4096,
+    messages=[{"role": "user", "content": %r}],
+) as stream:
+    for text in stream.text_stream:
+        print(text, end="", flush=True)
+print()
+''' % PROMPT_STREAM
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="timed runs of each tool chat and stream command (default 5)")
+    ap.add_argument("--cold-runs", type=int, default=10, help="timed runs of each cold-start command (default 10)")
+    ap.add_argument("--quick", action="store_true", help="2 runs (3 for cold start): a rough look, not numbers to quote")
+    ap.add_argument("--deltas", type=int, default=20_000, help="text deltas in the streaming scenario (default 20000)")
+    ap.add_argument("--only", default="cold,chat,stream", help="comma-separated scenarios to run: cold, chat, stream")
+    ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV, help=f"peers' virtual environment (default {DEFAULT_VENV.relative_to(REPO)})")
+    ap.add_argument("--refresh-peers", action="store_true", help="recreate the peers' virtual environment with the latest releases")
+    ap.add_argument("--markdown", action="store_true", help="also print the tables as Markdown (for the README)")
+    ap.add_argument("--json", type=Path, metavar="FILE", help="write every sample to FILE as JSON")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.runs, args.cold_runs = 2, 3
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = only - {"cold", "chat", "stream"}
+    if unknown:
+        ap.error(f"--only: unknown scenario {sorted(unknown)[0]!r}")
+
+    started = time.time()
+    log = _log
+    try:
+        versions = ensure_peers(args.peers_venv, refresh=args.refresh_peers, log=log)
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+        log(f"error: could not set up the peers in {args.peers_venv}: {exc}")
+        return 2
+    peer_bin = args.peers_venv / "bin"
+    with tempfile.TemporaryDirectory(prefix="toolchat-bench-") as tmp, Spawner() as spawner:
+        work = Path(tmp)
+        files = _write_files(work, args.deltas)
+        toolchat, how = _toolchat_command(work)
+        log(f"toolchat: {' '.join(toolchat)} ({how})")
+        base_env = _base_env(work)
+        commands: dict[str, Command] = {}
+
+        if "cold" in only:
+            log(f"cold start: {args.cold_runs} runs each")
+            cold = [
+                Command("tc_version", "toolchat --version", toolchat + ["--version"], _env(base_env, toolchat),
+                        _expect(b"toolchat ")),
+                Command("tc_help", "toolchat --help", toolchat + ["--help"], _env(base_env, toolchat),
+                        _expect(b"Usage")),
+                Command("tc_module_help", "python -m cli --help", [sys.executable, "-m", "cli", "--help"],
+                        {**base_env, "PYTHONPATH": str(REPO)}, _expect(b"Usage")),
+                Command("python_pass", "python -c pass", [sys.executable, "-c", "pass"], base_env,
+                        lambda out, err: None),
+                Command("llm_version", "llm --version", [str(peer_bin / "llm"), "--version"], base_env,
+                        _expect(b"version")),
+                Command("llm_help", "llm --help", [str(peer_bin / "llm"), "--help"], base_env, _expect(b"Usage")),
+            ]
+            bench(spawner, cold, args.cold_runs, work, log=log)
+            commands.update({c.key: c for c in cold})
+
+        if "chat" in only:
+            log(f"two-turn tool chat: {args.runs} runs each")
+            with MockProcess(REPO, files["chat_script"], work / "mock-chat.log") as mock:
+                env = {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
+                answer = _expect(b"The sum is 42.")
+                chat = [
+                    Command("tc_chat", "toolchat -t tools.yaml PROMPT",
+                            toolchat + ["-t", str(files["tools"]), PROMPT_CHAT], _env(env, toolchat), answer),
+                    Command("llm_chat", "llm --functions functions.py --td -n PROMPT",
+                            [str(peer_bin / "llm"), "-m", LLM_MODEL, "--functions", str(files["functions"]),
+                             "--td", "-n", PROMPT_CHAT], env, answer),
+                ]
+                bench(spawner, chat, args.runs, work, log=log)
+            commands.update({c.key: c for c in chat})
+
+        if "stream" in only:
+            log(f"{args.deltas:,} text deltas to a file: {args.runs} runs each")
+            with MockProcess(REPO, files["stream_script"], work / "mock-stream.log") as mock:
+                env = {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
+                text = files["story"].read_bytes() + b"\n"
+                stream = [
+                    Command("tc_stream", "toolchat PROMPT > file", toolchat + [PROMPT_STREAM],
+                            _env(env, toolchat), _exactly(text)),
+                    Command("sdk_stream", "anthropic SDK messages.stream loop > file",
+                            [str(peer_bin / "python"), str(files["sdk_loop"])], env, _exactly(text)),
+                    Command("curl_stream", "curl -N > file",
+                            ["curl", "-sS", "-N", "--fail", f"{mock.url}/v1/messages",
+                             "-H", f"x-api-key: {KEY}", "-H", "anthropic-version: 2023-06-01",
+                             "-H", "content-type: application/json",
+                             "--data-binary", f"@{files['curl_body']}"], env,
+                            _count(b'"type":"text_delta"', args.deltas)),
+                ]
+                bench(spawner, stream, args.runs, work, log=log)
+            commands.update({c.key: c for c in stream})
+
+    rows = _rows(commands, args.deltas)
+    info = {"machine": machine(), "peers": versions, "toolchat": " ".join(toolchat),
+            "runs": args.runs, "cold_runs": args.cold_runs, "deltas": args.deltas,
+            "seconds": round(time.time() - started, 1)}
+    print()
+    print(_header(info))
+    print()
+    print(_text_table(["scenario", "toolchat", "peer", "peer median", "ratio", "target", "result"], rows))
+    print()
+    details = _details(commands)
+    print(_text_table(["command", "runs", "wall median", "wall min-max", "CPU median", "max RSS median"], details))
+    failed = [c for c in commands.values() if c.error]
+    for command in failed:
+        print(f"\nFAILED {command.label}: {command.error}")
+    if args.markdown:
+        print("\n" + _markdown(["scenario", "toolchat", "peer", "peer median", "ratio", "target", "result"], rows))
+        print("\n" + _markdown(["command", "runs", "wall median", "wall min-max", "CPU median", "max RSS median"], details))
+    if args.json:
+        args.json.write_text(json.dumps({
+            **info,
+            "commands": {k: {"label": c.label, "argv": c.argv, "error": c.error,
+                             "samples": [s.__dict__ for s in c.samples]} for k, c in commands.items()},
+            "rows": rows}, indent=2))
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario files and commands
+
+
+def _write_files(work: Path, deltas: int) -> dict[str, Path]:
+    size = 5  # characters per text delta, about one token of English
+    story = (STORY * (deltas * size // len(STORY) + 1))[: deltas * size]
+    files = {
+        "functions": work / "functions.py",
+        "tools": work / "tools.yaml",
+        "chat_script": work / "chat-script.json",
+        "stream_script": work / "stream-script.json",
+        "story": work / "story.txt",
+        "sdk_loop": work / "sdk_loop.py",
+        "curl_body": work / "curl-body.json",
+    }
+    files["functions"].write_text(FUNCTIONS)
+    files["tools"].write_text(TOOLS_YAML)
+    # JSON is YAML too: the mock reads these as scripts.
+    files["chat_script"].write_text(json.dumps({"turns": [
+        {"text": "Let me add those.", "tool_calls": [{"name": "add", "input": {"a": 2, "b": 40}}]},
+        {"text": "The sum is {result:add}."},
+    ]}))
+    files["stream_script"].write_text(json.dumps({"turns": [{"text": story, "delta_size": size}]}))
+    files["story"].write_text(story)
+    files["sdk_loop"].write_text(SDK_LOOP)
+    files["curl_body"].write_text(json.dumps({
+        "model": "claude-sonnet-4-20250514", "max_tokens": 4096, "stream": True,
+        "messages": [{"role": "user", "content": PROMPT_STREAM}]}))
+    (work / "home" / ".config").mkdir(parents=True)
+    (work / "llm").mkdir()
+    return files
+
+
+def _toolchat_command(work: Path) -> tuple[list[str], str]:
+    """The `toolchat` console script when it runs this checkout (as users run it), else `-m cli`."""
+    script = Path(sysconfig.get_path("scripts")) / "toolchat"
+    if script.is_file():
+        probe = subprocess.run([sys.executable, "-c", "import cli; print(cli.__file__)"], cwd=work,
+                               env={"PATH": os.environ.get("PATH", "")}, capture_output=True, text=True)
+        where = Path(probe.stdout.strip()).resolve() if probe.returncode == 0 else None
+        if where == REPO / "cli" / "__init__.py":
+            return [str(script)], "console script of this checkout"
+        how = f"the console script runs {where or 'another install'}, not this checkout"
+    else:
+        how = "no console script installed"
+    return [sys.executable, "-m", "cli"], how + ": running python -m cli"
+
+
+def _base_env(work: Path) -> dict:
+    """A clean environment: no user config, no proxies, nothing of the caller's keys."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work / "home"),
+        "XDG_CONFIG_HOME": str(work / "home" / ".config"),
+        "LLM_USER_PATH": str(work / "llm"),
+        "LANG": "C.UTF-8",
+    }
+
+
+def _env(env: dict, toolchat: list[str]) -> dict:
+    if toolchat[:3] == [sys.executable, "-m", "cli"]:
+        return {**env, "PYTHONPATH": str(REPO)}
+    return env
+
+
+def _expect(needle: bytes):
+    def check(out: bytes, err: bytes) -> str | None:
+        return None if needle in out else f"stdout lacks {needle!r}: {out[:200]!r}"
+
+    return check
+
+
+def _exactly(expected: bytes):
+    def check(out: bytes, err: bytes) -> str | None:
+        if out == expected:
+            return None
+        return f"stdout is not the streamed text ({len(out):,} bytes, expected {len(expected):,})"
+
+    return check
+
+
+def _count(needle: bytes, times: int):
+    def check(out: bytes, err: bytes) -> str | None:
+        found = out.count(needle)
+        return None if found == times else f"saw {found:,} {needle!r} in stdout, expected {times:,}"
+
+    return check
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
+    rows = []
+
+    def add(scenario, ours, peer, kind, target=None):
+        if ours not in c or peer not in c:
+            return
+        a, b = c[ours], c[peer]
+        if not (a.ok and b.ok):
+            rows.append([scenario, _ms(a) if a.ok else "failed", b.label, _ms(b) if b.ok else "failed",
+                         "-", _target_text(kind, target), "error"])
+            return
+        ta, tb = a.median(), b.median()
+        if kind == "faster":  # peer time / our time
+            ratio = tb / ta
+            text, passed = f"{ratio:.1f}x faster", ratio >= target if target else None
+        elif kind == "within":  # our time / peer time
+            ratio = ta / tb
+            text, passed = f"{ratio:.2f}x its time", ratio <= target
+        else:  # informative: how far above the peer
+            ratio = ta / tb
+            text, passed = f"{ratio:.1f}x its time", None
+        result = "-" if passed is None else ("pass" if passed else "MISS")
+        rows.append([scenario, _ms(a), b.label, _ms(b), text, _target_text(kind, target), result])
+
+    add("cold start: --version", "tc_version", "python_pass", "info")
+    add("cold start: --version", "tc_version", "llm_version", "faster")
+    add("cold start: --help", "tc_help", "python_pass", "info")
+    add("cold start: --help", "tc_help", "llm_help", "faster", 10)
+    add("two-turn tool chat", "tc_chat", "llm_chat", "faster", 5)
+    add(f"{deltas:,} deltas to a file", "tc_stream", "sdk_stream", "faster", 3)
+    add(f"{deltas:,} deltas to a file", "tc_stream", "curl_stream", "within", 3)
+    if "tc_stream" in c and c["tc_stream"].ok:
+        ours = c["tc_stream"].median("rss_kib") * 1024  # bytes
+        verdict = "pass" if ours < 60e6 else "MISS"
+        shown = False
+        for peer in ("sdk_stream", "curl_stream"):
+            if peer in c and c[peer].ok:
+                theirs = c[peer].median("rss_kib") * 1024
+                target = "-" if shown else "< 60 MB"
+                rows.append([f"peak memory, {deltas:,} deltas", f"{ours / 2**20:.1f} MiB", c[peer].label,
+                             f"{theirs / 2**20:.1f} MiB", f"{ours / theirs:.2f}x its memory", target,
+                             "-" if shown else verdict])
+                shown = True
+        if not shown:
+            rows.append([f"peak memory, {deltas:,} deltas", f"{ours / 2**20:.1f} MiB", "-", "-", "-",
+                         "< 60 MB", verdict])
+    return rows
+
+
+def _target_text(kind: str, target) -> str:
+    if target is None:
+        return "-"
+    return f">= {target}x faster" if kind == "faster" else f"<= {target}x its time"
+
+
+def _details(c: dict[str, Command]) -> list[list[str]]:
+    rows = []
+    for command in c.values():
+        if not command.ok:
+            rows.append([command.label, "0", "failed", "-", "-", "-"])
+            continue
+        rows.append([command.label, str(len(command.samples)), _ms(command),
+                     f"{command.low() * 1000:.0f}-{command.high() * 1000:.0f} ms",
+                     f"{command.median('cpu') * 1000:.0f} ms",
+                     f"{command.median('rss_kib') / 1024:.1f} MiB"])
+    return rows
+
+
+def _ms(command: Command) -> str:
+    return f"{command.median() * 1000:.0f} ms"
+
+
+def _text_table(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(head, *rows)]
+    line = lambda cells: "  ".join(str(x).ljust(w) for x, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _markdown(head: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    out += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def _header(info: dict) -> str:
+    m = info["machine"]
+    peers = ", ".join(f"{k} {v}" for k, v in info["peers"].items())
+    return (f"machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, Python {m['python']}\n"
+            f"peers: {peers}\n"
+            f"medians of {info['runs']} runs ({info['cold_runs']} for cold start), "
+            f"each command warmed up once first; whole run {info['seconds']} s")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
