@@ -1,23 +1,39 @@
-"""The plain view: answer text to stdout as it arrives, one-line tool traces on stderr."""
+"""The plain view: answer text to stdout as it arrives, one-line tool traces on stderr.
+
+With `spinners=True` and a terminal on stderr (stdout piped), tool activity there is drawn live as in
+the live view; with `summary=True` and a terminal on stderr, a summary line ends the run. Neither
+ever touches stdout, and without a terminal on stderr the traces stay the plain lines below.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from contextlib import nullcontext
 from typing import Any, TextIO
 
-from ..events import Finished, TextDelta, ToolCall, ToolResult, TurnStart
+from ..events import Finished, Retry, TextDelta, ToolCall, ToolResult, TurnStart
 
 TRACE_WIDTH = 200
 
 
 class PlainView:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, show_text: bool = True,
-                 quiet: bool = False):
+                 quiet: bool = False, spinners: bool = False, summary: bool = False,
+                 color: str = "auto"):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.show_text = show_text
         self.quiet = quiet  # no traces on stderr
+        self.started = time.monotonic()
+        on_terminal = not quiet and _isatty(self.err)
+        self.summary = summary and on_terminal
+        self.activity = None  # tool spinners on a terminal stderr (views.live, imported only then)
+        if spinners and on_terminal:
+            from .live import activity_on_stderr
+
+            self.activity = activity_on_stderr(color)
         self._printed = False  # any answer text written
         self._at_line_start = True
         self._new_turn = False
@@ -36,13 +52,31 @@ class PlainView:
             self._at_line_start = event.text.endswith("\n")
         elif isinstance(event, TurnStart):
             self._new_turn = event.turn > 1
+        elif isinstance(event, (ToolCall, ToolResult)) and self.activity is not None:
+            if isinstance(event, ToolCall):
+                self.activity.call(event)
+            else:
+                self.activity.result(event)
         elif isinstance(event, ToolCall):
             self._trace(f"→ {event.name} {one_line(compact_json(event.input))}")
         elif isinstance(event, ToolResult):
             status = "error" if event.is_error else "ok"
             self._trace(f"← {event.name} {status} ({event.duration_ms} ms): {one_line(event.output)}")
+        elif isinstance(event, Retry):
+            self._trace(retry_line(event))
         elif isinstance(event, Finished):
             self.finish()
+            if self.activity is not None:
+                self.activity.stop()
+            from ..errors import Interrupted
+
+            if self.summary and not isinstance(event.result.error, Interrupted):
+                self.err.write(summary(event.result, time.monotonic() - self.started) + "\n")
+                self.err.flush()
+
+    def paused(self):
+        """For a question on the terminal: the spinners stop and the screen is left clean."""
+        return self.activity.paused() if self.activity is not None else nullcontext()
 
     def finish(self) -> None:
         if self.show_text and self._printed and not self._at_line_start:
@@ -60,6 +94,24 @@ class PlainView:
         self.err.flush()
 
 
+def retry_line(event: Retry) -> str:
+    """`toolchat: overloaded (529), retrying in 1.2 s (attempt 2 of 3)`."""
+    delay = f"{event.delay:.1f}" if event.delay >= 1 else f"{event.delay:.2g}"
+    of = f" of {event.attempts}" if event.attempts else ""
+    return f"toolchat: {event.reason}, retrying in {delay} s (attempt {event.attempt}{of})"
+
+
+def summary(result, seconds: float) -> str:
+    """`model · 2 turns · 3 tools · 812 in / 96 out tokens · 1.4 s` (tools: calls run or refused)."""
+    usage = result.usage or {}
+    tokens_in = sum(usage.get(key) or 0 for key in
+                    ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    calls = len(result.tool_calls)
+    return (f"{result.model} · {result.turns} turn{'s' * (result.turns != 1)} · "
+            f"{calls} tool{'s' * (calls != 1)} · {tokens_in:,} in / "
+            f"{usage.get('output_tokens') or 0:,} out tokens · {seconds:.1f} s")
+
+
 def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
 
@@ -67,6 +119,13 @@ def compact_json(value: Any) -> str:
 def one_line(text: str, width: int = TRACE_WIDTH) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _same_stream(a: TextIO, b: TextIO) -> bool:
