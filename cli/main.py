@@ -23,7 +23,7 @@ SUBCOMMANDS = ("tools", "mock-server")
 EPILOG = (
     "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
     "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
-    "4 incomplete answer, 130 interrupted."
+    "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -169,27 +169,42 @@ def _run(settings, messages: list[dict]) -> int:
     chat.transport = Transport(messages_url(settings.base_url), headers,
                                connect_timeout=settings.connect_timeout,
                                read_timeout=settings.read_timeout, debug=settings.debug)
+    from .events import Finished
+
+    events = chat.run(messages)
+    saved = shown = False
     try:
         try:
-            for event in chat.run(messages):
+            for event in events:
+                if isinstance(event, Finished):
+                    _save(settings, chat.result)  # before the result is shown, so it can tell of a failed save
+                    saved = True
                 view.handle(event)
+            shown = True
         except KeyboardInterrupt as exc:
-            from .events import Finished
-
+            events.close()  # answers tool calls cut short, so the saved conversation stays valid
             chat.result.error = _interruption(exc)
+            _save(settings, chat.result)
+            saved = True
             view.handle(Finished(chat.result))
+            shown = True
         finally:
             chat.transport.close()
-            if settings.save:
-                _save(settings, chat.result)
+            if not saved:
+                _save(settings, chat.result)  # an unexpected error: keep the conversation anyway
     except KeyboardInterrupt as exc:  # a second Ctrl-C while finishing up
         chat.result.error = _interruption(exc)
+        if not shown:
+            view.handle(Finished(chat.result))
     return _report(chat.result, settings)
 
 
 def _save(settings, result) -> None:
+    """--save: write the conversation; a failure to write becomes the run's error (exit 2)."""
     from .transcript import save_transcript
 
+    if not settings.save:
+        return
     try:
         save_transcript(settings.save, result.messages, model=settings.model, system=settings.system)
     except OSError as exc:
@@ -215,7 +230,9 @@ def _view(settings):
         return LiveView(settings)
     from .views.plain import PlainView
 
-    return PlainView(quiet=settings.quiet)
+    # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
+    return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
+                     color=settings.color)
 
 
 def _is_terminal(stream) -> bool:
@@ -336,8 +353,10 @@ def _json_failure(model: str | None, stream: bool = False):
 
         result = Result(model=model or DEFAULT_MODEL, error=exc)
         if stream:
-            from .views.ndjson import result_line
+            from .views.ndjson import result_line, start_line
 
+            # Every stream starts with the versioned `start` line, even one that fails at once.
+            print(start_line(result.model), flush=True)
             print(result_line(result), flush=True)
         else:
             print(json.dumps(result.to_json(), ensure_ascii=False))
@@ -362,7 +381,9 @@ def _guard(action, debug: bool, on_error=None) -> int:
 
             traceback.print_exc()
         return exc.exit_code
-    except KeyboardInterrupt as exc:
+    except KeyboardInterrupt as exc:  # before the run started (during it, _run reports it)
+        if on_error is not None:
+            on_error(_interruption(exc))
         _say("terminated" if isinstance(exc, Terminated) else "interrupted")
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 

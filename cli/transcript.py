@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -28,17 +29,22 @@ class Loaded:
 
 
 def save_transcript(path: str, messages: list[dict], model: str, system: str | None = None) -> None:
-    """Write the transcript atomically: a temporary file in the same folder, then a rename."""
-    target = Path(path)
+    """Write the transcript atomically: a temporary file in the same folder, then a rename.
+
+    A reader (or a crash, or a second Ctrl-C) sees the old file or the new one, never half of one.
+    """
     document = {"format": FORMAT, "version": VERSION, "model": model, "system": system,
                 "messages": messages}
     data = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    # Through a symlink, replace the file it points to, not the link.
+    target = Path(os.path.realpath(path))
+    mode = _mode_for(target)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(temporary, target)
     except BaseException:
@@ -47,13 +53,41 @@ def save_transcript(path: str, messages: list[dict], model: str, system: str | N
         except OSError:
             pass
         raise
+    _sync_folder(target.parent)
+
+
+def _mode_for(target: Path) -> int:
+    """An existing file keeps its permissions; a new one gets what open() would give it."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_transcript(source: str) -> Loaded:
     """Read `--messages FILE` ('-' = stdin) in any of the shapes it accepts."""
     label = "stdin" if source == "-" else source
     if source == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"--messages {label}: cannot read it: {exc}") from None
     else:
         try:
             text = Path(source).read_text(encoding="utf-8")
@@ -74,12 +108,16 @@ def parse_transcript(text: str, label: str) -> Loaded:
     if isinstance(data, list):
         loaded = Loaded(messages=data)
     elif isinstance(data, dict) and isinstance(data.get("messages"), list):
+        version = data.get("version")
+        if data.get("format") == FORMAT and isinstance(version, int) and version > VERSION:
+            raise UsageError(f"--messages {label}: transcript version {version} is newer than this "
+                             f"toolchat reads ({VERSION}); upgrade toolchat")
         system = data.get("system")
         loaded = Loaded(messages=data["messages"], model=data.get("model") or None,
                         system=system if isinstance(system, str) and system else None)
     else:
         raise UsageError(f"--messages {label}: expected a saved conversation, a messages array "
-                         "or a --json document")
+                         "or --json / --stream-json output")
     for position, message in enumerate(loaded.messages):
         problem = _message_problem(message)
         if problem:
@@ -90,6 +128,9 @@ def parse_transcript(text: str, label: str) -> Loaded:
 def continue_from(messages: list[dict], prompt: str, label: str) -> list[dict]:
     """The loaded messages with the new prompt appended (if any), ready to send."""
     messages = [dict(m) for m in messages]
+    if prompt and messages and messages[-1]["role"] == "assistant" and _tool_uses(messages[-1]):
+        raise UsageError(f"--messages {label}: the conversation ends with tool calls that have no "
+                         "results; it cannot be continued with a prompt")
     if prompt:
         if messages and messages[-1]["role"] == "user":
             # Two user messages in a row: the prompt joins the last one (after any tool results).
@@ -106,9 +147,15 @@ def continue_from(messages: list[dict], prompt: str, label: str) -> list[dict]:
     return messages
 
 
+def _tool_uses(message: dict) -> list:
+    content = message.get("content")
+    return [b for b in content if b.get("type") == "tool_use"] if isinstance(content, list) else []
+
+
 def _last_result_line(text: str):
-    """`--stream-json` output: the messages of its final `result` line."""
-    for line in reversed(text.strip().splitlines()):
+    """`--stream-json` output: its final `result` event (which carries the messages)."""
+    # Split on newlines only: NDJSON lines end with "\n", whatever else a string holds.
+    for line in reversed([line for line in text.split("\n") if line.strip()]):
         try:
             event = json.loads(line)
         except ValueError:

@@ -1,0 +1,86 @@
+"""`--stream-json`: one JSON event per line on stdout, flushed as it happens.
+
+The contract (README "Scripting", cli/schemas/event.schema.json): the first line is `start` and
+carries `version`; the last is `result`, which is the `--json` document plus `"type": "result"`.
+In between: `text`, `thinking`, `tool_call`, `tool_result`, `turn`, `retry`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from ..events import Finished, Result, Retry, Start, TextDelta, ThinkingDelta, ToolCall, ToolResult, TurnEnd
+from .plain import PlainView
+
+# Bump when a field is removed or changes meaning; new fields and event types may appear without it.
+VERSION = 1
+
+# JSON allows these raw inside strings, but line splitters (Python's str.splitlines, some JS
+# readers) treat them as line ends; escaped, every event is exactly one line for any reader.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def encode(event: dict) -> str:
+    """One event as one line of JSON (no trailing newline)."""
+    line = json.dumps(event, ensure_ascii=False, default=str)
+    for char, escaped in _LINE_BREAKS.items():
+        if char in line:
+            line = line.replace(char, escaped)  # these only ever occur inside JSON strings
+    return line
+
+
+def start_event(model: str, tools: list[str]) -> dict:
+    return {"type": "start", "version": VERSION, "model": model, "tools": list(tools)}
+
+
+def start_line(model: str, tools: list[str] = ()) -> str:
+    """The JSON text of a `start` event, no newline."""
+    return encode(start_event(model, list(tools)))
+
+
+def result_line(result: Result) -> str:
+    """The JSON text of the final `result` event (the `--json` document plus its type), no newline."""
+    return encode({"type": "result", **result.to_json()})
+
+
+def event_of(event: Any) -> dict | None:
+    """The NDJSON object for a loop event, or None for events the stream does not carry."""
+    if isinstance(event, TextDelta):
+        return {"type": "text", "text": event.text}
+    if isinstance(event, ThinkingDelta):
+        return {"type": "thinking", "text": event.text}
+    if isinstance(event, ToolCall):
+        return {"type": "tool_call", "id": event.id, "name": event.name, "input": event.input}
+    if isinstance(event, ToolResult):
+        return {"type": "tool_result", "id": event.id, "name": event.name, "output": event.output,
+                "is_error": event.is_error, "duration_ms": event.duration_ms}
+    if isinstance(event, TurnEnd):
+        return {"type": "turn", "turn": event.turn, "stop_reason": event.stop_reason,
+                "usage": event.usage}
+    if isinstance(event, Retry):
+        attempts = getattr(event, "attempts", 0) or None  # 0: not known
+        return {"type": "retry", "attempt": event.attempt, "attempts": attempts, "delay": event.delay,
+                "reason": event.reason}
+    if isinstance(event, Start):
+        return start_event(event.model, event.tools)
+    if isinstance(event, Finished):
+        return {"type": "result", **event.result.to_json()}
+    return None  # TurnStart, BlockDone: implied by the lines around them
+
+
+class NdjsonView:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, quiet: bool = False):
+        self.out = out or sys.stdout
+        # The same stderr traces as --json (for a person watching); -q silences them.
+        self.traces = PlainView(out=self.out, err=err, show_text=False, quiet=quiet)
+
+    def handle(self, event: Any) -> None:
+        self.traces.handle(event)
+        data = event_of(event)
+        if data is None:
+            return
+        # One write per line: a Ctrl-C between two writes cannot split a line.
+        self.out.write(encode(data) + "\n")
+        self.out.flush()
