@@ -193,14 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_faulty(status, content_type, apply_fault(pieces, fault), framing, delay,
                               headers, fault)
             return
-        if framing == "chunked":
-            frame = {"Transfer-Encoding": "chunked"}
-        elif framing == "length":
-            # abort: promise one byte more than is sent so the client sees a short body.
-            frame = {"Content-Length": str(sum(map(len, pieces)) + (1 if abort else 0))}
-        else:
-            frame = {"Connection": "close"}
-            self.close_connection = True
+        # abort: promise one byte more than is sent so the client sees a short body.
+        frame = self._frame(framing, sum(map(len, pieces)) + (1 if abort else 0))
         self._begin(status, content_type, headers, frame)
         if self.command == "HEAD":
             return
@@ -219,6 +213,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
+
+    def _frame(self, framing: str, length: int) -> dict:
+        """The header that delimits the body: chunked, a Content-Length, or connection close."""
+        if framing == "chunked":
+            return {"Transfer-Encoding": "chunked"}
+        if framing == "length":
+            return {"Content-Length": str(length)}
+        self.close_connection = True
+        return {"Connection": "close"}
 
     def _send_faulty(self, status: int, content_type: str, pieces: list[bytes], framing: str,
                      delay: float, headers: dict, fault: dict) -> None:
@@ -245,14 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drop(cut_kind)
 
         reached(-1)
-        if framing == "chunked":
-            frame = {"Transfer-Encoding": "chunked"}
-        elif framing == "length":
-            frame = {"Content-Length": str(sum(map(len, pieces)))}
-        else:
-            frame = {"Connection": "close"}
-            self.close_connection = True
-        self._begin(status, content_type, headers, frame)
+        self._begin(status, content_type, headers, self._frame(framing, sum(map(len, pieces))))
         if self.command == "HEAD":
             return
         pos = 0
