@@ -111,7 +111,9 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     name = name.strip()
     if not sep or not name or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
-        raise UsageError(f"--header {text.split(':')[0]!r}...: expected 'Name: value'")
+        # Not echoed: a malformed header is often a credential pasted without its name.
+        raise UsageError("--header: expected 'Name: value' (a name without spaces, a colon, then a "
+                         "value on one line)")
     return name, value.strip()
 
 

@@ -77,8 +77,13 @@ class Transport:
             "user-agent": "toolchat",
         })
         self.session.headers.update(headers)
-        self._host = urlsplit(url).netloc
+        parts = urlsplit(url)
+        # Shown in messages: host and port only, never credentials written into the URL.
+        self._host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        self._shown_url = url.replace(parts.netloc, parts.netloc.rpartition("@")[2], 1)
         self._secrets = secret_values(self.session.headers)
+        if parts.password:
+            self._secrets = sorted({*self._secrets, parts.password}, key=len, reverse=True)
 
     def send(self, body: dict) -> Reply:
         """POST the body; return the sniffed reply or raise APIError / TransportError.
@@ -97,12 +102,12 @@ class Transport:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         if self.debug:
             shown = {k: v for k, v in self.session.headers.items()}
-            print(f"debug: POST {self.url} headers={redact_headers(shown)} body={len(data)} bytes",
+            print(f"debug: POST {self._shown_url} headers={redact_headers(shown)} body={len(data)} bytes",
                   file=sys.stderr)
         try:
             response = self.session.post(self.url, data=data, stream=True, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout as exc:
-            raise TransportError(f"timed out connecting to {self._host} ({_reason(exc)})",
+            raise TransportError(f"timed out connecting to {self._host} ({_reason(exc, self._secrets)})",
                                  type="timeout") from exc
         except requests.exceptions.Timeout as exc:  # connected, but no response in time
             raise TransportError(f"no response from {self._host} within {self.timeout[1]:g} s",
@@ -110,15 +115,17 @@ class Transport:
         except requests.exceptions.ConnectionError as exc:
             if _aborted(exc):  # connected, then dropped before the status line
                 raise TransportError(f"the connection to {self._host} failed before a response: "
-                                     f"{_reason(exc)}") from exc
-            raise TransportError(f"could not connect to {self._host}: {_reason(exc)}") from exc
-        except requests.exceptions.RequestException as exc:  # a request that cannot be made
-            raise TransportError(f"cannot send the request to {self._host}: {_reason(exc)}",
-                                 type="request_error") from exc
-        except (UnicodeEncodeError, ValueError) as exc:  # http.client refuses a header value
+                                     f"{_reason(exc, self._secrets)}") from exc
+            raise TransportError(f"could not connect to {self._host}: {_reason(exc, self._secrets)}") from exc
+        except (requests.exceptions.InvalidHeader, UnicodeEncodeError, ValueError) as exc:
+            # A header value http.client refuses. Its message quotes the value, which may be the
+            # key: name the problem, never the value.
             raise TransportError(f"cannot send the request to {self._host}: a header value has "
-                                 f"characters HTTP headers cannot carry ({_reason(exc)}); check the "
-                                 "API key and --header values", type="request_error") from exc
+                                 "characters HTTP headers cannot carry; check the API key and "
+                                 "--header values", type="request_error") from exc
+        except requests.exceptions.RequestException as exc:  # a request that cannot be made
+            raise TransportError(f"cannot send the request to {self._host}: "
+                                 f"{_reason(exc, self._secrets)}", type="request_error") from exc
         if self.debug:
             print(f"debug: HTTP {response.status_code} {response.headers.get('content-type', '')}"
                   f" request-id={_request_id(response)}", file=sys.stderr)
@@ -471,7 +478,7 @@ def redact_headers(headers: dict) -> dict:
     return {k: ("[redacted]" if k.lower() in secret else v) for k, v in headers.items()}
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, secrets: list[str] = ()) -> str:
     # requests wraps urllib3 wraps socket errors; the innermost message is the useful one.
     inner = exc
     while True:
@@ -489,6 +496,8 @@ def _reason(exc: BaseException) -> str:
         return match.group(1).strip()
     text = re.sub(r"<[^>]+>: ", "", text)
     text = re.sub(r"^\w*ConnectionPool\([^)]*\): ", "", text)  # urllib3's prefix names the host again
+    for value in secrets:  # before clipping: a clipped secret would no longer be found
+        text = text.replace(value, "[redacted]")
     return _clip(text.encode(), 160)
 
 

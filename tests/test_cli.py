@@ -101,7 +101,8 @@ def test_json_document_is_printed_on_failure_too(toolchat, mock):
     ((), "toolchat: error: no prompt: give one as arguments or on stdin (toolchat --help)"),
     (("-t", "missing.yaml", "hi"), "toolchat: error: missing.yaml: tools file not found"),
     (("--auth-style", "weird", "hi"), "toolchat: error: --auth-style: 'weird' is not one of auto, bearer, x-api-key"),
-    (("--header", "no-colon", "hi"), "toolchat: error: --header 'no-colon'...: expected 'Name: value'"),
+    (("--header", "no-colon", "hi"), "toolchat: error: --header: expected 'Name: value' (a name without "
+                                     "spaces, a colon, then a value on one line)"),
     (("--base-url", "ftp://x", "hi"), "toolchat: error: --base-url: 'ftp://x' is not an http(s) URL"),
 ])
 def test_usage_and_configuration_errors_exit_2_with_one_line(toolchat, args, expected):

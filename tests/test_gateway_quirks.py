@@ -508,3 +508,15 @@ def test_json_body_of_the_wrong_shape_is_a_malformed_response(mock, body, messag
     _, _, result = play(mock, json_turn(body))
     assert isinstance(result.error, StreamError)
     assert (result.error.type, result.error.message) == ("malformed_response", message)
+
+
+def test_text_sent_inside_message_start_is_shown_like_any_delta(mock):
+    start = {"type": "message_start", "message": {
+        "id": "msg_g", "type": "message", "role": "assistant", "model": "m",
+        "content": [{"type": "text", "text": "The answer is 42."}],
+        "stop_reason": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}
+    body = sse(start, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
+               {"type": "message_stop"})
+    events, result = run_chat(mock({"turns": [{"raw": body}]}), "hi", retries=0)
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["The answer is 42."]
+    assert (result.text, result.error) == ("The answer is 42.", None)

@@ -116,3 +116,37 @@ def test_the_leak_check_itself_catches_a_leak(tmp_path):
         assert_no_secret(root=tmp_path)
     with pytest.raises(AssertionError, match="leaked into output"):
         assert_no_secret(b"x " + TEST_KEY.encode())
+
+
+@pytest.mark.parametrize("prefix", ["x" * 90, "sk-ant-api03-" + "A" * 90], ids=["long-x", "long-key"])
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["plain", "json"])
+def test_no_part_of_a_long_key_http_cannot_carry_is_shown(toolchat, mock, prefix, json_flag):
+    # A long value used to be clipped before redaction, leaving part of the key in the message.
+    key = prefix + TEST_KEY + "\nBBBBB"
+    run = toolchat(*json_flag, "hi", server=mock(), env={"ANTHROPIC_AUTH_TOKEN": key}, key=None)
+    assert run.code == 3
+    assert prefix[:20] not in run.out + run.err
+    assert run.err.splitlines()[-1] == (
+        f"toolchat: error: cannot send the request to 127.0.0.1:{run_port(run)}: a header value has "
+        "characters HTTP headers cannot carry; check the API key and --header values")
+
+
+def run_port(run) -> str:
+    return run.err.split("127.0.0.1:")[1].split(":")[0]
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
+def test_a_password_in_the_base_url_is_never_shown(toolchat, debug):
+    run = toolchat(*debug, "--base-url", "http://user:hunter2-secret@127.0.0.1:9/", "--retries", "0", "hi")
+    assert run.code == 3
+    assert "hunter2-secret" not in run.out + run.err
+    errors = [line for line in run.err.splitlines() if line.startswith("toolchat: error:")]
+    assert errors == ["toolchat: error: could not connect to 127.0.0.1:9: Connection refused"]
+    if debug:
+        assert "debug: POST http://127.0.0.1:9/v1/messages headers=" in run.err
+
+
+def test_a_malformed_header_is_not_echoed(toolchat):
+    run = toolchat("--header", f"x-api-key {TEST_KEY}", "hi")
+    assert (run.code, run.out) == (2, "")
+    assert TEST_KEY not in run.err

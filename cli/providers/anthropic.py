@@ -110,6 +110,8 @@ class StreamAssembler:
             self.message.setdefault("role", "assistant")
             self.message["usage"] = dict(usage) if isinstance(usage, dict) else {}
             self._blocks.update(enumerate(blocks))
+            # Their text is part of the answer: show it like any delta, so every view agrees.
+            return [event for block in blocks for event in _initial_text(block)]
         elif self._blocks:
             # A gateway glued a second message on: its block indexes start again at 0. Number them
             # after the blocks we have, so nothing already shown is overwritten.
@@ -264,6 +266,14 @@ def events_of_message(message: dict) -> Iterable:
         elif block.get("type") == "thinking" and block.get("thinking"):
             yield ThinkingDelta(block["thinking"])
         yield BlockDone(index, block)
+
+
+def _initial_text(block: dict) -> list:
+    if block.get("type") == "text" and block.get("text"):
+        return [TextDelta(block["text"])]
+    if block.get("type") == "thinking" and block.get("thinking"):
+        return [ThinkingDelta(block["thinking"])]
+    return []
 
 
 def _stream_error(payload: dict) -> APIError:
