@@ -27,8 +27,7 @@ class Chat:
                  approve: Approver | None = None):
         self.settings = settings
         # Denied tools are not offered at all; a call to one anyway is refused by name below.
-        self.toolbox = toolbox.without(settings.deny_tools) if settings.deny_tools else toolbox
-        self.toolbox.output_cap = settings.tool_output_cap
+        self.toolbox = toolbox.configured(deny=settings.deny_tools, output_cap=settings.tool_output_cap)
         self.transport = transport
         self.approve = approve or (lambda tool, call: None)
         self.result = Result(model=settings.model)

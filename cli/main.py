@@ -224,22 +224,16 @@ def _view(settings):
         from .views.ndjson import NdjsonView
 
         return NdjsonView(quiet=settings.quiet)
-    if settings.output == "auto" and _is_terminal(sys.stdout):
+    from .views.plain import PlainView, is_terminal
+
+    if settings.output == "auto" and is_terminal(sys.stdout):
         from .views.live import LiveView
 
         return LiveView(settings)
-    from .views.plain import PlainView
 
     # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
     return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
                      color=settings.color)
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class Terminated(KeyboardInterrupt):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Callable, Mapping
 
+from .errors import APIError
+
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every status >= 500
 BACKOFF_START = 0.5  # seconds before the first retry, doubling for each one after
 BACKOFF_CAP = 8.0
@@ -61,7 +63,7 @@ def decide(error: BaseException, failed: int, retries: int,
     reason = describe(error)
     if spend_limited(error):
         return Decision(False, reason=reason, note="a spend limit or billing problem: not retried")
-    if not retryable(error):
+    if not _heals(error):
         return Decision(False, reason=reason)
     if failed > retries:
         return Decision(False, reason=reason)
@@ -76,8 +78,11 @@ def decide(error: BaseException, failed: int, retries: int,
 
 def retryable(error: BaseException) -> bool:
     """Whether this kind of failure may heal by itself (without looking at the attempt count)."""
-    if spend_limited(error):
-        return False
+    return not spend_limited(error) and _heals(error)
+
+
+def _heals(error: BaseException) -> bool:
+    """retryable() once a spend limit is ruled out."""
     should = getattr(error, "should_retry", None)
     if should is not None:
         return bool(should)
@@ -85,8 +90,6 @@ def retryable(error: BaseException) -> bool:
     if status is not None and status >= 400:
         return status in RETRY_STATUSES or status >= 500
     kind = getattr(error, "type", None)
-    from .errors import APIError
-
     if isinstance(error, APIError):
         return kind in RETRY_TYPES  # an error event, or an error body sent with status 200
     return kind in RETRY_KINDS
@@ -155,8 +158,6 @@ def describe(error: BaseException) -> str:
             "server error" if status >= 500 else "HTTP error")
         return f"{label} ({status})"
     label = _TYPE_LABELS.get(kind, str(kind or "error"))
-    from .errors import APIError
-
     if isinstance(error, APIError):
         return f"{label} (error event)"
     return label

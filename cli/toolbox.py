@@ -60,9 +60,9 @@ class Toolbox:
         self.tools: dict[str, Tool] = {t.name: t for t in tools or []}
         self.output_cap = output_cap
 
-    def without(self, names) -> "Toolbox":
-        """The same toolbox minus the named tools."""
-        return Toolbox([t for t in self.tools.values() if t.name not in set(names)], self.output_cap)
+    def configured(self, deny=(), output_cap: int = OUTPUT_CAP) -> "Toolbox":
+        """A copy without the denied tools, with this output cap."""
+        return Toolbox([t for t in self.tools.values() if t.name not in set(deny)], output_cap)
 
     def wire(self) -> list[dict]:
         return [tool.wire() for tool in self.tools.values()]

@@ -398,12 +398,15 @@ def _aborted(exc: BaseException) -> bool:
     return isinstance(inner, urllib3.exceptions.ProtocolError)
 
 
+# Headers whose values are credentials: never shown, and scrubbed from every message.
+SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "api-key", "cookie"})
+
+
 def secret_values(headers) -> list[str]:
     """The credential values in `headers` (and the token of a `Bearer` one), longest first."""
-    secret = {"x-api-key", "authorization", "proxy-authorization", "api-key", "cookie"}
     found: set[str] = set()
     for name, value in headers.items():
-        if str(name).lower() not in secret or not isinstance(value, str):
+        if str(name).lower() not in SECRET_HEADERS or not isinstance(value, str):
             continue
         scheme, _, token = value.strip().partition(" ")
         for secret_value in (value.strip(), token.strip() if scheme.lower() in ("bearer", "basic", "token") else ""):
@@ -474,8 +477,7 @@ def _request_id(response: requests.Response) -> str | None:
 
 def redact_headers(headers: dict) -> dict:
     """Headers with credential values replaced, for anything shown to a person."""
-    secret = {"x-api-key", "authorization", "proxy-authorization", "api-key", "cookie"}
-    return {k: ("[redacted]" if k.lower() in secret else v) for k, v in headers.items()}
+    return {k: ("[redacted]" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
 def _reason(exc: BaseException, secrets: list[str] = ()) -> str:

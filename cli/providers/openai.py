@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from ..errors import StreamError
+from .anthropic import _clip
 
 # finish_reason -> stop_reason; anything else (a future value) passes through as it came.
 STOP_REASONS = {
@@ -120,6 +121,3 @@ def _tool_use(function: dict, call_id: object, position: int, bad_input: dict | 
 def _malformed(why: str) -> StreamError:
     return StreamError(f"malformed chat.completion response: {why}", type="malformed_response")
 
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 from ..events import (BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult,
                       TurnEnd, TurnStart)
 from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, ansi, cells, fold, render
-from .plain import PlainView, compact_json, one_line, retry_line, summary
+from .plain import PlainView, compact_json, is_terminal, one_line, retry_line, summary
 
 REFRESH_PER_SECOND = 10
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -288,13 +288,6 @@ class _Painter(threading.Thread):
                 return
 
 
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 class LiveView:
     """The view for a terminal: events in, markdown and tool activity out."""
 
@@ -314,7 +307,7 @@ class LiveView:
         self.text = _Pane(self.out, self.screen, MarkdownBlocks(),
                           lambda block, width: render(block, width, self.theme))
         # Thinking and tool activity need a terminal on stderr; without one, plain trace lines.
-        self.fancy_err = _isatty(err) and not self.quiet
+        self.fancy_err = is_terminal(err) and not self.quiet
         err_theme = Theme(color=color, unicode=self.err.unicode, styled=smart)
         self.thinking = _Pane(self.err, self.screen, LineBlocks(),
                               lambda block, width: render(block, width, err_theme))

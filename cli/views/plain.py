@@ -27,7 +27,7 @@ class PlainView:
         self.show_text = show_text
         self.quiet = quiet  # no traces on stderr
         self.started = time.monotonic()
-        on_terminal = not quiet and _isatty(self.err)
+        on_terminal = not quiet and is_terminal(self.err)
         self.summary = summary and on_terminal
         self.activity = None  # tool spinners on a terminal stderr (views.live, imported only then)
         if spinners and on_terminal:
@@ -121,7 +121,8 @@ def one_line(text: str, width: int = TRACE_WIDTH) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """Whether `stream` is a terminal (False for anything that cannot say)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
