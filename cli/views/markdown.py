@@ -654,6 +654,6 @@ def _lexer(name: str):
                 _LEXERS[name] = get_lexer_by_name(name, stripnl=False, ensurenl=False)
             except ClassNotFound:
                 _LEXERS[name] = None
-        except ImportError:  # pragma: no cover - pygments comes with rich
+        except ImportError:  # pragma: no cover - a declared dependency, but keep working without it
             _LEXERS[name] = None
     return _LEXERS[name]
