@@ -42,7 +42,7 @@ def start_line(model: str, tools: list[str] = ()) -> str:
 
 def result_line(result: Result) -> str:
     """The JSON text of the final `result` event (the `--json` document plus its type), no newline."""
-    return encode({"type": "result", **result.to_json()})
+    return encode(event_of(Finished(result)))
 
 
 def event_of(event: Any) -> dict | None:
