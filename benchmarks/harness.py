@@ -186,7 +186,7 @@ def _tail(data: bytes, limit: int = 300) -> str:
 
 
 class MockProcess:
-    """`python -m cli.mock.server --script FILE` in a child process; `url` once it listens.
+    """`python -m toolchat.mock.server --script FILE` in a child process; `url` once it listens.
 
     A process of its own keeps the server's work off the runner and off the measured client: on
     two cores the server streams on one while the client parses on the other.
@@ -201,7 +201,7 @@ class MockProcess:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(self.repo),
                "LANG": "C.UTF-8"}
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli.mock.server", "--script", str(self.script)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "toolchat.mock.server", "--script", str(self.script)],
                                      cwd=self.repo, env=env, stdout=subprocess.PIPE, stderr=self._log)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)

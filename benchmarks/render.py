@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cli.mock.server import MockServer  # noqa: E402
+from toolchat.mock.server import MockServer  # noqa: E402
 
 KEY = "sk-ant-bench-render"
 END = "END-OF-ANSWER"
@@ -90,7 +90,7 @@ def reap(proc: subprocess.Popen) -> tuple[int, float]:
 def run_plain(server: MockServer) -> tuple[float, float]:
     """toolchat with stdout piped (the plain view); (cpu, wall)."""
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "hi"], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "hi"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment(server))
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))
@@ -108,7 +108,7 @@ def run_live(server: MockServer, cols: int, rows: int) -> tuple[float, float]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "hi"], stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "hi"], stdin=slave, stdout=slave, stderr=slave,
                             env=environment(server), start_new_session=True)
     os.close(slave)
     tail = b""

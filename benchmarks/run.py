@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                         _expect(b"toolchat ")),
                 Command("tc_help", "toolchat --help", toolchat + ["--help"], _env(base_env, toolchat),
                         _expect(b"Usage")),
-                Command("tc_module_help", "python -m cli --help", [sys.executable, "-m", "cli", "--help"],
+                Command("tc_module_help", "python -m toolchat --help", [sys.executable, "-m", "toolchat", "--help"],
                         {**base_env, "PYTHONPATH": str(REPO)}, _expect(b"Usage")),
                 Command("python_pass", "python -c pass", [sys.executable, "-c", "pass"], base_env,
                         lambda out, err: None),
@@ -208,18 +208,18 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
 
 
 def _toolchat_command(work: Path) -> tuple[list[str], str]:
-    """The `toolchat` console script when it runs this checkout (as users run it), else `-m cli`."""
+    """The `toolchat` console script when it runs this checkout (as users run it), else `-m toolchat`."""
     script = Path(sysconfig.get_path("scripts")) / "toolchat"
     if script.is_file():
-        probe = subprocess.run([sys.executable, "-c", "import cli; print(cli.__file__)"], cwd=work,
+        probe = subprocess.run([sys.executable, "-c", "import toolchat; print(toolchat.__file__)"], cwd=work,
                                env={"PATH": os.environ.get("PATH", "")}, capture_output=True, text=True)
         where = Path(probe.stdout.strip()).resolve() if probe.returncode == 0 else None
-        if where == REPO / "cli" / "__init__.py":
+        if where == REPO / "cli" / "toolchat" / "__init__.py":
             return [str(script)], "console script of this checkout"
         how = f"the console script runs {where or 'another install'}, not this checkout"
     else:
         how = "no console script installed"
-    return [sys.executable, "-m", "cli"], how + ": running python -m cli"
+    return [sys.executable, "-m", "toolchat"], how + ": running python -m toolchat"
 
 
 def _base_env(work: Path) -> dict:
@@ -234,7 +234,7 @@ def _base_env(work: Path) -> dict:
 
 
 def _env(env: dict, toolchat: list[str]) -> dict:
-    if toolchat[:3] == [sys.executable, "-m", "cli"]:
+    if toolchat[:3] == [sys.executable, "-m", "toolchat"]:
         return {**env, "PYTHONPATH": str(REPO)}
     return env
 

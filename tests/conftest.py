@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.mock.server import MockServer
+from toolchat.mock.server import MockServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TOOLS = ROOT / "sample_tools.yaml"
@@ -110,7 +110,7 @@ def toolchat(tmp_path):
             environment["TOOLCHAT_API_KEY"] = key
         environment.update(env or {})
         before = files_state(tmp_path)
-        proc = subprocess.run([sys.executable, "-m", "cli", *args], input=stdin,
+        proc = subprocess.run([sys.executable, "-m", "toolchat", *args], input=stdin,
                               stdin=None if stdin is not None else subprocess.DEVNULL,
                               capture_output=True, text=True, env=environment, cwd=tmp_path,
                               timeout=timeout)
@@ -122,10 +122,10 @@ def toolchat(tmp_path):
 
 def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
-    from cli.chat import Chat
-    from cli.settings import Settings
-    from cli.toolbox import load_files
-    from cli.transport import Transport, messages_url
+    from toolchat.chat import Chat
+    from toolchat.settings import Settings
+    from toolchat.toolbox import load_files
+    from toolchat.transport import Transport, messages_url
 
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         **overrides)

@@ -79,10 +79,10 @@ def test_json_piped_into_real_jq(tmp_path, mock):
     server = mock()
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     prompt = tool_prompt(("calculate", {"expression": "(20 + 22) * 2"}))
-    out = subprocess.run(f"{sys.executable} -m cli --json -t {SAMPLE_TOOLS} '{prompt}' | jq -r .text",
+    out = subprocess.run(f"{sys.executable} -m toolchat --json -t {SAMPLE_TOOLS} '{prompt}' | jq -r .text",
                          shell=True, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     assert (out.returncode, out.stdout) == (0, "calculate: 84\n")
-    tools = subprocess.run(f"{sys.executable} -m cli --json -t {SAMPLE_TOOLS} '{prompt}' | jq -c '[.tool_calls[].name]'",
+    tools = subprocess.run(f"{sys.executable} -m toolchat --json -t {SAMPLE_TOOLS} '{prompt}' | jq -c '[.tool_calls[].name]'",
                            shell=True, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     assert tools.stdout == '["calculate"]\n'
 
@@ -293,7 +293,7 @@ def test_tools_env_variable(toolchat, mock, calc):
 
 def interrupt_after_line(args, env, stream, line):
     """Start toolchat, wait for `line` on `stream`, send SIGINT; return (code, stdout, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *args], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         assert getattr(proc, stream).readline() == line
@@ -314,12 +314,12 @@ def test_sigint_mid_stream_exits_130_keeping_what_was_shown(tmp_path, mock):
 
 
 def test_help_does_not_import_requests_or_jsonschema(tmp_path):
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli", "--help"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "toolchat", "--help"], capture_output=True,
                           text=True, env=clean_env(tmp_path), stdin=subprocess.DEVNULL)
     assert proc.returncode == 0 and "Usage: toolchat" in proc.stdout
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "typer" in imported
-    assert not {"requests", "jsonschema", "urllib3", "yaml", "cli.mock.server"} & imported
+    assert not {"requests", "jsonschema", "urllib3", "yaml", "toolchat.mock.server"} & imported
 
 
 def test_version(toolchat):
@@ -348,13 +348,13 @@ def test_tools_validate_reports_the_first_problem(toolchat, tmp_path):
 
 def test_mock_server_command_serves_toolchat(tmp_path):
     env = clean_env(tmp_path)
-    server = subprocess.Popen([sys.executable, "-m", "cli", "mock-server", "--port", "0"], stdout=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, "-m", "toolchat", "mock-server", "--port", "0"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
     try:
         line = server.stdout.readline().strip()
         assert line.startswith("mock server listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
-        run = subprocess.run([sys.executable, "-m", "cli", "--base-url", url, "ping"], capture_output=True,
+        run = subprocess.run([sys.executable, "-m", "toolchat", "--base-url", url, "ping"], capture_output=True,
                              text=True, env={**env, "TOOLCHAT_API_KEY": TEST_KEY}, stdin=subprocess.DEVNULL)
         assert (run.returncode, run.stdout) == (0, "ping\n")
     finally:
@@ -415,7 +415,7 @@ def test_confirm_tool_asks_on_the_terminal(tmp_path, mock, calc, answer, expecte
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # stdin is the pty's slave side
 
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "-t", calc, tool_prompt(("guarded", {}))],
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "-t", calc, tool_prompt(("guarded", {}))],
                             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             preexec_fn=take_terminal)
     os.close(slave)

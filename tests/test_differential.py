@@ -39,12 +39,12 @@ anthropic = pytest.importorskip("anthropic")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from cli.errors import APIError, StreamError, ToolchatError  # noqa: E402
-from cli.mock.model import load_script  # noqa: E402
-from cli.mock.server import MockServer  # noqa: E402
-from cli.providers.anthropic import StreamAssembler  # noqa: E402
-from cli.sse import SSEDecoder  # noqa: E402
-from cli.transport import Transport, messages_url  # noqa: E402
+from toolchat.errors import APIError, StreamError, ToolchatError  # noqa: E402
+from toolchat.mock.model import load_script  # noqa: E402
+from toolchat.mock.server import MockServer  # noqa: E402
+from toolchat.providers.anthropic import StreamAssembler  # noqa: E402
+from toolchat.sse import SSEDecoder  # noqa: E402
+from toolchat.transport import Transport, messages_url  # noqa: E402
 
 from stream_strategies import chunkings, encode, framings, streams  # noqa: E402
 

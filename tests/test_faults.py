@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from cli.mock.model import ScriptError, check_fault
-from cli.mock.server import MockServer
+from toolchat.mock.model import ScriptError, check_fault
+from toolchat.mock.server import MockServer
 
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 

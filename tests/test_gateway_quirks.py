@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from cli.errors import APIError, StreamError
-from cli.events import BlockDone, TextDelta, ToolCall
-from cli.providers import anthropic, openai
+from toolchat.errors import APIError, StreamError
+from toolchat.events import BlockDone, TextDelta, ToolCall
+from toolchat.providers import anthropic, openai
 
 from conftest import SAMPLE_TOOLS, message_events, run_chat, sse
 
@@ -101,7 +101,7 @@ def test_chat_completion_tool_call_runs_the_tool_and_the_second_turn_answers(moc
 
 def server_usage(server, request_number):
     """What the mock counted for a request (it answers with usage computed from the request)."""
-    from cli.mock.model import build_reply
+    from toolchat.mock.model import build_reply
 
     return build_reply(server.script, server.requests[request_number].body, 0).message["usage"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.mock.validate import validate_body
+from toolchat.mock.validate import validate_body
 
 from conftest import TEST_KEY, TIMINGS, assert_no_secret, clean_env
 
@@ -42,7 +42,7 @@ class Running:
     """toolchat in a subprocess, its stdout and stderr read line by line as they come."""
 
     def __init__(self, args, env, cwd):
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli", *args], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
         self.lines: dict[str, queue.Queue] = {"stdout": queue.Queue(), "stderr": queue.Queue()}
         self.seen = {"stdout": b"", "stderr": b""}

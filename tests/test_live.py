@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import TEST_KEY, clean_env
-from cli.views.markdown import Block, LineBlocks, MarkdownBlocks, Theme, render
+from toolchat.views.markdown import Block, LineBlocks, MarkdownBlocks, Theme, render
 
 TOOLS_YAML = """
 tools:
@@ -117,7 +117,7 @@ def in_terminal(tmp_path, server, *args, cols=80, rows=24, answers=(), interrupt
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *args], stdin=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=slave,
                             stdout=subprocess.PIPE if pipe_stdout else slave, stderr=slave,
                             env=environment, cwd=tmp_path, preexec_fn=take_terminal)
     os.close(slave)
@@ -361,11 +361,11 @@ def test_a_dumb_terminal_gets_finished_blocks_without_escape_codes(tmp_path, moc
 
 
 def test_help_does_not_import_the_live_view(tmp_path):
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli", "--help"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "toolchat", "--help"], capture_output=True,
                           text=True, env=clean_env(tmp_path), stdin=subprocess.DEVNULL)
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert proc.returncode == 0
-    assert not {"rich.markdown", "rich.live", "pygments", "cli.views.live", "cli.views.markdown"} & imported
+    assert not {"rich.markdown", "rich.live", "pygments", "toolchat.views.live", "toolchat.views.markdown"} & imported
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,7 +472,7 @@ def test_nothing_is_cut_at_any_width(width):
     text = f"# {words}\n\n{words}\n\n- {words}\n\n| h | {words} |\n|---|---|\n| x | {words} |"
     cutter = MarkdownBlocks()
     lines = [line for block in cutter.feed(text) + cutter.close() for line in shown(block, width)]
-    from cli.views.markdown import cells
+    from toolchat.views.markdown import cells
 
     assert all(cells(line) <= width for line in lines), lines
     assert "…" not in "".join(lines)
@@ -505,7 +505,7 @@ _MARKDOWNISH = ["#", "##", "-", "*", "**", "_", "`", "```", "~~", "|", ">", "1."
 @given(st.lists(st.sampled_from(_MARKDOWNISH), max_size=60), st.integers(min_value=9, max_value=60),
        st.integers(min_value=1, max_value=9))
 def test_any_markdown_renders_within_the_width(pieces, width, step):
-    from cli.views.markdown import cells
+    from toolchat.views.markdown import cells
 
     text = " ".join(pieces)
     cutter = MarkdownBlocks(chunk_lines=3)
@@ -526,9 +526,9 @@ def test_any_markdown_renders_within_the_width(pieces, width, step):
 def test_tool_lines_fit_the_terminal_however_long_the_input(columns):
     import io
 
-    from cli.events import ToolCall, ToolResult
-    from cli.views.live import _Activity, _Region, _Screen
-    from cli.views.markdown import cells
+    from toolchat.events import ToolCall, ToolResult
+    from toolchat.views.live import _Activity, _Region, _Screen
+    from toolchat.views.markdown import cells
 
     class Narrow(_Region):
         def size(self):

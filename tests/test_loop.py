@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.events import ToolCall, ToolResult, TurnEnd
+from toolchat.events import ToolCall, ToolResult, TurnEnd
 
 from conftest import message_events, run_chat, sse
 

@@ -1,4 +1,4 @@
-"""Tests for cli/mock: real HTTP on loopback against the mock Anthropic server."""
+"""Tests for toolchat/mock: real HTTP on loopback against the mock Anthropic server."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cli.mock.server import DEMO_SCRIPT, MockServer
+from toolchat.mock.server import DEMO_SCRIPT, MockServer
 
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 TOOLS = [
@@ -544,7 +544,7 @@ def test_four_concurrent_clients_are_served_in_parallel():
 
 def test_main_prints_the_listening_line_and_exits_0_on_ctrl_c():
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from cli.mock.server import main; sys.exit(main())"],
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from toolchat.mock.server import main; sys.exit(main())"],
                             cwd=root, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

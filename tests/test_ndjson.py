@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from cli.errors import APIError, Interrupted
-from cli.events import (BlockDone, Finished, Result, Retry, Start, TextDelta, ThinkingDelta, ToolCall,
+from toolchat.errors import APIError, Interrupted
+from toolchat.events import (BlockDone, Finished, Result, Retry, Start, TextDelta, ThinkingDelta, ToolCall,
                         ToolResult, TurnEnd, TurnStart)
-from cli.schemas import load, validator
-from cli.views.ndjson import VERSION, NdjsonView, result_line, start_line
+from toolchat.schemas import load, validator
+from toolchat.views.ndjson import VERSION, NdjsonView, result_line, start_line
 from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
 
 EVENT = validator("event")
@@ -328,7 +328,7 @@ def test_lines_arrive_while_the_model_is_still_answering(tmp_path, mock):
     server = mock({"turns": [{"raw": body, "chunks": [cut], "delay": 3}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "--stream-json", "hi"], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "--stream-json", "hi"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         assert json.loads(proc.stdout.readline())["type"] == "start"

@@ -1,4 +1,4 @@
-"""Retries: the policy as plain functions (cli/retry.py), then the loop against the mock's faults."""
+"""Retries: the policy as plain functions (toolchat/retry.py), then the loop against the mock's faults."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from email.utils import formatdate
 
 import pytest
 
-from cli import retry
-from cli.errors import APIError, StreamError, TransportError
-from cli.events import Retry, TextDelta
+from toolchat import retry
+from toolchat.errors import APIError, StreamError, TransportError
+from toolchat.events import Retry, TextDelta
 
 from conftest import run_chat
 
@@ -174,7 +174,7 @@ def test_describe(error, words):
 
 
 def test_http_errors_carry_the_retry_hints(mock):
-    from cli.transport import Transport, messages_url
+    from toolchat.transport import Transport, messages_url
 
     server = mock({"turns": [{"error": {"status": 429, "type": "rate_limit_error", "message": "Slow down",
                                         "details": {"error_code": "enforced_spend_limit_reached"}},

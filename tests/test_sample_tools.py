@@ -18,11 +18,23 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tools.calc import MAX_EXPRESSION_LENGTH, calculate
-from tools.clock import get_time, time_in_zone
-from tools.weather import describe_weather_code, get_weather
-
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str):
+    """The sample handlers are files loaded by path (toolchat installs no `tools` package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"sample_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_calc, _clock, _weather = _load("calc"), _load("clock"), _load("weather")
+MAX_EXPRESSION_LENGTH, calculate = _calc.MAX_EXPRESSION_LENGTH, _calc.calculate
+get_time, time_in_zone = _clock.get_time, _clock.time_in_zone
+describe_weather_code, get_weather = _weather.describe_weather_code, _weather.get_weather
 
 CURRENT_FIELDS = "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,wind_speed_10m"
 
@@ -448,9 +460,9 @@ def test_sample_tools_yaml_describes_the_three_handlers():
 
     assert list(tools) == ["get_weather", "get_time", "calculate"]
     assert {name: (t["handler"], t["timeout"]) for name, t in tools.items()} == {
-        "get_weather": ("tools.weather:get_weather", 20),
-        "get_time": ("tools.clock:get_time", 5),
-        "calculate": ("tools.calc:calculate", 5),
+        "get_weather": ("tools/weather.py:get_weather", 20),
+        "get_time": ("tools/clock.py:get_time", 5),
+        "calculate": ("tools/calc.py:calculate", 5),
     }
     assert tools["get_weather"]["input_schema"]["required"] == ["location"]
     assert tools["get_weather"]["input_schema"]["properties"]["unit"]["enum"] == ["celsius", "fahrenheit"]

@@ -91,11 +91,12 @@ def shell(tmp_path, mock):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "toolchat"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m cli "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m toolchat "$@"\n')
     wrapper.chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(SAMPLE_TOOLS, work / "sample_tools.yaml")
+    shutil.copytree(SAMPLE_TOOLS.parent / "tools", work / "tools")  # its handlers, loaded by path
 
     def run(example: Example):
         server = mock(example.mock)
@@ -164,7 +165,7 @@ def test_json_stdout_is_exactly_one_document(toolchat, mock, name):
     run = run_case(toolchat, mock, name, ("--json",))
     assert run.out.endswith("}\n") and run.out.count("\n") == 1, run
     document = json.loads(run.out)
-    from cli.schemas import validator
+    from toolchat.schemas import validator
 
     validator("result").validate(document)
     assert (document["error"] is None) == (CASES[name][3] in (0, 4))
@@ -173,7 +174,7 @@ def test_json_stdout_is_exactly_one_document(toolchat, mock, name):
 @pytest.mark.parametrize("name", CASES)
 def test_stream_json_stdout_is_only_json_lines(toolchat, mock, name):
     run = run_case(toolchat, mock, name, ("--stream-json",))
-    from cli.schemas import validator
+    from toolchat.schemas import validator
 
     events = [json.loads(line) for line in run.out.splitlines()]
     check = validator("event")
@@ -229,7 +230,7 @@ def test_sigint_with_json_modes_leaves_pure_stdout(tmp_path, mock):
     shown_end = body.index("\n\n", body.index('"text_delta"')) + 2
     server = mock({"turns": [{"raw": body, "chunks": [shown_end], "delay": 20, "framing": "close"}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "--stream-json", "hi"], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "--stream-json", "hi"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         lines = [proc.stdout.readline(), proc.stdout.readline()]

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from cli.mock.server import MockServer
+from toolchat.mock.server import MockServer
 
 from conftest import TEST_KEY, TIMINGS, assert_no_secret, clean_env
 
@@ -104,7 +104,7 @@ def play(item: Plan, tmp_path) -> list[str]:
         started = time.monotonic()
         try:
             tools = ["-t", "tools.yaml"] if item.fault == "tool_turn" else []
-            proc = subprocess.run([sys.executable, "-m", "cli", *tools, f"go {item.number}"],
+            proc = subprocess.run([sys.executable, "-m", "toolchat", *tools, f"go {item.number}"],
                                   capture_output=True, text=True, env=env, cwd=tmp_path,
                                   stdin=subprocess.DEVNULL, timeout=RUN_BOUND + 10)
         except subprocess.TimeoutExpired:

@@ -1,6 +1,6 @@
 """The SSE decoder on its own: bytes in any chunking -> the same events."""
 
-from cli.sse import ServerSentEvent, SSEDecoder
+from toolchat.sse import ServerSentEvent, SSEDecoder
 
 
 def decode(*chunks: bytes) -> list[ServerSentEvent]:

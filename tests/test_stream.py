@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from cli.errors import APIError, StreamError
-from cli.events import TextDelta, ThinkingDelta
+from toolchat.errors import APIError, StreamError
+from toolchat.events import TextDelta, ThinkingDelta
 
 from conftest import clean_env, message_events, run_chat, sse, TEST_KEY
 
@@ -154,7 +154,7 @@ def test_tokens_reach_stdout_while_the_stream_is_still_open(mock, tmp_path, fram
     server = mock({"turns": [{"raw": body, "framing": framing, "delay": 1.5,
                               "chunks": [first_end]}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "hi"], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "hi"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         line = proc.stdout.readline()

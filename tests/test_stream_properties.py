@@ -12,10 +12,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.errors import StreamError, ToolchatError
-from cli.events import BlockDone, TextDelta, ThinkingDelta
-from cli.providers.anthropic import StreamAssembler, assemble_json
-from cli.sse import ServerSentEvent, SSEDecoder
+from toolchat.errors import StreamError, ToolchatError
+from toolchat.events import BlockDone, TextDelta, ThinkingDelta
+from toolchat.providers.anthropic import StreamAssembler, assemble_json
+from toolchat.sse import ServerSentEvent, SSEDecoder
 
 from stream_strategies import chunkings, encode, framings, json_values, streams
 

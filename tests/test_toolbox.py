@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.errors import ToolsFileError
-from cli.toolbox import Call, load_files
+from toolchat.errors import ToolsFileError
+from toolchat.toolbox import Call, load_files
 
 HANDLERS = '''
 import time

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from cli.errors import UsageError
-from cli.transcript import FORMAT, VERSION, continue_from, load_transcript, parse_transcript, save_transcript
+from toolchat.errors import UsageError
+from toolchat.transcript import FORMAT, VERSION, continue_from, load_transcript, parse_transcript, save_transcript
 from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
 
 USER = {"role": "user", "content": "What is 2**10?"}
@@ -115,7 +115,7 @@ def test_parse_a_bare_messages_array():
 
 
 def test_parse_a_json_document():
-    from cli.events import Result
+    from toolchat.events import Result
 
     document = Result(model="claude-x", text="1024.", messages=CONVERSATION).to_json()
     loaded = parse_transcript(json.dumps(document, indent=2), "run.json")
@@ -123,8 +123,8 @@ def test_parse_a_json_document():
 
 
 def test_parse_stream_json_output_takes_its_result_line():
-    from cli.events import Result
-    from cli.views.ndjson import result_line, start_line
+    from toolchat.events import Result
+    from toolchat.views.ndjson import result_line, start_line
 
     text = "\n".join([start_line("claude-x"), '{"type": "text", "text": "1024."}',
                       result_line(Result(model="claude-x", messages=CONVERSATION)), ""])
@@ -316,7 +316,7 @@ def test_messages_error_with_stream_json_prints_start_and_result(toolchat, tmp_p
 
 def interrupt(args, env, wait_for, sig=signal.SIGINT):
     """Start toolchat --stream-json, wait for a stdout line of type `wait_for`, send `sig`."""
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "--stream-json", *args], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "--stream-json", *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         seen = []
@@ -380,7 +380,7 @@ def test_signal_while_tools_run_saves_a_conversation_that_can_be_continued(tmp_p
         {"type": "tool_result", "tool_use_id": "toolu_h", "is_error": True,
          "content": "not run: the run was stopped before this tool finished"}]}
     # The mock server checks tool_use/tool_result pairing as strictly as the API: it accepts it.
-    again = subprocess.run([sys.executable, "-m", "cli", "-t", tools, "--messages", str(tmp_path / "chat.json")],
+    again = subprocess.run([sys.executable, "-m", "toolchat", "-t", tools, "--messages", str(tmp_path / "chat.json")],
                            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=30)
     assert (again.returncode, again.stdout) == (0, "quick: done\nhang: error: not run: the run was stopped before "
                                                    "this tool finished\n"), again.stderr

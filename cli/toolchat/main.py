@@ -328,14 +328,12 @@ def _approver(settings, view=None):
 
 
 def _sample_tools() -> Path:
-    """sample_tools.yaml: beside the tools package in a wheel, at the repository top in a clone."""
-    import tools
-
-    package = Path(tools.__file__).resolve().parent
-    for candidate in (package / "sample_tools.yaml", package.parent / "sample_tools.yaml"):
+    """sample_tools.yaml: in toolchat/samples/ in a wheel, at the repository top in a clone."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "samples" / "sample_tools.yaml", package.parents[1] / "sample_tools.yaml"):
         if candidate.is_file():
             return candidate
-    raise UsageError("sample_tools.yaml was not found next to the tools package; pass -t FILE")
+    raise UsageError("sample_tools.yaml was not found in the toolchat package; pass -t FILE")
 
 
 def _json_failure(model: str | None, stream: bool = False):

@@ -1,5 +1,5 @@
 """Local Anthropic-compatible mock server with a scripted model.
 
 Import ``cli.mock.server`` for ``MockServer``; this package stays import-light so that
-``import cli.mock`` costs nothing for code that never starts the server.
+``import toolchat.mock`` costs nothing for code that never starts the server.
 """

@@ -1,6 +1,6 @@
 """`--stream-json`: one JSON event per line on stdout, flushed as it happens.
 
-The contract (README "Scripting", cli/schemas/event.schema.json): the first line is `start` and
+The contract (README "Scripting", cli/toolchat/schemas/event.schema.json): the first line is `start` and
 carries `version`; the last is `result`, which is the `--json` document plus `"type": "result"`.
 In between: `text`, `thinking`, `tool_call`, `tool_result`, `turn`, `retry`.
 """
