@@ -520,3 +520,71 @@ def test_text_sent_inside_message_start_is_shown_like_any_delta(mock):
     events, result = run_chat(mock({"turns": [{"raw": body}]}), "hi", retries=0)
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["The answer is 42."]
     assert (result.text, result.error) == ("The answer is 42.", None)
+
+
+# ---------------------------------------------------------------- found through real gateways
+
+def test_end_turn_with_complete_tool_use_still_runs_the_tools(mock, tools_file):
+    # LiteLLM maps an upstream "stop" that carried tool calls to end_turn.
+    block = {"type": "tool_use", "id": "call_0", "name": "add", "json": ['{"a": 2, "b": 3}']}
+    server, _, result = play(mock, {"raw": sse(*message_events(block, stop_reason="end_turn"))},
+                             {"text": "{result:add}"}, tools=[tools_file])
+    assert (result.error, result.text, result.turns, result.exit_code) == (None, "5", 2, 0)
+    assert server.requests[1].body["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "call_0", "content": "5"}]
+
+
+def test_max_tokens_with_tool_use_still_runs_nothing(mock, tools_file):
+    block = {"type": "tool_use", "id": "call_0", "name": "add", "json": ['{"a": 2, "b": 3}']}
+    server, _, result = play(mock, {"raw": sse(*message_events(block, stop_reason="max_tokens"))},
+                             tools=[tools_file])
+    assert (result.incomplete, result.tool_calls, len(server.requests)) == ("max_tokens", [], 1)
+
+
+def test_no_parallel_is_enforced_when_the_gateway_drops_it(mock, tools_file):
+    calls = [{"id": "call_0", "name": "add", "input": {"a": 1, "b": 1}},
+             {"id": "call_1", "name": "ping", "input": {}}]
+    server = mock({"turns": [{"tool_calls": calls}, {"text": "{results}"}]})
+    events, result = run_chat(server, "hi", [tools_file], retries=0, parallel=False)
+    assert server.requests[0].body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert server.requests[1].body["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "call_0", "content": "2"},
+        {"type": "tool_result", "tool_use_id": "call_1", "is_error": True,
+         "content": "not run: at most one tool call per turn (--no-parallel); call the tools one at a time"}]
+    assert [(c.name, c.is_error) for c in result.tool_calls] == [("add", False), ("ping", True)]
+
+
+def test_ids_reused_across_turns_never_answer_a_later_call_with_an_earlier_output(mock, tmp_path):
+    # Gateways number calls per turn (call_0, call_1, ...). Turn 2 reuses call_0; the run stops
+    # while turn 2's tools wait for approval: turn 1's output must not answer turn 2's call_0.
+    (tmp_path / "h.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "t.yaml").write_text(
+        "tools:\n  - {name: add, input_schema: {type: object}, handler: h.py:add, confirm: true}\n")
+    server = mock({"turns": [{"tool_calls": [{"id": "call_0", "name": "add", "input": {"a": 1, "b": 1}}]},
+                             {"tool_calls": [{"id": "call_0", "name": "add", "input": {"a": 5, "b": 5}}]}]})
+    asked = []
+
+    def approve(tool, call):
+        asked.append(call.input)
+        if len(asked) == 2:
+            raise KeyboardInterrupt  # Ctrl-C at the second question
+        return None
+
+    from toolchat.chat import Chat
+    from toolchat.settings import Settings
+    from toolchat.toolbox import load_files
+    from toolchat.transport import Transport, messages_url
+
+    from conftest import TEST_KEY
+
+    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", retries=0)
+    transport = Transport(messages_url(server.url), settings.credential_header())
+    chat = Chat(settings, load_files([tmp_path / "t.yaml"]), transport, approve=approve)
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(KeyboardInterrupt):
+        list(chat.run(messages))
+    transport.close()
+    assert messages[2]["content"] == [{"type": "tool_result", "tool_use_id": "call_0", "content": "2"}]
+    assert messages[-1] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "call_0", "is_error": True,
+         "content": "not run: the run was stopped before this tool finished"}]}

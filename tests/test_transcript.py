@@ -353,7 +353,14 @@ def test_sigint_mid_stream_leaves_a_whole_save_file_and_a_result_line(tmp_path, 
     result = events[-1]
     assert (result["type"], result["error"]["type"], result["text"]) == ("result", "interrupted", "partial answer")
     saved = check_saved(tmp_path / "chat.json", result)
-    assert saved["messages"] == [{"role": "user", "content": "Tell me."}]
+    # The answer that was on screen is kept, as text blocks, so the conversation goes on from it.
+    assert saved["messages"] == [{"role": "user", "content": "Tell me."},
+                                 {"role": "assistant", "content": [{"type": "text", "text": "partial answer"}]}]
+    echo = mock()  # the strict echo model: it must accept the saved conversation
+    env["TOOLCHAT_BASE_URL"] = echo.url
+    again = subprocess.run([sys.executable, "-m", "toolchat", "--messages", str(tmp_path / "chat.json"), "Go on."],
+                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=30)
+    assert (again.returncode, again.stdout) == (0, "Go on.\n"), again.stderr
 
 
 @pytest.mark.parametrize("sig, code, kind", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])

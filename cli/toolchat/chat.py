@@ -31,6 +31,7 @@ class Chat:
         self.transport = transport
         self.approve = approve or (lambda tool, call: None)
         self.result = Result(model=settings.model)
+        self._turn_calls = 0  # where this turn's calls begin in result.tool_calls
         self.sleep = time.sleep  # the wait before a retry; tests may replace it
 
     def body(self, messages: list[dict]) -> dict:
@@ -51,7 +52,9 @@ class Chat:
         except ToolchatError as exc:
             result.error = exc
         finally:
-            _settle(messages, result.tool_calls)  # also when interrupted
+            # Also when interrupted. Only this turn's calls can answer its tool_use blocks: gateways
+            # that number calls per turn (call_0, call_1...) reuse ids across turns.
+            _settle(messages, result.tool_calls[self._turn_calls:])
         yield Finished(result)
 
     def _loop(self, messages: list[dict], result: Result) -> Iterator:
@@ -69,8 +72,10 @@ class Chat:
             _add_usage(result.usage, usage)
             stop = message.get("stop_reason")
             tool_uses = [b for b in content if b.get("type") == "tool_use"]
-            if not stop and tool_uses:
-                stop = "tool_use"  # gateways send null or "" with complete tool_use blocks
+            if tool_uses and stop in _TOOLS_REQUESTED_ANYWAY:
+                # Complete tool_use blocks ask for tools whatever the stop_reason says: gateways send
+                # null, "" or (LiteLLM, mapping an upstream "stop" that carried calls) end_turn.
+                stop = "tool_use"
             result.stop_reason = stop
             result.stop_details = message.get("stop_details")
             result.text = _text_of(content)
@@ -95,6 +100,14 @@ class Chat:
             progress = _Progress()
             try:
                 return (yield from self._attempt(body, result, progress))
+            except (KeyboardInterrupt, GeneratorExit):
+                # Keep the answer that was on screen in the transcript: its text blocks only (a cut
+                # tool_use or an unsigned thinking block could not be sent back), so it stays valid.
+                shown = [{"type": "text", "text": b["text"]} for b in progress.partial
+                         if b.get("type") == "text" and b.get("text")]
+                if shown:
+                    messages.append({"role": "assistant", "content": shown})
+                raise
             except ToolchatError as exc:
                 scrubbed = getattr(self.transport, "scrubbed", None)
                 if scrubbed is not None:
@@ -131,7 +144,8 @@ class Chat:
                 return assembler.result(), assembler.bad_input
             except (ToolchatError, GeneratorExit, KeyboardInterrupt):
                 # Keep what was shown: the partial text is the run's text.
-                result.text = _text_of(assembler.snapshot().get("content") or [])
+                progress.partial = assembler.snapshot().get("content") or []
+                result.text = _text_of(progress.partial)
                 raise
         finally:
             reply.close()
@@ -140,10 +154,16 @@ class Chat:
         calls = [Call(b.get("id", ""), b.get("name", ""), b.get("input", {}), bad_input.get(b.get("id", "")))
                  for b in tool_uses]
         refused: dict[str, str] = {}
+        self._turn_calls = len(self.result.tool_calls)
         for call in calls:
             yield ToolCall(call.id, call.name, call.input)
         denied, allowed = self.settings.deny_tools, self.settings.allow_tools
-        for call in calls:
+        for position, call in enumerate(calls):
+            if position and self.settings.parallel is False:
+                # Enforced here too: gateways (LiteLLM among them) drop disable_parallel_tool_use.
+                refused[call.id] = ("not run: at most one tool call per turn (--no-parallel); "
+                                    "call the tools one at a time")
+                continue
             if call.name in denied:
                 refused[call.id] = f"not run: tool {call.name!r} is denied by the user (--deny-tool)"
                 continue
@@ -153,7 +173,7 @@ class Chat:
                 if reason:
                     refused[call.id] = reason
         by_id: dict[str, ToolResult] = {}
-        first = len(self.result.tool_calls)
+        first = self._turn_calls
         for outcome in self.toolbox.run_all(calls, refused):
             by_id[outcome.id] = outcome
             self.result.tool_calls.append(outcome)  # at once, so an interrupted run keeps it
@@ -176,6 +196,7 @@ class _Progress:
 
     def __init__(self) -> None:
         self.committed = False
+        self.partial: list[dict] = []  # the content blocks received before the attempt broke off
 
     def watch(self, sse, events: list):
         if events:
@@ -212,6 +233,11 @@ def _starts_content(sse) -> bool:
         if kind not in ("text", "thinking") or block.get(kind):
             return True
     return False
+
+
+# Stop reasons under which complete tool_use blocks still mean "run these tools". Not max_tokens or a
+# full context window (the last call's JSON may be cut), refusal, or pause_turn (server tools).
+_TOOLS_REQUESTED_ANYWAY = {None, "", "end_turn", "stop_sequence"}
 
 
 def _settle(messages: list[dict], finished) -> None:
