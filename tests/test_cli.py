@@ -443,3 +443,14 @@ def test_sigint_while_a_tool_runs_exits_130_without_waiting_for_it(tmp_path, moc
     assert (code, err) == (130, b"toolchat: interrupted\n")
     doc = json.loads(out)
     assert (doc["error"]["type"], doc["turns"]) == ("interrupted", 1)
+
+
+def test_config_dev_null_means_no_config_file(toolchat, mock):
+    server = mock()
+    run = toolchat("hello", server=server, env={"TOOLCHAT_CONFIG": "/dev/null"})
+    assert (run.code, run.out, run.err) == (0, "hello\n", "")
+
+
+def test_config_that_does_not_exist_is_still_refused(toolchat, tmp_path):
+    run = toolchat("hello", env={"TOOLCHAT_CONFIG": str(tmp_path / "nope.yaml")})
+    assert (run.code, run.err) == (2, f"toolchat: error: {tmp_path / 'nope.yaml'}: config file not found (TOOLCHAT_CONFIG)\n")

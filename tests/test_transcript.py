@@ -391,3 +391,23 @@ def test_signal_while_tools_run_saves_a_conversation_that_can_be_continued(tmp_p
                            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=30)
     assert (again.returncode, again.stdout) == (0, "quick: done\nhang: error: not run: the run was stopped before "
                                                    "this tool finished\n"), again.stderr
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('[{"role": "user", "content": [{"type": "text", "text": "x", "n": NaN}]}]', "NaN is not valid JSON"),
+    ('[{"role": "user", "content": "x", "n": Infinity}]', "Infinity is not valid JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested more than 200 levels deep"),
+    ('[{"role": "user", "content": ' + "[" * 300 + "]" * 300 + "}]", "nested more than 200 levels deep"),
+])
+def test_messages_file_with_nan_or_absurd_nesting_is_one_line_exit_2(toolchat, mock, tmp_path, text, problem):
+    (tmp_path / "chat.json").write_text(text)
+    server = mock()
+    for extra in ((), ("--dry-run",), ("--json",)):
+        run = toolchat(*extra, "--messages", "chat.json", "go", server=server)
+        assert run.code == 2
+        assert run.err == f"toolchat: error: --messages chat.json: not valid JSON ({problem})\n"
+        if extra == ("--json",):
+            assert json.loads(run.out)["error"]["type"] == "usage_error"
+        else:
+            assert run.out == ""
+    assert server.requests == []

@@ -87,8 +87,9 @@ def config_path(env: Mapping[str, str]) -> Path:
 
 def load_config(path: Path, required: bool = False) -> dict:
     """The config file as a dict; a missing default file is simply empty."""
-    if not path.is_file():
-        if required:
+    if not path.exists() or (path.is_char_device() and path.resolve() == Path(os.devnull)):
+        # TOOLCHAT_CONFIG=/dev/null: the usual way to say "no config file".
+        if required and not path.exists():
             raise UsageError(f"{path}: config file not found (TOOLCHAT_CONFIG)")
         return {}
     import yaml

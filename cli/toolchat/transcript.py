@@ -98,9 +98,42 @@ def load_transcript(source: str) -> Loaded:
     return parse_transcript(text, label)
 
 
+# Deeper than any conversation needs, shallow enough that nothing later (json.dumps, the request)
+# meets Python's recursion limit.
+MAX_DEPTH = 200
+
+
+def strict_json(text: str):
+    """json.loads that refuses what JSON does not allow (NaN, Infinity) and absurd nesting."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not valid JSON")
+
+    try:
+        data = json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if _depth_over(data, MAX_DEPTH):
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    return data
+
+
+def _depth_over(value, limit: int) -> bool:
+    """Whether `value` nests deeper than `limit` (iterative: no recursion of its own)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_transcript(text: str, label: str) -> Loaded:
     try:
-        data = json.loads(text)
+        data = strict_json(text)
     except ValueError as exc:
         data = _last_result_line(text)
         if data is None:
@@ -157,7 +190,7 @@ def _last_result_line(text: str):
     # Split on newlines only: NDJSON lines end with "\n", whatever else a string holds.
     for line in reversed([line for line in text.split("\n") if line.strip()]):
         try:
-            event = json.loads(line)
+            event = strict_json(line)
         except ValueError:
             return None
         if isinstance(event, dict) and event.get("type") == "result":
