@@ -335,7 +335,9 @@ def test_tools_list_validate_and_run(toolchat, calc):
     ran = toolchat("tools", "run", "calc", "--input", '{"a": 2, "b": 2}', "-t", calc)
     assert (ran.code, ran.out) == (0, "4\n")
     bad = toolchat("tools", "run", "calc", "--input", '{"a": "x"}', "-t", calc)
-    assert (bad.code, bad.err) == (1, "toolchat: tool error: invalid input: 'b' is a required property (and 1 more problem)\n")
+    assert (bad.code, bad.err) == (2, "toolchat: error: --input: invalid input: 'b' is a required property (and 1 more problem)\n")
+    unknown = toolchat("tools", "run", "nope", "-t", calc)
+    assert (unknown.code, unknown.err) == (2, "toolchat: error: no tool named 'nope' (tools: calc, guarded)\n")
     broken = toolchat("tools", "run", "calc", "--input", "{nope", "-t", calc)
     assert broken.code == 2 and broken.err.startswith("toolchat: error: --input is not valid JSON:")
 
@@ -454,3 +456,31 @@ def test_config_dev_null_means_no_config_file(toolchat, mock):
 def test_config_that_does_not_exist_is_still_refused(toolchat, tmp_path):
     run = toolchat("hello", env={"TOOLCHAT_CONFIG": str(tmp_path / "nope.yaml")})
     assert (run.code, run.err) == (2, f"toolchat: error: {tmp_path / 'nope.yaml'}: config file not found (TOOLCHAT_CONFIG)\n")
+
+
+@pytest.mark.parametrize("command", [(), ("tools",), ("tools", "list"), ("tools", "validate"), ("tools", "run"),
+                                     ("mock-server",)])
+def test_h_is_help_on_every_command(toolchat, command):
+    short, long = toolchat(*command, "-h"), toolchat(*command, "--help")
+    assert (short.code, short.err) == (0, "")
+    assert short.out == long.out and short.out.startswith("Usage: toolchat")
+
+
+@pytest.mark.parametrize("command, usage, argument", [
+    ((), "Usage: toolchat [OPTIONS] PROMPT...", "  PROMPT...  The prompt."),
+    (("tools", "validate"), "Usage: toolchat tools validate [OPTIONS] FILE...", "  FILE...  Tools YAML files."),
+    (("tools", "run"), "Usage: toolchat tools run [OPTIONS] NAME", "  NAME  The tool to run."),
+])
+def test_help_names_arguments_plainly(toolchat, command, usage, argument):
+    lines = toolchat(*command, "--help").out.splitlines()
+    assert lines[0] == usage
+    assert any(line.startswith(argument) for line in lines), lines
+    shown = [lines[0]] + [line for line in lines if line.startswith(argument)]
+    assert not any("<list[str]>" in line or "{" in line for line in shown)
+
+
+def test_double_dash_sends_words_that_look_like_commands_as_the_prompt(toolchat, mock):
+    server = mock()
+    run = toolchat("--", "tools", "are", "great", "--json", server=server)
+    assert (run.code, run.out) == (0, "tools are great --json\n")
+    assert server.requests[0].body["messages"] == [{"role": "user", "content": "tools are great --json"}]

@@ -283,13 +283,19 @@ def test_save_after_a_failure_keeps_the_prompt_and_continuing_resends_it(toolcha
 
 
 @pytest.mark.parametrize("mode", [(), ("--json",), ("--stream-json",)], ids=["plain", "json", "stream-json"])
-def test_a_save_that_cannot_be_written_is_an_error_exit_2(toolchat, mock, mode):
-    run = toolchat(*mode, "--save", "no/such/dir/chat.json", "Hello.", server=mock())
+@pytest.mark.parametrize("target", ["no/such/dir/chat.json", "."])
+def test_a_save_that_cannot_be_written_is_an_error_exit_2_before_anything_is_sent(toolchat, mock, mode, target):
+    server = mock()
+    run = toolchat(*mode, "--save", target, "Hello.", server=server)
     assert run.code == 2
-    assert run.err.startswith("toolchat: error: --save no/such/dir/chat.json: cannot write it: ")
+    assert run.err.startswith(f"toolchat: error: --save {target}: cannot write it: ")
+    assert len(run.err.splitlines()) == 1
+    assert server.requests == []  # checked before the request is sent and paid for
     if mode:
         document = json.loads(run.out.splitlines()[-1])
-        assert document["error"]["type"] == "usage_error" and document["text"] == "Hello."
+        assert document["error"]["type"] == "usage_error" and document["text"] == ""
+    else:
+        assert run.out == ""
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+import typer.core
 
 
 from . import __version__
@@ -26,10 +27,40 @@ EPILOG = (
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+HELP = {"help_option_names": ["-h", "--help"]}  # -h works on every command
+
+
+class _Command(typer.core.TyperCommand):
+    """Click's usual argument names in help (`PROMPT...`, `FILE...`, `NAME`): typer 0.29 writes
+    `{files}...` in the usage line and `PROMPT <list[str]>` in the argument list. `cls=` on a
+    command and click's `collect_usage_pieces` / `format_options` are the public extension points."""
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [_metavar(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+
+    def format_options(self, ctx, formatter) -> None:
+        params = self.get_params(ctx)
+        arguments = [(_metavar(p), getattr(p, "help", None) or "") for p in params
+                     if p.param_type_name == "argument" and not getattr(p, "hidden", False)]
+        options = [record for p in params if p.param_type_name == "option"
+                   for record in [p.get_help_record(ctx)] if record is not None]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _metavar(param) -> str:
+    name = param.metavar or param.name.upper()
+    return name + "..." if param.nargs == -1 else name
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings=HELP)
 sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  no_args_is_help=True, help="toolchat subcommands.")
-tools_app = typer.Typer(no_args_is_help=True, help="Inspect, check and run tools from tools files.")
+                  no_args_is_help=True, help="toolchat subcommands.", context_settings=HELP)
+tools_app = typer.Typer(no_args_is_help=True, help="Inspect, check and run tools from tools files.",
+                        context_settings=HELP)
 sub.add_typer(tools_app, name="tools")
 
 
@@ -39,7 +70,7 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@app.command(epilog=EPILOG, cls=_Command)
 def ask(
     prompt: Annotated[Optional[List[str]], typer.Argument(
         metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False)] = None,
@@ -157,6 +188,13 @@ def _run(settings, messages: list[dict]) -> int:
         raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(toolbox.tools)})")
     if choice in settings.deny_tools:
         raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
+    if settings.save and not settings.dry_run:
+        from .transcript import check_save_target
+
+        try:
+            check_save_target(settings.save)
+        except OSError as exc:
+            raise UsageError(f"--save {settings.save}: cannot write it: {exc.strerror or exc}") from None
     view = _view(settings)
     chat = Chat(settings, toolbox, approve=_approver(settings, view))
     if settings.dry_run:
@@ -384,7 +422,7 @@ def _guard(action, debug: bool, on_error=None) -> int:
 # Subcommands
 
 
-@tools_app.command("list")
+@tools_app.command("list", cls=_Command)
 def tools_list(
     tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them.")] = False,
@@ -406,8 +444,8 @@ def tools_list(
     raise typer.Exit(_guard(action, False))
 
 
-@tools_app.command("validate")
-def tools_validate(files: Annotated[List[str], typer.Argument(help="Tools YAML files.")]) -> None:
+@tools_app.command("validate", cls=_Command)
+def tools_validate(files: Annotated[List[str], typer.Argument(metavar="FILE", help="Tools YAML files.")]) -> None:
     """Check tools files: names, schemas, handlers. Exit 2 on the first problem."""
 
     def action() -> int:
@@ -421,23 +459,32 @@ def tools_validate(files: Annotated[List[str], typer.Argument(help="Tools YAML f
     raise typer.Exit(_guard(action, False))
 
 
-@tools_app.command("run")
+@tools_app.command("run", cls=_Command)
 def tools_run(
-    name: Annotated[str, typer.Argument(help="The tool to run.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The tool to run.")],
     input_json: Annotated[str, typer.Option("--input", metavar="JSON", help="The tool input as a JSON object.")] = "{}",
     tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
 ) -> None:
-    """Run one tool's handler directly, as the model would; prints its output. Exit 1 if it failed."""
+    """Run one tool's handler directly, as the model would; prints its output.
+
+    Exit 1 if the tool failed; 2 for an unknown tool or input that does not fit its schema.
+    """
 
     def action() -> int:
         from .toolbox import Call
 
         box = _load_toolbox(tools)
+        if name not in box.tools:
+            raise UsageError(f"no tool named {name!r} (tools: {', '.join(box.tools) or 'none'})")
         try:
             value = json.loads(input_json)
         except ValueError as exc:
             raise UsageError(f"--input is not valid JSON: {exc}") from None
-        result = box.run_one(Call("toolu_cli", name, value))
+        call = Call("toolu_cli", name, value)
+        problem = box.check(call)  # what the model would be told; here it is the caller's mistake
+        if problem:
+            raise UsageError(f"--input: {problem}")
+        result = box.run_one(call)
         if result.is_error:
             _say(f"tool error: {result.output}")
             return 1
@@ -457,7 +504,7 @@ def _load_toolbox(files: list[str] | None):
     return load_files(list(settings.tools))
 
 
-@sub.command("mock-server")
+@sub.command("mock-server", cls=_Command)
 def mock_server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,

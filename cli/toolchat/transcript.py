@@ -56,6 +56,17 @@ def save_transcript(path: str, messages: list[dict], model: str, system: str | N
     _sync_folder(target.parent)
 
 
+def check_save_target(path: str) -> None:
+    """Fail before anything is sent (and paid for) if `--save path` could not be written later:
+    the same temporary file in the same folder is made and removed at once."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise OSError(21, "it is a folder")
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.unlink(temporary)
+
+
 def _mode_for(target: Path) -> int:
     """An existing file keeps its permissions; a new one gets what open() would give it."""
     try:
