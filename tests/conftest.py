@@ -12,6 +12,15 @@ import pytest
 
 from toolchat.mock.server import MockServer
 
+# Property tests play a sixth of their examples in the default run (the README's test command, kept
+# to a few minutes); .ci/run plays every example again with TOOLCHAT_THOROUGH=1 (`-m thorough`).
+THOROUGH = os.environ.get("TOOLCHAT_THOROUGH") == "1"
+
+
+def examples(n: int) -> int:
+    """How many hypothesis examples a property test with `n` thorough examples plays in this run."""
+    return n if THOROUGH else max(20, n // 6)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TOOLS = ROOT / "sample_tools.yaml"
 TEST_KEY = "sk-ant-test-MARKER-0123456789"

@@ -47,6 +47,9 @@ from toolchat.sse import SSEDecoder  # noqa: E402
 from toolchat.transport import Transport, messages_url  # noqa: E402
 
 from stream_strategies import chunkings, encode, framings, streams  # noqa: E402
+from conftest import examples  # noqa: E402
+
+pytestmark = pytest.mark.thorough
 
 DELIBERATE_DIFFERENCES = {
     "truncated_stream": "A stream that ends without message_stop: the SDK returns what it has as the final "
@@ -76,7 +79,7 @@ DELIBERATE_DIFFERENCES = {
                                    "toolchat keeps the usage it has.",
 }
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=examples(150), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -172,7 +172,9 @@ def test_signal_while_streaming_keeps_what_was_shown(tmp_path, mock, signum, cod
     time.sleep(0.2)  # past the view's bookkeeping for that line, into the silence
     saved = finish(run, tmp_path, signum, code, word, "streaming")
     assert run.seen["stdout"] == b"Line one.\n"
-    assert saved["messages"] == [{"role": "user", "content": "hi"}]
+    # What was shown is kept as the assistant's text, so the conversation can go on from it.
+    assert saved["messages"] == [{"role": "user", "content": "hi"},
+                                 {"role": "assistant", "content": [{"type": "text", "text": "Line one.\n"}]}]
 
 
 @pytest.mark.parametrize("signum, code, word", SIGNALS)
@@ -219,5 +221,6 @@ def test_signal_after_a_tool_turn_keeps_the_finished_results(tmp_path, mock, sig
     time.sleep(0.2)
     saved = finish(run, tmp_path, signum, code, word, "streaming turn 2")
     roles = [m["role"] for m in saved["messages"]]
-    assert roles == ["user", "assistant", "user"]
+    assert roles == ["user", "assistant", "user", "assistant"]
     assert saved["messages"][2]["content"][0]["content"] == "done"
+    assert saved["messages"][3] == {"role": "assistant", "content": [{"type": "text", "text": "Second turn.\n"}]}

@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 
 from toolchat.mock.server import MockServer
 
+import pytest
+
 from conftest import TEST_KEY, TIMINGS, assert_no_secret, clean_env
+
+pytestmark = pytest.mark.slow  # ~3 minutes of real runs: .ci/run plays it after the default run
 
 RUNS = int(os.environ.get("TOOLCHAT_SOAK_RUNS", "300"))
 SEED = int(os.environ.get("TOOLCHAT_SOAK_SEED", "20240611"))

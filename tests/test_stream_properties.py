@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,11 @@ from toolchat.providers.anthropic import StreamAssembler, assemble_json
 from toolchat.sse import ServerSentEvent, SSEDecoder
 
 from stream_strategies import chunkings, encode, framings, json_values, streams
+from conftest import examples
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+pytestmark = pytest.mark.thorough
+
+SETTINGS = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_events(out: list) -> None:
@@ -173,7 +177,7 @@ def retyped(draw):
     return events[:draw(st.integers(0, len(events)))] if draw(st.booleans()) else events
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=examples(300))
 @given(retyped(), st.booleans())
 def test_valid_streams_with_fields_retyped_or_removed_raise_only_toolchat_errors(events, names):
     run([encode(events, names=names)])
