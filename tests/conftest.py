@@ -132,6 +132,7 @@ def toolchat(tmp_path):
 def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
     from toolchat.chat import Chat
+    from toolchat.dialects.anthropic import AnthropicDialect
     from toolchat.settings import Settings
     from toolchat.toolbox import load_files
     from toolchat.transport import Transport, messages_url
@@ -141,7 +142,7 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     transport = Transport(messages_url(server.url), settings.credential_header(),
                           connect_timeout=overrides.get("connect_timeout", 5),
                           read_timeout=overrides.get("read_timeout", 20))
-    chat = Chat(settings, load_files(list(tools_files)), transport, approve=approve)
+    chat = Chat(settings, AnthropicDialect(), transport, load_files(list(tools_files)), approve=approve)
     # Retries happen for real, but their waits are skipped: the Retry events carry the delays.
     chat.sleep = lambda seconds: None
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]

@@ -42,7 +42,7 @@ from hypothesis import strategies as st  # noqa: E402
 from toolchat.errors import APIError, StreamError, ToolchatError  # noqa: E402
 from toolchat.mock.model import load_script  # noqa: E402
 from toolchat.mock.server import MockServer  # noqa: E402
-from toolchat.providers.anthropic import StreamAssembler  # noqa: E402
+from toolchat.dialects.anthropic import StreamAssembler  # noqa: E402
 from toolchat.sse import SSEDecoder  # noqa: E402
 from toolchat.transport import Transport, messages_url  # noqa: E402
 

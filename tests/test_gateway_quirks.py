@@ -14,7 +14,7 @@ import pytest
 
 from toolchat.errors import APIError, StreamError
 from toolchat.events import BlockDone, TextDelta, ToolCall
-from toolchat.providers import anthropic, openai
+from toolchat.dialects import anthropic, openai_json as openai
 
 from conftest import SAMPLE_TOOLS, message_events, run_chat, sse
 
@@ -571,6 +571,7 @@ def test_ids_reused_across_turns_never_answer_a_later_call_with_an_earlier_outpu
         return None
 
     from toolchat.chat import Chat
+    from toolchat.dialects.anthropic import AnthropicDialect
     from toolchat.settings import Settings
     from toolchat.toolbox import load_files
     from toolchat.transport import Transport, messages_url
@@ -579,7 +580,7 @@ def test_ids_reused_across_turns_never_answer_a_later_call_with_an_earlier_outpu
 
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", retries=0)
     transport = Transport(messages_url(server.url), settings.credential_header())
-    chat = Chat(settings, load_files([tmp_path / "t.yaml"]), transport, approve=approve)
+    chat = Chat(settings, AnthropicDialect(), transport, load_files([tmp_path / "t.yaml"]), approve=approve)
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(KeyboardInterrupt):
         list(chat.run(messages))

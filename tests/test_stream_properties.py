@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from toolchat.errors import StreamError, ToolchatError
 from toolchat.events import BlockDone, TextDelta, ThinkingDelta
-from toolchat.providers.anthropic import StreamAssembler, assemble_json
+from toolchat.dialects.anthropic import StreamAssembler, assemble_json
 from toolchat.sse import ServerSentEvent, SSEDecoder
 
 from stream_strategies import chunkings, encode, framings, json_values, streams

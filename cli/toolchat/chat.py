@@ -1,31 +1,39 @@
 """The conversation loop: request -> stream -> tools -> tool_result -> repeat, as a generator of events.
 
-It knows nothing of terminals or HTTP details: a transport sends bodies, a toolbox runs tools, an
-`approve` callback (supplied by the view layer) decides on tools that need confirmation.
+It knows nothing of terminals, HTTP or a concrete dialect: a Dialect turns the Anthropic-shaped
+transcript into a body and reply bytes into events and the assistant message, a transport sends
+bodies, a toolbox runs tools, an `approve` callback (supplied by the session) decides on tools that
+need confirmation.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Callable, Iterator
 
 from . import retry
 from .errors import ToolchatError
 from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
-from .providers import anthropic
+from .dialects.base import Dialect, Request
 from .settings import Settings
-from .sse import SSEDecoder
 from .toolbox import Call, Tool, Toolbox
 
 # approve(tool, call) -> None to run it, or the reason it must not run.
 Approver = Callable[[Tool, Call], "str | None"]
 
 
+# Stop reasons that end a run with an incomplete answer (exit 4).
+INCOMPLETE_STOPS = {"max_tokens", "model_context_window_exceeded", "refusal"}
+
+
 class Chat:
-    def __init__(self, settings: Settings, toolbox: Toolbox, transport=None,
+    """`transport` is anything with send(body) -> reply (kind "sse" | "json", chunks(), json(),
+    close()), scrubbed(error) -> error and close(): transport.Transport, or a fake in tests."""
+
+    def __init__(self, settings: Settings, dialect: Dialect, transport, toolbox: Toolbox,
                  approve: Approver | None = None):
         self.settings = settings
+        self.dialect = dialect
         # Denied tools are not offered at all; a call to one anyway is refused by name below.
         self.toolbox = toolbox.configured(deny=settings.deny_tools, output_cap=settings.tool_output_cap)
         self.transport = transport
@@ -34,13 +42,12 @@ class Chat:
         self._turn_calls = 0  # where this turn's calls begin in result.tool_calls
         self.sleep = time.sleep  # the wait before a retry; tests may replace it
 
-    def body(self, messages: list[dict]) -> dict:
-        """The request body for the next turn of `messages`."""
+    def request(self, messages: list[dict]) -> Request:
+        """What the next turn of `messages` asks the model for (the dialect makes the body)."""
         s = self.settings
-        return anthropic.build_body(
-            model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
-            temperature=s.temperature, tools=self.toolbox.wire(), tool_choice=s.tool_choice,
-            parallel=s.parallel)
+        return Request(model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
+                       temperature=s.temperature, tools=self.toolbox.wire(),
+                       tool_choice=s.tool_choice, parallel=s.parallel)
 
     def run(self, messages: list[dict]) -> Iterator:
         """Play the conversation to its end; the last event is always Finished."""
@@ -86,18 +93,19 @@ class Chat:
                 continue
             if stop == "pause_turn":
                 continue  # the server-tool loop paused: send it back as it is
-            if stop in anthropic.INCOMPLETE_STOPS:
+            if stop in INCOMPLETE_STOPS:
                 result.incomplete = stop
             return
 
     def _turn(self, messages: list[dict], result: Result):
         """One model request, retried while it fails in a retryable way before anything of it
         was shown or run (retry.py says which failures and how long to wait)."""
-        body = self.body(messages)  # built once: every attempt sends exactly the same request
+        # Built once: every attempt sends exactly the same request.
+        body = self.dialect.body(self.request(messages))
         attempts = 1 + self.settings.retries
         attempt = 1
         while True:
-            progress = _Progress()
+            progress = _Attempt()
             try:
                 return (yield from self._attempt(body, result, progress))
             except (KeyboardInterrupt, GeneratorExit):
@@ -109,9 +117,7 @@ class Chat:
                     messages.append({"role": "assistant", "content": shown})
                 raise
             except ToolchatError as exc:
-                scrubbed = getattr(self.transport, "scrubbed", None)
-                if scrubbed is not None:
-                    scrubbed(exc)  # a server may echo the key in an error event
+                self.transport.scrubbed(exc)  # a server may echo the key in an error event
                 if progress.committed:
                     raise  # text was shown or a tool call began: a retry would repeat it
                 decision = retry.decide(exc, attempt, self.settings.retries)
@@ -124,27 +130,29 @@ class Chat:
                 yield Retry(attempt, round(decision.delay, 3), decision.reason, attempts)
                 self.sleep(decision.delay)  # a signal (Ctrl-C, SIGTERM) ends it at once
 
-    def _attempt(self, body: dict, result: Result, progress: "_Progress"):
+    def _attempt(self, body: dict, result: Result, progress: "_Attempt"):
         reply = self.transport.send(body)
         try:
             if reply.kind == "json":
                 bad_input: dict[str, str] = {}
-                message = anthropic.assemble_json(reply.json(), bad_input)
+                message = self.dialect.message_from_json(reply.json(), bad_input)
                 progress.committed = True
-                yield from anthropic.events_of_message(message)
+                yield from self.dialect.events_of_message(message)
                 return message, bad_input
-            decoder = SSEDecoder()
-            assembler = anthropic.StreamAssembler()
+            decoder = self.dialect.decoder()
             try:
                 for chunk in reply.chunks():
-                    for sse in decoder.feed(chunk):
-                        yield from progress.watch(sse, assembler.feed(sse))
-                for sse in decoder.flush():
-                    yield from progress.watch(sse, assembler.feed(sse))
-                return assembler.result(), assembler.bad_input
+                    events = decoder.feed(chunk)
+                    progress.committed = decoder.committed
+                    yield from events
+                events = decoder.close()
+                progress.committed = decoder.committed
+                yield from events
+                return decoder.message(), decoder.bad_input
             except (ToolchatError, GeneratorExit, KeyboardInterrupt):
+                progress.committed = decoder.committed
                 # Keep what was shown: the partial text is the run's text.
-                progress.partial = assembler.snapshot().get("content") or []
+                progress.partial = decoder.snapshot().get("content") or []
                 result.text = _text_of(progress.partial)
                 raise
         finally:
@@ -190,49 +198,13 @@ class Chat:
         return blocks
 
 
-class _Progress:
-    """Whether a turn has gone past the point where it can be retried: an event was shown, or a
-    content block began that is not an empty text or thinking block (a tool_use, above all)."""
+class _Attempt:
+    """What one attempt of a turn left behind: whether it went past the point where it can be
+    retried (the dialect's decoder says), and the content blocks received before it broke off."""
 
     def __init__(self) -> None:
         self.committed = False
-        self.partial: list[dict] = []  # the content blocks received before the attempt broke off
-
-    def watch(self, sse, events: list):
-        if events:
-            self.committed = True
-        elif not self.committed and _starts_content(sse):
-            self.committed = True
-        return events
-
-
-def _starts_content(sse) -> bool:
-    # Only the rare events that can open a block are parsed (again), and only until committed.
-    data = sse.data
-    if "content_block_start" not in data and "message_start" not in data:
-        return False
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        return False
-    if not isinstance(payload, dict):
-        return False
-    kind = payload.get("type") or sse.event
-    if kind == "content_block_start":
-        blocks = [payload.get("content_block")]
-    elif kind == "message_start" and isinstance(payload.get("message"), dict):
-        blocks = payload["message"].get("content") or []
-    else:
-        return False
-    if not isinstance(blocks, list):
-        return False
-    for block in blocks:
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind not in ("text", "thinking") or block.get(kind):
-            return True
-    return False
+        self.partial: list[dict] = []
 
 
 # Stop reasons under which complete tool_use blocks still mean "run these tools". Not max_tokens or a

@@ -195,18 +195,21 @@ def _run(settings, messages: list[dict]) -> int:
             check_save_target(settings.save)
         except OSError as exc:
             raise UsageError(f"--save {settings.save}: cannot write it: {exc.strerror or exc}") from None
+    from .dialects.anthropic import AnthropicDialect
+
+    dialect = AnthropicDialect()
     view = _view(settings)
-    chat = Chat(settings, toolbox, approve=_approver(settings, view))
     if settings.dry_run:
-        body = chat.body(messages)
+        body = dialect.body(Chat(settings, dialect, None, toolbox).request(messages))
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
-    from .transport import Transport, messages_url
+    from .transport import Transport
 
-    headers = {**settings.credential_header(), **settings.extra_headers()}
-    chat.transport = Transport(messages_url(settings.base_url), headers,
-                               connect_timeout=settings.connect_timeout,
-                               read_timeout=settings.read_timeout, debug=settings.debug)
+    headers = {**dialect.headers(settings), **settings.extra_headers()}
+    transport = Transport(dialect.url(settings.base_url), headers,
+                          connect_timeout=settings.connect_timeout,
+                          read_timeout=settings.read_timeout, debug=settings.debug)
+    chat = Chat(settings, dialect, transport, toolbox, approve=_approver(settings, view))
     from .events import Finished
 
     events = chat.run(messages)

@@ -8,10 +8,11 @@ from typing import Any, Iterable
 
 from ..errors import APIError, StreamError
 from ..events import BlockDone, TextDelta, ThinkingDelta
-from ..sse import ServerSentEvent
+from ..text import clip
+from ..sse import ServerSentEvent, SSEDecoder
+from .base import Dialect, Request, StreamDecoder, endpoint
 
-# Stop reasons that end a run with an incomplete answer (exit 4).
-INCOMPLETE_STOPS = {"max_tokens", "model_context_window_exceeded", "refusal"}
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 def build_body(*, model: str, max_tokens: int, messages: list[dict], system: str | None = None,
@@ -41,11 +42,17 @@ def _tool_choice(value: str) -> dict:
 
 
 class StreamAssembler:
-    """Turns decoded SSE events into normalized events and the assembled assistant message."""
+    """Decoded SSE events in; the assembled assistant message and the events to show out.
+
+    Each event is first accumulated into the message (`_acc_*`: event + message so far -> message),
+    then the events to show are derived from it (`_show_*`), as anthropic-sdk-python keeps
+    `accumulate_event` apart from `build_events`.
+    """
 
     def __init__(self) -> None:
         self.message: dict | None = None
         self.complete = False  # message_stop seen
+        self.started_content = False  # a block began that is not an empty text or thinking block
         self.bad_input: dict[str, str] = {}  # tool_use id -> why its input could not be parsed
         self._blocks: dict[int, dict] = {}
         self._parts: dict[int, list[str]] = {}  # text / thinking / partial_json pieces, joined at stop
@@ -62,24 +69,26 @@ class StreamAssembler:
             if sse.cut:
                 raise StreamError("the stream ended in the middle of an event: the answer is truncated",
                                   type="truncated_stream") from None
-            raise StreamError(f"malformed stream: event data is not JSON: {_clip(data)}",
+            raise StreamError(f"malformed stream: event data is not JSON: {clip(data, 120)}",
                               type="malformed_stream") from None
         if not isinstance(payload, dict):
-            raise StreamError(f"malformed stream: unexpected event data {_clip(data)}",
+            raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}",
                               type="malformed_stream")
         kind = payload.get("type") or sse.event
         if kind == "error":
             raise _stream_error(payload)
         if self.complete:
             return []  # gateways sometimes send more after message_stop
-        handler = getattr(self, "_on_" + str(kind), None)
-        if handler is None:
+        handlers = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handlers is None:
             return []  # new event types are added without notice
+        accumulate, show = handlers
         try:
-            return handler(payload)
+            change = accumulate(self, payload)
+            return show(self, change) if change is not None else []
         except (AttributeError, TypeError, KeyError, ValueError):
             # A field of the wrong shape (a string where an object belongs, ...).
-            raise StreamError(f"malformed stream: unexpected {kind} event {_clip(data)}",
+            raise StreamError(f"malformed stream: unexpected {kind} event {clip(data, 120)}",
                               type="malformed_stream") from None
 
     def result(self) -> dict:
@@ -97,7 +106,9 @@ class StreamAssembler:
         message["content"] = [self._blocks[i] for i in sorted(self._blocks)]
         return message
 
-    def _on_message_start(self, payload: dict) -> list:
+    # -- accumulation: each returns what changed (None: nothing to show), for the _show_* below
+
+    def _acc_message_start(self, payload: dict):
         message = payload.get("message") or {}
         if not isinstance(message, dict):
             raise TypeError("message is not an object")
@@ -110,13 +121,13 @@ class StreamAssembler:
             self.message.setdefault("role", "assistant")
             self.message["usage"] = dict(usage) if isinstance(usage, dict) else {}
             self._blocks.update(enumerate(blocks))
-            # Their text is part of the answer: show it like any delta, so every view agrees.
-            return [event for block in blocks for event in _initial_text(block)]
-        elif self._blocks:
+            self.started_content = self.started_content or any(map(_has_content, blocks))
+            return blocks
+        if self._blocks:
             # A gateway glued a second message on: its block indexes start again at 0. Number them
             # after the blocks we have, so nothing already shown is overwritten.
             self._offset = max(self._blocks) + 1
-        return []
+        return None
 
     def _index(self, payload: dict, default: int | None = None) -> int:
         index = payload.get("index", default)
@@ -126,7 +137,7 @@ class StreamAssembler:
             raise TypeError("index is not an integer")
         return index + self._offset
 
-    def _on_content_block_start(self, payload: dict) -> list:
+    def _acc_content_block_start(self, payload: dict):
         index = self._index(payload, len(self._blocks) - self._offset)
         block = _checked_block(dict(_object(payload.get("content_block"))))
         self._blocks[index] = block
@@ -134,19 +145,18 @@ class StreamAssembler:
         self._parts[index] = []
         if self.message is None:
             self.message = {"role": "assistant", "usage": {}}
-        if block.get("type") == "text" and block.get("text"):
-            return [TextDelta(block["text"])]  # some gateways start a text block with its text
-        return []
+        self.started_content = self.started_content or _has_content(block)
+        return block
 
-    def _on_content_block_delta(self, payload: dict) -> list:
+    def _acc_content_block_delta(self, payload: dict):
         index = self._index(payload)
         delta = _object(payload.get("delta"))
         kind = delta.get("type")
         if index not in self._open:
             if index in self._blocks or kind not in ("text_delta", "thinking_delta"):
-                return []
+                return None
             # A delta for a block that never started: start the block it implies.
-            self._on_content_block_start({"index": index - self._offset, "content_block": {
+            self._acc_content_block_start({"index": index - self._offset, "content_block": {
                 "type": "text" if kind == "text_delta" else "thinking"}})
         block = self._blocks[index]
         block_type = block.get("type")
@@ -155,27 +165,27 @@ class StreamAssembler:
         if kind == "text_delta" and block_type == "text":
             text = _string(delta.get("text"))
             self._parts[index].append(text)
-            return [TextDelta(text)] if text else []
+            return TextDelta(text) if text else None
         if kind == "input_json_delta" and _takes_input(block_type):
             self._parts[index].append(_string(delta.get("partial_json")))
         elif kind == "thinking_delta" and block_type == "thinking":
             text = _string(delta.get("thinking"))
             self._parts[index].append(text)
-            return [ThinkingDelta(text)] if text else []
+            return ThinkingDelta(text) if text else None
         elif kind == "signature_delta" and block_type == "thinking":
             block["signature"] = delta.get("signature", "")
         elif kind == "citations_delta" and block_type == "text":
             block.setdefault("citations", []).append(delta.get("citation"))
-        return []
+        return None
 
-    def _on_content_block_stop(self, payload: dict) -> list:
+    def _acc_content_block_stop(self, payload: dict):
         index = self._index(payload)
         if index not in self._open:
-            return []  # a stray stop for a block that is not open
+            return None  # a stray stop for a block that is not open
         self._close(index)
-        return [BlockDone(index, self._blocks[index])]
+        return index
 
-    def _on_message_delta(self, payload: dict) -> list:
+    def _acc_message_delta(self, payload: dict):
         if self.message is None:
             self.message = {"role": "assistant", "usage": {}}
         delta = _object(payload.get("delta"))
@@ -190,13 +200,31 @@ class StreamAssembler:
                 self.message["usage"] = {}
             self.message["usage"].update(
                 {k: v for k, v in usage.items() if v is not None})
-        return []
+        return None
 
-    def _on_message_stop(self, payload: dict) -> list:
+    def _acc_message_stop(self, payload: dict):
         for index in list(self._open):
             self._close(index)
         self.complete = True
+        return None
+
+    # -- events to show, derived from what the accumulation changed
+
+    def _show_message_start(self, blocks: list) -> list:
+        # Text sent inside message_start is part of the answer: shown like any delta, so every
+        # view agrees.
+        return [event for block in blocks for event in _initial_text(block)]
+
+    def _show_content_block_start(self, block: dict) -> list:
+        if block.get("type") == "text" and block.get("text"):
+            return [TextDelta(block["text"])]  # some gateways start a text block with its text
         return []
+
+    def _show_delta(self, event) -> list:
+        return [event]
+
+    def _show_content_block_stop(self, index: int) -> list:
+        return [BlockDone(index, self._blocks[index])]
 
     def _close(self, index: int) -> None:
         self._open.discard(index)
@@ -214,10 +242,10 @@ class StreamAssembler:
                 try:
                     value = json.loads(raw)
                 except (ValueError, RecursionError):
-                    problem = f"the tool input was not valid JSON: {_clip(raw)}"
+                    problem = f"the tool input was not valid JSON: {clip(raw, 120)}"
                 else:
                     if not isinstance(value, dict):
-                        problem = f"the tool input was not a JSON object: {_clip(raw)}"
+                        problem = f"the tool input was not a JSON object: {clip(raw, 120)}"
                 if problem:
                     block["input"] = {}
                     self.bad_input[block.get("id", "")] = problem
@@ -227,12 +255,105 @@ class StreamAssembler:
                 block["input"] = {}
 
 
+_HANDLERS = {
+    "message_start": (StreamAssembler._acc_message_start, StreamAssembler._show_message_start),
+    "content_block_start": (StreamAssembler._acc_content_block_start,
+                            StreamAssembler._show_content_block_start),
+    "content_block_delta": (StreamAssembler._acc_content_block_delta, StreamAssembler._show_delta),
+    "content_block_stop": (StreamAssembler._acc_content_block_stop,
+                           StreamAssembler._show_content_block_stop),
+    "message_delta": (StreamAssembler._acc_message_delta, StreamAssembler._show_delta),
+    "message_stop": (StreamAssembler._acc_message_stop, StreamAssembler._show_delta),
+}
+
+
+def _has_content(block: dict) -> bool:
+    """A block past which a retry would repeat something: anything but an empty text/thinking."""
+    kind = block.get("type")
+    return kind not in ("text", "thinking") or bool(block.get(kind))
+
+
+class AnthropicDecoder(StreamDecoder):
+    """SSE bytes -> events and the assembled message, for one attempt."""
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+        self._assembler = StreamAssembler()
+        self.committed = False
+        self.bad_input = self._assembler.bad_input
+        self._failed: BaseException | None = None  # met mid-chunk, after events that must show first
+
+    def feed(self, chunk: bytes) -> list:
+        if self._failed is not None:
+            raise self._failed
+        return self._events(self._sse.feed(chunk))
+
+    def close(self) -> list:
+        if self._failed is not None:
+            raise self._failed
+        return self._events(self._sse.flush())
+
+    def message(self) -> dict:
+        return self._assembler.result()
+
+    def snapshot(self) -> dict:
+        return self._assembler.snapshot()
+
+    def _events(self, decoded: list) -> list:
+        assembler = self._assembler
+        events: list = []
+        try:
+            for sse in decoded:
+                events += assembler.feed(sse)
+        except (StreamError, APIError) as exc:
+            if not events:
+                self._commit(events)
+                raise
+            # Show what came before the failure first (it was received, and it commits the
+            # attempt); the failure is raised by the next call.
+            self._failed = exc
+        self._commit(events)
+        return events
+
+    def _commit(self, events: list) -> None:
+        if not self.committed and (events or self._assembler.started_content):
+            self.committed = True
+
+
+class AnthropicDialect(Dialect):
+    """The Anthropic Messages API: POST {base}/v1/messages, SSE or a JSON message back."""
+
+    name = "anthropic"
+
+    def url(self, base_url: str) -> str:
+        return endpoint(base_url, "/v1/messages")
+
+    def headers(self, settings) -> dict:
+        return {"anthropic-version": ANTHROPIC_VERSION, **settings.credential_header()}
+
+    def body(self, request: Request) -> dict:
+        return build_body(model=request.model, max_tokens=request.max_tokens,
+                          messages=request.messages, system=request.system,
+                          temperature=request.temperature, tools=list(request.tools),
+                          tool_choice=request.tool_choice, parallel=request.parallel,
+                          **request.extra)
+
+    def decoder(self) -> AnthropicDecoder:
+        return AnthropicDecoder()
+
+    def message_from_json(self, data: object, bad_input: dict) -> dict:
+        return assemble_json(data, bad_input)
+
+    def events_of_message(self, message: dict) -> Iterable:
+        return events_of_message(message)
+
+
 def assemble_json(body: object, bad_input: dict | None = None) -> dict:
     """A complete (non-streamed) response body as the assistant message.
 
     The body may be an Anthropic message or, from an OpenAI-compatible gateway, a `chat.completion`;
     both come out as the Anthropic-shaped assistant message. `bad_input` collects tool calls whose
-    arguments are not a JSON object (see openai.message_from_chat_completion).
+    arguments are not a JSON object (see openai_json.message_from_chat_completion).
     """
     if not isinstance(body, dict):
         raise StreamError(f"the response is neither a stream nor a message: a JSON {type(body).__name__}",
@@ -240,9 +361,9 @@ def assemble_json(body: object, bad_input: dict | None = None) -> dict:
     if body.get("type") == "error" or (body.get("error") and "content" not in body):
         raise _stream_error(body)
     if body.get("object") == "chat.completion" or "choices" in body:
-        from . import openai
+        from .openai_json import message_from_chat_completion
 
-        return openai.message_from_chat_completion(body, bad_input)
+        return message_from_chat_completion(body, bad_input)
     if not isinstance(body.get("content"), list):
         raise StreamError("the response is neither a stream nor a message: no `content` list",
                           type="malformed_response")
@@ -335,7 +456,3 @@ def _checked_block(block: object) -> dict:
             if not isinstance(block.get(key, ""), str):
                 raise TypeError(f"a {kind} block's {key} is not a string")
     return block
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
