@@ -31,6 +31,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC_", "TOOLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env["PYTHONPATH"] = str(ROOT)
     # Open-Meteo is unreachable here; point the weather tool at a closed loopback port.
     env["TOOLCHAT_GEOCODING_URL"] = "http://127.0.0.1:9"
@@ -133,16 +134,16 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
     from toolchat.chat import Chat
     from toolchat.dialects.anthropic import AnthropicDialect
+    from toolchat.session import tool_runner
     from toolchat.settings import Settings
-    from toolchat.toolbox import load_files
     from toolchat.transport import Transport, messages_url
 
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
-                        **overrides)
+                        tools=tuple(str(f) for f in tools_files), **overrides)
     transport = Transport(messages_url(server.url), settings.credential_header(),
                           connect_timeout=overrides.get("connect_timeout", 5),
                           read_timeout=overrides.get("read_timeout", 20))
-    chat = Chat(settings, AnthropicDialect(), transport, load_files(list(tools_files)), approve=approve)
+    chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings, approve))
     # Retries happen for real, but their waits are skipped: the Retry events carry the delays.
     chat.sleep = lambda seconds: None
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]

@@ -573,14 +573,15 @@ def test_ids_reused_across_turns_never_answer_a_later_call_with_an_earlier_outpu
     from toolchat.chat import Chat
     from toolchat.dialects.anthropic import AnthropicDialect
     from toolchat.settings import Settings
-    from toolchat.toolbox import load_files
+    from toolchat.session import tool_runner
     from toolchat.transport import Transport, messages_url
 
     from conftest import TEST_KEY
 
-    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", retries=0)
+    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", retries=0,
+                        tools=(str(tmp_path / "t.yaml"),))
     transport = Transport(messages_url(server.url), settings.credential_header())
-    chat = Chat(settings, AnthropicDialect(), transport, load_files([tmp_path / "t.yaml"]), approve=approve)
+    chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings, approve))
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(KeyboardInterrupt):
         list(chat.run(messages))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from toolchat.errors import ToolsFileError
-from toolchat.toolbox import Call, load_files
+from toolchat.toolsources.base import Call
+from toolchat.toolsources.yaml import load_files
 
 HANDLERS = '''
 import time

@@ -2,24 +2,21 @@
 
 It knows nothing of terminals, HTTP or a concrete dialect: a Dialect turns the Anthropic-shaped
 transcript into a body and reply bytes into events and the assistant message, a transport sends
-bodies, a toolbox runs tools, an `approve` callback (supplied by the session) decides on tools that
-need confirmation.
+bodies, a ToolRunner runs tools (with every tool policy: approval, deny, timeouts...).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 from . import retry
 from .errors import ToolchatError
 from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
 from .dialects.base import Dialect, Request
 from .settings import Settings
-from .toolbox import Call, Tool, Toolbox
-
-# approve(tool, call) -> None to run it, or the reason it must not run.
-Approver = Callable[[Tool, Call], "str | None"]
+from .toolsources.base import Call
+from .toolsources.runner import ToolRunner
 
 
 # Stop reasons that end a run with an incomplete answer (exit 4).
@@ -30,14 +27,11 @@ class Chat:
     """`transport` is anything with send(body) -> reply (kind "sse" | "json", chunks(), json(),
     close()), scrubbed(error) -> error and close(): transport.Transport, or a fake in tests."""
 
-    def __init__(self, settings: Settings, dialect: Dialect, transport, toolbox: Toolbox,
-                 approve: Approver | None = None):
+    def __init__(self, settings: Settings, dialect: Dialect, transport, tools: ToolRunner):
         self.settings = settings
         self.dialect = dialect
-        # Denied tools are not offered at all; a call to one anyway is refused by name below.
-        self.toolbox = toolbox.configured(deny=settings.deny_tools, output_cap=settings.tool_output_cap)
         self.transport = transport
-        self.approve = approve or (lambda tool, call: None)
+        self.tools = tools
         self.result = Result(model=settings.model)
         self._turn_calls = 0  # where this turn's calls begin in result.tool_calls
         self.sleep = time.sleep  # the wait before a retry; tests may replace it
@@ -46,14 +40,14 @@ class Chat:
         """What the next turn of `messages` asks the model for (the dialect makes the body)."""
         s = self.settings
         return Request(model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
-                       temperature=s.temperature, tools=self.toolbox.wire(),
+                       temperature=s.temperature, tools=self.tools.wire(),
                        tool_choice=s.tool_choice, parallel=s.parallel)
 
     def run(self, messages: list[dict]) -> Iterator:
         """Play the conversation to its end; the last event is always Finished."""
         result = self.result
         result.messages = messages
-        yield Start(self.settings.model, self.toolbox.names())
+        yield Start(self.settings.model, self.tools.names())
         try:
             yield from self._loop(messages, result)
         except ToolchatError as exc:
@@ -161,28 +155,12 @@ class Chat:
     def _run_tools(self, tool_uses: list[dict], bad_input: dict[str, str]):
         calls = [Call(b.get("id", ""), b.get("name", ""), b.get("input", {}), bad_input.get(b.get("id", "")))
                  for b in tool_uses]
-        refused: dict[str, str] = {}
         self._turn_calls = len(self.result.tool_calls)
         for call in calls:
             yield ToolCall(call.id, call.name, call.input)
-        denied, allowed = self.settings.deny_tools, self.settings.allow_tools
-        for position, call in enumerate(calls):
-            if position and self.settings.parallel is False:
-                # Enforced here too: gateways (LiteLLM among them) drop disable_parallel_tool_use.
-                refused[call.id] = ("not run: at most one tool call per turn (--no-parallel); "
-                                    "call the tools one at a time")
-                continue
-            if call.name in denied:
-                refused[call.id] = f"not run: tool {call.name!r} is denied by the user (--deny-tool)"
-                continue
-            tool = self.toolbox.tools.get(call.name)
-            if tool is not None and call.name not in allowed and self.toolbox.check(call) is None:
-                reason = self.approve(tool, call)
-                if reason:
-                    refused[call.id] = reason
         by_id: dict[str, ToolResult] = {}
         first = self._turn_calls
-        for outcome in self.toolbox.run_all(calls, refused):
+        for outcome in self.tools.run(calls):
             by_id[outcome.id] = outcome
             self.result.tool_calls.append(outcome)  # at once, so an interrupted run keeps it
             yield outcome
@@ -191,7 +169,7 @@ class Chat:
         blocks = []
         for call in calls:
             outcome = by_id[call.id]
-            block = {"type": "tool_result", "tool_use_id": call.id, "content": outcome.output}
+            block = {"type": "tool_result", "tool_use_id": call.id, "content": outcome.result_content()}
             if outcome.is_error:
                 block["is_error"] = True
             blocks.append(block)
@@ -225,7 +203,8 @@ def _settle(messages: list[dict], finished) -> None:
     for use in uses:
         call = done.get(use.get("id"))
         block = {"type": "tool_result", "tool_use_id": use.get("id", ""),
-                 "content": call.output if call else "not run: the run was stopped before this tool finished"}
+                 "content": call.result_content() if call
+                 else "not run: the run was stopped before this tool finished"}
         if call is None or call.is_error:
             block["is_error"] = True
         blocks.append(block)

@@ -49,9 +49,17 @@ class ToolResult:
     id: str
     name: str
     input: Any
-    output: str
+    output: str  # the text of the output, for people and --json
     is_error: bool
     duration_ms: int
+    # The tool_result content sent back: the text itself when the output is text only, else its
+    # content blocks (text, image, ...). None: the text.
+    content: Any = None
+    source: str | None = None  # the tool source the tool came from (a tools file, an MCP server)
+
+    def result_content(self) -> Any:
+        """The `content` of the tool_result block that answers this call."""
+        return self.output if self.content is None else self.content
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "input": self.input, "output": self.output,

@@ -174,18 +174,21 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
 
 def _run(settings, messages: list[dict]) -> int:
     from .chat import Chat
-    from .toolbox import load_files
+    from .toolsources.yaml import load_files
 
-    toolbox = load_files(list(settings.tools))
+    toolbox = load_files(list(settings.tools), deny=settings.deny_tools, allow=settings.allow_tools,
+                         yes=settings.yes, parallel=settings.parallel,
+                         output_cap=settings.tool_output_cap)
+    known = toolbox.all
     for flag, names in (("--allow-tool", settings.allow_tools), ("--deny-tool", settings.deny_tools)):
         for name in names:
-            if name not in toolbox.tools:
-                raise UsageError(f"{flag}: no tool named {name!r} (tools: {', '.join(toolbox.tools) or 'none'})")
+            if name not in known:
+                raise UsageError(f"{flag}: no tool named {name!r} (tools: {', '.join(known) or 'none'})")
     choice = settings.tool_choice
-    if choice is not None and not toolbox.tools:
+    if choice is not None and not known:
         raise UsageError("--tool-choice needs tools: pass -t FILE")
-    if choice not in (None, "auto", "any", "none") and choice not in toolbox.tools:
-        raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(toolbox.tools)})")
+    if choice not in (None, "auto", "any", "none") and choice not in known:
+        raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(known)})")
     if choice in settings.deny_tools:
         raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
     if settings.save and not settings.dry_run:
@@ -199,6 +202,7 @@ def _run(settings, messages: list[dict]) -> int:
 
     dialect = AnthropicDialect()
     view = _view(settings)
+    toolbox.approve = _approver(settings, view)
     if settings.dry_run:
         body = dialect.body(Chat(settings, dialect, None, toolbox).request(messages))
         print(json.dumps(body, ensure_ascii=False, indent=2))
@@ -209,7 +213,7 @@ def _run(settings, messages: list[dict]) -> int:
     transport = Transport(dialect.url(settings.base_url), headers,
                           connect_timeout=settings.connect_timeout,
                           read_timeout=settings.read_timeout, debug=settings.debug)
-    chat = Chat(settings, dialect, transport, toolbox, approve=_approver(settings, view))
+    chat = Chat(settings, dialect, transport, toolbox)
     from .events import Finished
 
     events = chat.run(messages)
@@ -439,7 +443,7 @@ def tools_list(
             return 0
         from .views.plain import one_line
 
-        for tool in box.tools.values():
+        for tool in box.all.values():
             flags = " (confirm)" if tool.confirm else ""
             print(f"{tool.name}{flags}\t{one_line(tool.description, 100)}")
         return 0
@@ -452,10 +456,10 @@ def tools_validate(files: Annotated[List[str], typer.Argument(metavar="FILE", he
     """Check tools files: names, schemas, handlers. Exit 2 on the first problem."""
 
     def action() -> int:
-        from .toolbox import load_files
+        from .toolsources.yaml import load_files
 
         box = load_files(files)
-        print(f"ok: {len(box.tools)} tool{'s' * (len(box.tools) != 1)} in {len(files)} "
+        print(f"ok: {len(box.all)} tool{'s' * (len(box.all) != 1)} in {len(files)} "
               f"file{'s' * (len(files) != 1)}")
         return 0
 
@@ -474,7 +478,7 @@ def tools_run(
     """
 
     def action() -> int:
-        from .toolbox import Call
+        from .toolsources.base import Call
 
         box = _load_toolbox(tools)
         if name not in box.tools:
@@ -499,7 +503,7 @@ def tools_run(
 
 def _load_toolbox(files: list[str] | None):
     from .settings import resolve
-    from .toolbox import load_files
+    from .toolsources.yaml import load_files
 
     settings = resolve({"tools": files}, os.environ)
     if not settings.tools:

@@ -1,0 +1,231 @@
+"""The YAML/Python tool source: tools files -> checked ToolSpecs -> calls of local Python handlers.
+
+Everything about a tools file is checked when it loads, before any request. Schema checks of a file
+already checked (same bytes) are skipped (schemacache.py), so jsonschema is not even imported then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ToolsFileError
+from .base import DEFAULT_TIMEOUT, NAME_RE, ToolFailed, ToolOutput, ToolSource, ToolSpec
+
+_TOOL_KEYS = {"name", "description", "input_schema", "handler", "timeout", "confirm"}
+
+
+class YamlSource(ToolSource):
+    """The tools of one or more tools files, run by calling their Python handlers."""
+
+    name = "yaml"
+
+    def __init__(self, paths: list[str | Path]):
+        self._specs: list[ToolSpec] = []
+        self._functions: dict[str, Callable] = {}
+        seen: dict[str, str] = {}
+        for path in paths:
+            for spec, function in load_file(path):
+                if spec.name in seen:
+                    raise ToolsFileError(f"{spec.source}: tool {spec.name!r}: name: already defined"
+                                         f" in {seen[spec.name]}")
+                seen[spec.name] = spec.source
+                self._specs.append(spec)
+                self._functions[spec.name] = function
+
+    def tools(self) -> list[ToolSpec]:
+        return list(self._specs)
+
+    def call(self, name: str, input: dict, timeout: float) -> ToolOutput:
+        value = self._functions[name](**input)  # the handler is user code: it may raise anything
+        if isinstance(value, ToolOutput):
+            return value
+        try:
+            return ToolOutput.of_text(render_output(value))
+        except Exception as exc:
+            raise ToolFailed(f"the tool returned a value that cannot be sent: {exc}") from None
+
+
+def render_output(value: Any) -> str:
+    """A handler's return value as tool_result text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list, tuple, int, float, bool)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def load_files(paths: list[str | Path], **policy: Any):
+    """A ToolRunner over the tools of these files (names unique across all of them)."""
+    from .runner import ToolRunner
+
+    return ToolRunner([YamlSource(paths)], **policy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_file(path: str | Path) -> list[tuple[ToolSpec, Callable]]:
+    path = Path(path)
+    where = str(path)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except FileNotFoundError:
+        raise ToolsFileError(f"{where}: tools file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ToolsFileError(f"{where}: cannot read the tools file ({exc})") from None
+    import yaml
+
+    # libyaml's C loader when PyYAML was built with it: the same documents, several times faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        doc = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ToolsFileError(f"{where}: not valid YAML{at}: {problem}") from None
+    if isinstance(doc, dict) and "tools" in doc:
+        entries = doc["tools"]
+    elif isinstance(doc, list):
+        entries = doc
+    else:
+        raise ToolsFileError(f"{where}: expected a mapping with a `tools:` list")
+    if not isinstance(entries, list):
+        raise ToolsFileError(f"{where}: tools: expected a list of tools")
+    from . import schemacache
+
+    # Schemas of a file whose bytes were checked before need no second check (nor jsonschema).
+    key = schemacache.key(data)
+    checked = schemacache.seen(key)
+    tools = []
+    names: set[str] = set()
+    for number, entry in enumerate(entries, 1):
+        spec, function = _load_tool(entry, number, path, check_schema=not checked)
+        if spec.name in names:
+            raise ToolsFileError(f"{where}: tool {spec.name!r}: name: defined twice in this file")
+        names.add(spec.name)
+        tools.append((spec, function))
+    if not checked:
+        schemacache.remember(key)
+    return tools
+
+
+def _load_tool(entry: Any, number: int, path: Path,
+               check_schema: bool = True) -> tuple[ToolSpec, Callable]:
+    where = str(path)
+    if not isinstance(entry, dict):
+        raise ToolsFileError(f"{where}: tool #{number}: expected a mapping with name, "
+                             "description, input_schema and handler")
+    name = entry.get("name")
+    label = f"tool {name!r}" if isinstance(name, str) and name else f"tool #{number}"
+
+    def fail(field_name: str, problem: str) -> ToolsFileError:
+        return ToolsFileError(f"{where}: {label}: {field_name}: {problem}")
+
+    unknown = sorted(set(entry) - _TOOL_KEYS)
+    if unknown:
+        raise fail(unknown[0], "unknown field (expected one of: " + ", ".join(sorted(_TOOL_KEYS)) + ")")
+    if not isinstance(name, str) or not name:
+        raise fail("name", "required, a string")
+    if not NAME_RE.match(name):
+        raise fail("name", "must match ^[a-zA-Z0-9_-]{1,64}$ (letters, digits, _ and -)")
+    description = entry.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        raise fail("description", "must be a string")
+    schema = entry.get("input_schema")
+    if schema is None:
+        raise fail("input_schema", "required, a JSON Schema with type: object")
+    _check_schema(schema, fail, full=check_schema)
+    timeout = entry.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise fail("timeout", "must be a number of seconds greater than 0")
+    confirm = entry.get("confirm", False)
+    if not isinstance(confirm, bool):
+        raise fail("confirm", "must be true or false")
+    handler = entry.get("handler")
+    if not isinstance(handler, str) or not handler.strip():
+        raise fail("handler", "required, as module:function or path/to/file.py:function")
+    function = _import_handler(handler.strip(), path, fail)
+    spec = ToolSpec(name=name, description=description, input_schema=schema, source=where,
+                    timeout=float(timeout), confirm=confirm)
+    return spec, function
+
+
+def _check_schema(schema: Any, fail: Callable[[str, str], ToolsFileError], full: bool = True) -> None:
+    if not isinstance(schema, dict):
+        raise fail("input_schema", "must be a mapping (a JSON Schema object)")
+    if schema.get("type") != "object":
+        raise fail("input_schema", 'must have "type: object" at the top')
+    if not full:
+        return
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        at = "".join(f".{p}" for p in exc.path)
+        raise fail("input_schema" + at, f"not a valid JSON Schema: {exc.message}") from None
+
+
+def _import_handler(ref: str, yaml_path: Path, fail: Callable[[str, str], ToolsFileError]) -> Callable:
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise fail("handler", f"{ref!r} must be module:function or path/to/file.py:function")
+    base = yaml_path.resolve().parent
+    try:
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            module = _import_file(base / target, fail)
+        else:
+            # Modules resolve from the tools file's folder first, so a tools/ package beside it works.
+            if str(base) not in sys.path:
+                sys.path.insert(0, str(base))
+            module = importlib.import_module(target)
+    except ToolsFileError:
+        raise
+    except ImportError as exc:
+        raise fail("handler", f"cannot import {target!r}: {exc}") from None
+    except BaseException as exc:  # the module's own code failed while importing
+        raise fail("handler", f"importing {target!r} failed: {type(exc).__name__}: {exc}") from None
+    function = module
+    for part in attr.split("."):
+        function = getattr(function, part, None)
+        if function is None:
+            raise fail("handler", f"{target!r} has no {attr!r}")
+    if not callable(function):
+        raise fail("handler", f"{target}:{attr} is not callable")
+    return function
+
+
+def _import_file(file: Path, fail: Callable[[str, str], ToolsFileError]):
+    if not file.is_file():
+        raise fail("handler", f"file {str(file)!r} not found")
+    # One module per file path, so two files named alike do not collide.
+    digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
+    name = f"toolchat_handlers.{file.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise fail("handler", f"cannot load {str(file)!r} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    if str(file.parent) not in sys.path:
+        sys.path.insert(0, str(file.parent))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
