@@ -11,7 +11,7 @@ import time
 from typing import Iterator
 
 from . import retry
-from .errors import ToolchatError
+from .errors import ToolchatError, interruption
 from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
 from .dialects.base import Dialect, Request
 from .settings import Settings
@@ -44,19 +44,33 @@ class Chat:
                        tool_choice=s.tool_choice, parallel=s.parallel)
 
     def run(self, messages: list[dict]) -> Iterator:
-        """Play the conversation to its end; the last event is always Finished."""
+        """Play the conversation to its end; the last event is always Finished.
+
+        Ctrl-C or SIGTERM, met here or thrown in by the consumer (generator.throw), ends the run
+        like any failure: the transcript is settled, and Finished carries an Interrupted error.
+        """
         result = self.result
         result.messages = messages
-        yield Start(self.settings.model, self.tools.names())
         try:
+            yield Start(self.settings.model, self.tools.names())
             yield from self._loop(messages, result)
         except ToolchatError as exc:
             result.error = exc
+        except KeyboardInterrupt as exc:
+            result.error = interruption(exc)
         finally:
             # Also when interrupted. Only this turn's calls can answer its tool_use blocks: gateways
             # that number calls per turn (call_0, call_1...) reuse ids across turns.
             _settle(messages, result.tool_calls[self._turn_calls:])
-        yield Finished(result)
+        try:
+            yield Finished(result)
+        except KeyboardInterrupt as exc:  # while the result was being shown or saved
+            yield self.interrupted(exc)
+
+    def interrupted(self, exc: BaseException) -> Finished:
+        """The run stopped by Ctrl-C / SIGTERM after (or while) its events were consumed."""
+        self.result.error = interruption(exc)
+        return Finished(self.result)
 
     def _loop(self, messages: list[dict], result: Result) -> Iterator:
         while True:

@@ -78,3 +78,14 @@ class Interrupted(ToolchatError):
     def __init__(self, message: str, *, exit_code: int = EXIT_INTERRUPTED):
         super().__init__(message, type="terminated" if exit_code == EXIT_TERMINATED else None)
         self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled like Ctrl-C, but the exit code is 143."""
+
+
+def interruption(exc: BaseException) -> Interrupted:
+    """The error a run ends with after Ctrl-C (KeyboardInterrupt) or SIGTERM (Terminated)."""
+    if isinstance(exc, Terminated):
+        return Interrupted("terminated", exit_code=EXIT_TERMINATED)
+    return Interrupted("interrupted")

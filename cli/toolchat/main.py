@@ -17,7 +17,8 @@ import typer.core
 
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted, ToolchatError, UsageError
+from .errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted, Terminated, ToolchatError,
+                     UsageError, interruption)
 
 SUBCOMMANDS = ("tools", "mock-server")
 
@@ -173,116 +174,13 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
 
 
 def _run(settings, messages: list[dict]) -> int:
-    from .chat import Chat
-    from .toolsources.yaml import load_files
+    from .session import Session
 
-    toolbox = load_files(list(settings.tools), deny=settings.deny_tools, allow=settings.allow_tools,
-                         yes=settings.yes, parallel=settings.parallel,
-                         output_cap=settings.tool_output_cap)
-    known = toolbox.all
-    for flag, names in (("--allow-tool", settings.allow_tools), ("--deny-tool", settings.deny_tools)):
-        for name in names:
-            if name not in known:
-                raise UsageError(f"{flag}: no tool named {name!r} (tools: {', '.join(known) or 'none'})")
-    choice = settings.tool_choice
-    if choice is not None and not known:
-        raise UsageError("--tool-choice needs tools: pass -t FILE")
-    if choice not in (None, "auto", "any", "none") and choice not in known:
-        raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(known)})")
-    if choice in settings.deny_tools:
-        raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
-    if settings.save and not settings.dry_run:
-        from .transcript import check_save_target
-
-        try:
-            check_save_target(settings.save)
-        except OSError as exc:
-            raise UsageError(f"--save {settings.save}: cannot write it: {exc.strerror or exc}") from None
-    from .dialects.anthropic import AnthropicDialect
-
-    dialect = AnthropicDialect()
-    view = _view(settings)
-    toolbox.approve = _approver(settings, view)
+    session = Session(settings)
     if settings.dry_run:
-        body = dialect.body(Chat(settings, dialect, None, toolbox).request(messages))
-        print(json.dumps(body, ensure_ascii=False, indent=2))
+        print(json.dumps(session.request_body(messages), ensure_ascii=False, indent=2))
         return 0
-    from .transport import Transport
-
-    headers = {**dialect.headers(settings), **settings.extra_headers()}
-    transport = Transport(dialect.url(settings.base_url), headers,
-                          connect_timeout=settings.connect_timeout,
-                          read_timeout=settings.read_timeout, debug=settings.debug)
-    chat = Chat(settings, dialect, transport, toolbox)
-    from .events import Finished
-
-    events = chat.run(messages)
-    saved = shown = False
-    try:
-        try:
-            for event in events:
-                if isinstance(event, Finished):
-                    _save(settings, chat.result)  # before the result is shown, so it can tell of a failed save
-                    saved = True
-                view.handle(event)
-            shown = True
-        except KeyboardInterrupt as exc:
-            events.close()  # answers tool calls cut short, so the saved conversation stays valid
-            chat.result.error = _interruption(exc)
-            _save(settings, chat.result)
-            saved = True
-            view.handle(Finished(chat.result))
-            shown = True
-        finally:
-            chat.transport.close()
-            if not saved:
-                _save(settings, chat.result)  # an unexpected error: keep the conversation anyway
-    except KeyboardInterrupt as exc:  # a second Ctrl-C while finishing up
-        chat.result.error = _interruption(exc)
-        if not shown:
-            view.handle(Finished(chat.result))
-    return _report(chat.result, settings)
-
-
-def _save(settings, result) -> None:
-    """--save: write the conversation; a failure to write becomes the run's error (exit 2)."""
-    from .transcript import save_transcript
-
-    if not settings.save:
-        return
-    try:
-        save_transcript(settings.save, result.messages, model=settings.model, system=settings.system)
-    except OSError as exc:
-        if result.error is None:
-            result.error = UsageError(f"--save {settings.save}: cannot write it: {exc.strerror or exc}")
-        else:
-            _say(f"error: --save {settings.save}: cannot write it: {exc.strerror or exc}")
-
-
-def _view(settings):
-    """The view for the output mode: json, stream-json, live (stdout is a terminal) or plain."""
-    if settings.output == "json":
-        from .views.jsonout import JsonView
-
-        return JsonView(quiet=settings.quiet)
-    if settings.output == "stream-json":
-        from .views.ndjson import NdjsonView
-
-        return NdjsonView(quiet=settings.quiet)
-    from .views.plain import PlainView, is_terminal
-
-    if settings.output == "auto" and is_terminal(sys.stdout):
-        from .views.live import LiveView
-
-        return LiveView(settings)
-
-    # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
-    return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
-                     color=settings.color)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: handled like Ctrl-C, but the exit code is 143."""
+    return _report(session.run(messages), settings)
 
 
 def _signals() -> None:
@@ -296,12 +194,6 @@ def _signals() -> None:
         signal.signal(signal.SIGTERM, on_term)
     except ValueError:  # not the main thread (toolchat driven in-process)
         pass
-
-
-def _interruption(exc: BaseException) -> Interrupted:
-    if isinstance(exc, Terminated):
-        return Interrupted("terminated", exit_code=EXIT_TERMINATED)
-    return Interrupted("interrupted")
 
 
 def _report(result, settings) -> int:
@@ -336,40 +228,6 @@ _INCOMPLETE = {
     "model_context_window_exceeded": "the conversation no longer fits the model's context window",
     "refusal": "the model refused to answer",
 }
-
-
-def _approver(settings, view=None):
-    """approve(tool, call): ask on the terminal for tools marked confirm: true."""
-    always: set[str] = set()
-
-    def approve(tool, call):
-        if not tool.confirm or settings.yes or tool.name in always:
-            return None
-        try:
-            # Two handles: a text-mode "r+" handle on a terminal fails as unseekable.
-            tty_in = open("/dev/tty", encoding="utf-8")
-            tty_out = open("/dev/tty", "w", encoding="utf-8")
-        except OSError:
-            return (f"not run: tool {tool.name!r} needs the user's confirmation and there is no "
-                    "terminal to ask on (the user can allow it with -y or --allow-tool)")
-        from contextlib import nullcontext
-
-        # The live display stops redrawing while the question is on screen.
-        paused = getattr(view, "paused", None)
-        with tty_in, tty_out, (paused() if paused else nullcontext()):
-            from .views.plain import compact_json, one_line
-
-            tty_out.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
-            tty_out.flush()
-            answer = tty_in.readline().strip().lower()
-        if answer in ("a", "always"):
-            always.add(tool.name)
-            return None
-        if answer in ("y", "yes"):
-            return None
-        return f"not run: the user declined to run {tool.name!r}"
-
-    return approve
 
 
 def _sample_tools() -> Path:
@@ -420,7 +278,7 @@ def _guard(action, debug: bool, on_error=None) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:  # before the run started (during it, _run reports it)
         if on_error is not None:
-            on_error(_interruption(exc))
+            on_error(interruption(exc))
         _say("terminated" if isinstance(exc, Terminated) else "interrupted")
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 

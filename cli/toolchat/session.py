@@ -1,8 +1,25 @@
-"""A run assembled in one place: Settings -> dialect, transport, tool sources + runner, sinks, Chat."""
+"""A run assembled in one place: Settings -> dialect, transport, tool sources + runner, sinks, Chat.
+
+Everything that can be refused is checked while the session is built, before anything is sent: the
+tools files, tool names in --allow-tool / --deny-tool / --tool-choice, the --save target and the
+credentials. Then `run` plays the chat into the sinks and returns the Result; main.py turns it into
+a message and an exit code.
+"""
 
 from __future__ import annotations
 
+import sys
+
+from .errors import UsageError
+from .events import Finished, Result
 from .settings import Settings
+
+
+def dialect_for(settings: Settings):
+    """The wire dialect of the settings (the Anthropic Messages API, for now the only one)."""
+    from .dialects.anthropic import AnthropicDialect
+
+    return AnthropicDialect()
 
 
 def tool_runner(settings: Settings, approve=None):
@@ -14,3 +31,127 @@ def tool_runner(settings: Settings, approve=None):
     return ToolRunner([YamlSource(list(settings.tools))], deny=settings.deny_tools,
                       allow=settings.allow_tools, yes=settings.yes, parallel=settings.parallel,
                       output_cap=settings.tool_output_cap, approve=approve)
+
+
+def view_for(settings: Settings):
+    """The view for the output mode: json, stream-json, live (stdout is a terminal) or plain."""
+    if settings.output == "json":
+        from .views.jsonout import JsonView
+
+        return JsonView(quiet=settings.quiet)
+    if settings.output == "stream-json":
+        from .views.ndjson import NdjsonView
+
+        return NdjsonView(quiet=settings.quiet)
+    from .views.plain import PlainView, is_terminal
+
+    if settings.output == "auto" and is_terminal(sys.stdout):
+        from .views.live import LiveView
+
+        return LiveView(settings)
+
+    # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
+    return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
+                     color=settings.color)
+
+
+class Session:
+    """One run. `view`, `approve`, `dialect` and `transport` default to what the settings say."""
+
+    def __init__(self, settings: Settings, *, view=None, approve=None, dialect=None, transport=None):
+        self.settings = settings
+        self.dialect = dialect or dialect_for(settings)
+        self.tools = tool_runner(settings)
+        _check_tool_names(settings, self.tools.all)
+        if settings.save and not settings.dry_run:
+            from .sinks.transcript import check_target
+
+            check_target(settings.save)
+        self.view = view if view is not None else view_for(settings)
+        self.tools.approve = approve or _approver(self.view)
+        self._transport = transport
+
+    def request_body(self, messages: list[dict]) -> dict:
+        """The wire body of the first request (--dry-run)."""
+        from .chat import Chat
+
+        return self.dialect.body(Chat(self.settings, self.dialect, None, self.tools).request(messages))
+
+    def run(self, messages: list[dict]) -> Result:
+        """Play the conversation into the sinks; the Result says how it ended."""
+        from .chat import Chat
+
+        transport = self._transport or self._connect()
+        chat = Chat(self.settings, self.dialect, transport, self.tools)
+        sinks = []
+        if self.settings.save:
+            from .sinks.transcript import SaveSink
+
+            # First: a failed save becomes the run's error before the views show the result.
+            sinks.append(SaveSink(self.settings.save, chat.result, model=self.settings.model,
+                                  system=self.settings.system))
+        sinks.append(self.view)
+        try:
+            _play(chat, messages, sinks)
+        finally:
+            transport.close()
+            self.tools.close()
+        return chat.result
+
+    def _connect(self):
+        from .transport import Transport
+
+        s = self.settings
+        headers = {**self.dialect.headers(s), **s.extra_headers()}
+        return Transport(self.dialect.url(s.base_url), headers, connect_timeout=s.connect_timeout,
+                         read_timeout=s.read_timeout, debug=s.debug)
+
+
+def _play(chat, messages: list[dict], sinks: list) -> None:
+    """Every event of the chat into every sink. Ctrl-C / SIGTERM met in a sink is thrown into the
+    chat, which settles the transcript and answers with Finished (Chat makes every event)."""
+    events = chat.run(messages)
+    shown = False  # a Finished went through every sink
+    try:
+        event = next(events)
+        while True:
+            try:
+                for sink in sinks:
+                    sink.handle(event)
+                shown = isinstance(event, Finished)
+                event = next(events)
+            except StopIteration:
+                return
+            except KeyboardInterrupt as exc:
+                event = events.throw(exc)
+    except StopIteration:
+        return
+    except KeyboardInterrupt as exc:  # a second Ctrl-C while finishing up
+        finished = chat.interrupted(exc)
+        if not shown:
+            for sink in sinks:
+                sink.handle(finished)
+    finally:
+        events.close()
+        for sink in sinks:
+            sink.close()
+
+
+def _check_tool_names(settings: Settings, known: dict) -> None:
+    for flag, names in (("--allow-tool", settings.allow_tools), ("--deny-tool", settings.deny_tools)):
+        for name in names:
+            if name not in known:
+                raise UsageError(f"{flag}: no tool named {name!r} (tools: {', '.join(known) or 'none'})")
+    choice = settings.tool_choice
+    if choice is not None and not known:
+        raise UsageError("--tool-choice needs tools: pass -t FILE")
+    if choice not in (None, "auto", "any", "none") and choice not in known:
+        raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(known)})")
+    if choice in settings.deny_tools:
+        raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
+
+
+def _approver(view):
+    from .approval import terminal_approver
+
+    return terminal_approver(view)

@@ -21,3 +21,6 @@ class JsonView:
         if isinstance(event, Finished):
             self.out.write(json.dumps(event.result.to_json(), ensure_ascii=False) + "\n")
             self.out.flush()
+
+    def close(self) -> None:
+        """The run is over: nothing is left to release (Sink)."""

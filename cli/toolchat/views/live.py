@@ -384,6 +384,9 @@ class LiveView:
                 self.traces.err.write(line + "\n")
                 self.traces.err.flush()
 
+    def close(self) -> None:
+        """The run is over: nothing is left to release (Sink)."""
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """While a question is asked on the terminal: nothing redrawn, a clean screen."""

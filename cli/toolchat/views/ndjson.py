@@ -84,3 +84,6 @@ class NdjsonView:
         # One write per line: a Ctrl-C between two writes cannot split a line.
         self.out.write(encode(data) + "\n")
         self.out.flush()
+
+    def close(self) -> None:
+        """The run is over: nothing is left to release (Sink)."""

@@ -74,6 +74,9 @@ class PlainView:
                 self.err.write(summary(event.result, time.monotonic() - self.started) + "\n")
                 self.err.flush()
 
+    def close(self) -> None:
+        """The run is over: nothing is left to release (Sink)."""
+
     def paused(self):
         """For a question on the terminal: the spinners stop and the screen is left clean."""
         return self.activity.paused() if self.activity is not None else nullcontext()
