@@ -4,6 +4,7 @@ the ToolRunner's policies, the schema-check cache, and no import circles in the 
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import json
 import subprocess
@@ -319,3 +320,17 @@ def test_every_module_imports_and_none_takes_part_in_an_import_circle():
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+def test_the_readme_layout_names_every_module_of_the_package_and_nothing_else():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Development", 1)[1].split("```", 2)[1]
+    named = set(re.findall(r"[\w]+\.py|[\w]+/", block))
+    top = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    packages = {p.name + "/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    inside = {p.name for folder in ("dialects", "toolsources", "sinks") for p in (PACKAGE / folder).glob("*.py")
+              if p.name != "__init__.py"}
+    assert top | packages <= named
+    assert inside <= named
+    assert {n for n in named if n.endswith(".py")} <= top | inside | {
+        p.name for p in (PACKAGE / "views").glob("*.py")}

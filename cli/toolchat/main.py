@@ -16,7 +16,7 @@ import typer
 import typer.core
 
 
-from . import __version__
+from . import __version__, options
 from .errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted, Terminated, ToolchatError,
                      UsageError, interruption)
 
@@ -71,58 +71,73 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _typer_options(rows, before=(), after=()):
+    """A decorator giving `function(**values)` one Typer parameter per options.py row (between
+    `before` and `after`, inspect.Parameters of its own); Typer reads the signature."""
+    import inspect
+
+    kinds = {str: Optional[str], int: Optional[int], float: Optional[float], list: Optional[List[str]]}
+
+    def parameter(option) -> inspect.Parameter:
+        extra = {"metavar": option.metavar} if option.metavar else {}
+        if option.type is bool:
+            annotation = Annotated[bool, typer.Option(*option.flags, help=option.help)]
+            default = False
+        else:
+            annotation = Annotated[kinds[option.type], typer.Option(
+                *option.flags, help=option.help, show_default=False, **extra)]
+            default = None
+        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                 annotation=annotation)
+
+    def decorate(function):
+        params = [*before, *(parameter(option) for option in rows), *after]
+        function.__signature__ = inspect.Signature(params)
+        function.__annotations__ = {p.name: p.annotation for p in params}
+        return function
+
+    return decorate
+
+
+def _given(option, value):
+    """A flag's value for settings.resolve: None when not given."""
+    if option.type is bool:
+        return option.flag_value if value else None
+    return value
+
+
+def _keyword(name, annotation, default=None):
+    import inspect
+
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+# -t/--tools of `tools list` and `tools run`: the same row as the main command's.
+_TOOLS = _typer_options([options.TOOLS])(lambda **values: None).__annotations__["tools"]
+
+_PROMPT = _keyword("prompt", Annotated[Optional[List[str]], typer.Argument(
+    metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False)])
+_VERSION = _keyword("version", Annotated[Optional[bool], typer.Option(
+    "--version", callback=_version, is_eager=True, help="Show the version and exit.")])
+
+
 @app.command(epilog=EPILOG, cls=_Command)
-def ask(
-    prompt: Annotated[Optional[List[str]], typer.Argument(
-        metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("-m", "--model", metavar="MODEL", help="Model name. [env TOOLCHAT_MODEL; default claude-sonnet-4-20250514]", show_default=False)] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", metavar="N", help="Max output tokens per turn. [default 4096]", show_default=False)] = None,
-    system: Annotated[Optional[str], typer.Option("-s", "--system", metavar="TEXT", help="System prompt.")] = None,
-    tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL]", show_default=False)] = None,
-    auth_style: Annotated[Optional[str], typer.Option("--auth-style", metavar="STYLE", help="How TOOLCHAT_API_KEY is sent: auto|bearer|x-api-key.", show_default=False)] = None,
-    header: Annotated[Optional[List[str]], typer.Option("--header", metavar="'NAME: VALUE'", help="Extra request header 'Name: value' (repeatable).", show_default=False)] = None,
-    tool_choice: Annotated[Optional[str], typer.Option("--tool-choice", metavar="CHOICE", help="auto|any|none|TOOL_NAME", show_default=False)] = None,
-    no_parallel: Annotated[bool, typer.Option("--no-parallel", help="Ask for at most one tool call per turn.")] = False,
-    max_turns: Annotated[Optional[int], typer.Option("--max-turns", metavar="N", help="Max model requests in this run. [default 10]", show_default=False)] = None,
-    temperature: Annotated[Optional[float], typer.Option("--temperature", metavar="T", help="Sampling temperature, 0 to 1.", show_default=False)] = None,
-    retries: Annotated[Optional[int], typer.Option("--retries", metavar="N", help="Retries for overloaded, rate-limited or failed requests. [default 2]", show_default=False)] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", help="Connect timeout, and the longest silence allowed in a response. [default 10 / 600]", show_default=False)] = None,
-    allow_tool: Annotated[Optional[List[str]], typer.Option("--allow-tool", metavar="NAME", help="Run this tool without asking, even if marked confirm: true (repeatable).", show_default=False)] = None,
-    deny_tool: Annotated[Optional[List[str]], typer.Option("--deny-tool", metavar="NAME", help="Never offer or run this tool (repeatable).", show_default=False)] = None,
-    tool_output_cap: Annotated[Optional[int], typer.Option("--tool-output-cap", metavar="CHARS", help="Cut each tool output to this many characters. [default 100000]", show_default=False)] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document with the result on stdout.")] = False,
-    stream_json: Annotated[bool, typer.Option("--stream-json", help="Print newline-delimited JSON events on stdout as they happen.")] = False,
-    plain: Annotated[bool, typer.Option("--plain", help="Plain text, no live markdown view, even on a terminal.")] = False,
-    color: Annotated[Optional[str], typer.Option("--color", metavar="WHEN", help="auto|always|never. [default auto; NO_COLOR honoured]", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="The answer only: nothing on stderr but errors.")] = False,
-    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="Write the conversation to FILE after the run (also after a failure).", show_default=False)] = None,
-    messages_file: Annotated[Optional[str], typer.Option("--messages", metavar="FILE", help="Start from a saved conversation, messages array or --json document ('-' = stdin).", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the request body and send nothing.")] = False,
-    yes: Annotated[bool, typer.Option("-y", "--yes", help="Run tools marked confirm: true without asking.")] = False,
-    demo: Annotated[bool, typer.Option("--demo", help="Run against the built-in offline mock model with the sample tools.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show requests and full tracebacks on stderr.")] = False,
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
-) -> None:
+@_typer_options(options.for_command("ask"), before=[_PROMPT], after=[_VERSION])
+def ask(prompt: Optional[List[str]] = None, version: Optional[bool] = None, **values) -> None:
     """Ask a model something; it may call your local Python tools until it has the answer.
 
     Example: toolchat -t sample_tools.yaml "What's the weather in Paris?"
     """
-    output = "json" if json_output else "stream-json" if stream_json else "plain" if plain else None
-    flags = {
-        "model": model, "max_tokens": max_tokens, "system": system, "tools": tools,
-        "base_url": base_url, "auth_style": auth_style, "header": header,
-        "tool_choice": tool_choice, "parallel": False if no_parallel else None,
-        "max_turns": max_turns, "temperature": temperature, "retries": retries,
-        "timeout": timeout, "allow_tools": allow_tool, "deny_tools": deny_tool,
-        "tool_output_cap": tool_output_cap, "output": output, "color": color, "quiet": quiet,
-        "save": save, "dry_run": dry_run, "yes": yes, "debug": debug,
-    }
+    json_output, stream_json = values["json"], values["stream_json"]
+    output = "json" if json_output else "stream-json" if stream_json else "plain" if values["plain"] else None
+    flags = {option.name: _given(option, values[option.name]) for option in options.for_command("ask")}
+    flags["output"] = output
+    debug, model = values["debug"], values["model"]
     _signals()
     on_error = _json_failure(model, stream=stream_json) if json_output or stream_json else None
     if json_output and stream_json:
         raise typer.Exit(_guard(_conflict("--json", "--stream-json"), debug))
-    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo, messages_file), debug,
+    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, values["demo"], values["messages"]), debug,
                             on_error=on_error))
 
 
@@ -289,7 +304,7 @@ def _guard(action, debug: bool, on_error=None) -> int:
 
 @tools_app.command("list", cls=_Command)
 def tools_list(
-    tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
+    tools: _TOOLS = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them.")] = False,
 ) -> None:
     """List the tools the files define."""
@@ -328,7 +343,7 @@ def tools_validate(files: Annotated[List[str], typer.Argument(metavar="FILE", he
 def tools_run(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The tool to run.")],
     input_json: Annotated[str, typer.Option("--input", metavar="JSON", help="The tool input as a JSON object.")] = "{}",
-    tools: Annotated[Optional[List[str]], typer.Option("-t", "--tools", metavar="FILE", help="Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]", show_default=False)] = None,
+    tools: _TOOLS = None,
 ) -> None:
     """Run one tool's handler directly, as the model would; prints its output.
 

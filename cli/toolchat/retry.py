@@ -63,7 +63,7 @@ def decide(error: BaseException, failed: int, retries: int,
     reason = describe(error)
     if spend_limited(error):
         return Decision(False, reason=reason, note="a spend limit or billing problem: not retried")
-    if not _heals(error):
+    if not retryable(error):
         return Decision(False, reason=reason)
     if failed > retries:
         return Decision(False, reason=reason)

@@ -9,22 +9,17 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .errors import UsageError
+from .options import BY_NAME, CONFIG_KEYS, DEFAULT_BASE_URL, DEFAULT_MODEL
 
-DEFAULT_MODEL = "claude-sonnet-4-20250514"
-DEFAULT_BASE_URL = "https://api.anthropic.com"
 AUTH_STYLES = ("auto", "bearer", "x-api-key")
-
-# Config file keys and the flag names they stand for.
-_CONFIG_KEYS = {"model", "max_tokens", "system", "tools", "base_url", "auth_style", "headers",
-                "tool_choice", "parallel", "max_turns", "temperature", "connect_timeout",
-                "read_timeout", "timeout", "retries", "tool_output_cap", "allow_tools",
-                "deny_tools", "color"}
 COLORS = ("auto", "always", "never")
 OUTPUTS = ("auto", "plain", "json", "stream-json")
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The resolved options of a run. Field defaults are options.py's (a test checks they agree)."""
+
     model: str = DEFAULT_MODEL
     max_tokens: int = 4096
     system: str | None = None
@@ -102,9 +97,9 @@ def load_config(path: Path, required: bool = False) -> dict:
         raise UsageError(f"{path}: the config file must be a mapping of settings")
     if "api_key" in data:
         raise UsageError(f"{path}: keep API keys out of config files; use the environment")
-    unknown = sorted(set(data) - _CONFIG_KEYS)
+    unknown = sorted(set(data) - CONFIG_KEYS)
     if unknown:
-        raise UsageError(f"{path}: {unknown[0]}: unknown setting (known: {', '.join(sorted(_CONFIG_KEYS))})")
+        raise UsageError(f"{path}: {unknown[0]}: unknown setting (known: {', '.join(sorted(CONFIG_KEYS))})")
     return data
 
 
@@ -122,15 +117,17 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build Settings from flags (None = not given), the environment and the config file."""
     config = load_config(config_path(env), required=bool(env.get("TOOLCHAT_CONFIG")))
 
-    def pick(name: str, env_names: tuple[str, ...] = (), default: Any = None) -> Any:
+    def pick(name: str) -> Any:
+        """flag > environment (the row's variables, first set wins) > config file > default."""
+        option = BY_NAME[name]
         if flags.get(name) is not None:
             return flags[name]
-        for env_name in env_names:
+        for env_name in option.env:
             if env.get(env_name):
                 return env[env_name]
         if name in config:
             return config[name]
-        return default
+        return option.default
 
     tools = list(flags.get("tools") or [])
     if not tools and env.get("TOOLCHAT_TOOLS"):
@@ -145,7 +142,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         headers += [(str(k), str(v)) for k, v in configured_headers.items()]
     else:
         headers += [parse_header(str(h)) for h in configured_headers]
-    headers += [parse_header(h) for h in flags.get("header") or []]
+    headers += [parse_header(h) for h in flags.get("headers") or []]
 
     key, source = None, None
     for name in ("TOOLCHAT_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
@@ -153,26 +150,26 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
             key, source = env[name].strip(), name
             break
 
-    auth_style = pick("auth_style", ("TOOLCHAT_AUTH_STYLE",), "auto")
+    auth_style = pick("auth_style")
     if auth_style not in AUTH_STYLES:
         raise UsageError(f"--auth-style: {auth_style!r} is not one of {', '.join(AUTH_STYLES)}")
-    base_url = str(pick("base_url", ("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL"), DEFAULT_BASE_URL))
+    base_url = str(pick("base_url"))
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise UsageError(f"--base-url: {base_url!r} is not an http(s) URL")
 
-    timeout = pick("timeout", ("TOOLCHAT_TIMEOUT",))
+    timeout = pick("timeout")
     output = flags.get("output") or "auto"
     if output not in OUTPUTS:
         raise UsageError(f"output: {output!r} is not one of {', '.join(OUTPUTS)}")
-    color = str(pick("color", (), "auto")).lower()
+    color = str(pick("color")).lower()
     if color not in COLORS:
         raise UsageError(f"--color: {color!r} is not one of {', '.join(COLORS)}")
     if color == "auto" and env.get("NO_COLOR"):
         color = "never"  # https://no-color.org: any non-empty value
 
     settings = Settings(
-        model=str(pick("model", ("TOOLCHAT_MODEL",), DEFAULT_MODEL)),
-        max_tokens=_number("--max-tokens", pick("max_tokens", (), 4096), int, minimum=1),
+        model=str(pick("model")),
+        max_tokens=_number("--max-tokens", pick("max_tokens"), int, minimum=1),
         system=pick("system"),
         tools=tuple(str(t) for t in tools),
         base_url=base_url,
@@ -181,16 +178,15 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         key_source=source,
         headers=tuple(headers),
         tool_choice=pick("tool_choice"),
-        parallel=bool(pick("parallel", (), True)),
-        max_turns=_number("--max-turns", pick("max_turns", (), 10), int, minimum=1),
+        parallel=bool(pick("parallel")),
+        max_turns=_number("--max-turns", pick("max_turns"), int, minimum=1),
         temperature=_optional_float("--temperature", pick("temperature")),
         connect_timeout=_number("--timeout", timeout if timeout is not None
-                                else pick("connect_timeout", (), 10.0), float, 0.001),
+                                else pick("connect_timeout"), float, 0.001),
         read_timeout=_number("--timeout", timeout if timeout is not None
-                             else pick("read_timeout", (), 600.0), float, 0.001),
-        retries=_number("--retries", pick("retries", ("TOOLCHAT_RETRIES",), 2), int, minimum=0),
-        tool_output_cap=_number("--tool-output-cap", pick("tool_output_cap", (), 100_000), int,
-                                minimum=100),
+                             else pick("read_timeout"), float, 0.001),
+        retries=_number("--retries", pick("retries"), int, minimum=0),
+        tool_output_cap=_number("--tool-output-cap", pick("tool_output_cap"), int, minimum=100),
         allow_tools=_names(flags.get("allow_tools"), config.get("allow_tools")),
         deny_tools=_names(flags.get("deny_tools"), config.get("deny_tools")),
         output=output,

@@ -1,0 +1,99 @@
+"""Every option, declared once: flags, environment variables, config-file key, type, default, help.
+
+main.py builds the Typer options of each command from these rows, settings.py takes defaults,
+environment variables and the config-file keys it accepts from them, and a test checks that the
+README's option table lists exactly these flags. Adding an option is adding a row (and its use).
+Pure data: importing this module costs nothing (it runs on every `--help`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_MODEL = "claude-sonnet-4-20250514"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the Settings field it sets (if `setting`), the key in the flags dict main.py builds
+    flags: tuple[str, ...]  # on the command line; () for config-file-only settings
+    type: type = str  # str, int, float, bool (a flag: present or not) or list (repeatable str)
+    default: Any = None  # the Settings default (a flag not given means "not set")
+    help: str = ""
+    metavar: str | None = None
+    env: tuple[str, ...] = ()  # environment variables, first set wins (below flags)
+    config: bool = True  # may be set in the config file, under `name`
+    setting: bool = True  # a field of Settings (else main.py or resolve() use it otherwise)
+    commands: tuple[str, ...] = ("ask",)  # the commands that take it
+    flag_value: Any = True  # what a bool flag sets when given (--no-parallel: parallel=False)
+
+
+TOOLS = Option("tools", ("-t", "--tools"), list, (), "Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]",
+               "FILE", env=("TOOLCHAT_TOOLS",), commands=("ask", "tools list", "tools run"))
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", ("-m", "--model"), str, DEFAULT_MODEL,
+           f"Model name. [env TOOLCHAT_MODEL; default {DEFAULT_MODEL}]", "MODEL", env=("TOOLCHAT_MODEL",)),
+    Option("max_tokens", ("--max-tokens",), int, 4096, "Max output tokens per turn. [default 4096]", "N"),
+    Option("system", ("-s", "--system"), str, None, "System prompt.", "TEXT"),
+    TOOLS,
+    Option("base_url", ("--base-url",), str, DEFAULT_BASE_URL,
+           "API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL]", "URL",
+           env=("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL")),
+    Option("auth_style", ("--auth-style",), str, "auto", "How TOOLCHAT_API_KEY is sent: auto|bearer|x-api-key.",
+           "STYLE", env=("TOOLCHAT_AUTH_STYLE",)),
+    Option("headers", ("--header",), list, (), "Extra request header 'Name: value' (repeatable).",
+           "'NAME: VALUE'"),
+    Option("tool_choice", ("--tool-choice",), str, None, "auto|any|none|TOOL_NAME", "CHOICE"),
+    Option("parallel", ("--no-parallel",), bool, True, "Ask for at most one tool call per turn.",
+           flag_value=False),
+    Option("max_turns", ("--max-turns",), int, 10, "Max model requests in this run. [default 10]", "N"),
+    Option("temperature", ("--temperature",), float, None, "Sampling temperature, 0 to 1.", "T"),
+    Option("retries", ("--retries",), int, 2,
+           "Retries for overloaded, rate-limited or failed requests. [default 2]", "N", env=("TOOLCHAT_RETRIES",)),
+    Option("timeout", ("--timeout",), float, None,
+           "Connect timeout, and the longest silence allowed in a response. [default 10 / 600]", "SECONDS",
+           env=("TOOLCHAT_TIMEOUT",), setting=False),
+    Option("connect_timeout", (), float, 10.0),
+    Option("read_timeout", (), float, 600.0),  # the longest silence allowed between bytes of a response
+    Option("allow_tools", ("--allow-tool",), list, (),
+           "Run this tool without asking, even if marked confirm: true (repeatable).", "NAME"),
+    Option("deny_tools", ("--deny-tool",), list, (), "Never offer or run this tool (repeatable).", "NAME"),
+    Option("tool_output_cap", ("--tool-output-cap",), int, 100_000,
+           "Cut each tool output to this many characters. [default 100000]", "CHARS"),
+    Option("json", ("--json",), bool, False, "Print one JSON document with the result on stdout.",
+           config=False, setting=False),
+    Option("stream_json", ("--stream-json",), bool, False,
+           "Print newline-delimited JSON events on stdout as they happen.", config=False, setting=False),
+    Option("plain", ("--plain",), bool, False, "Plain text, no live markdown view, even on a terminal.",
+           config=False, setting=False),
+    Option("color", ("--color",), str, "auto", "auto|always|never. [default auto; NO_COLOR honoured]", "WHEN"),
+    Option("quiet", ("-q", "--quiet"), bool, False, "The answer only: nothing on stderr but errors.",
+           config=False),
+    Option("save", ("--save",), str, None,
+           "Write the conversation to FILE after the run (also after a failure).", "FILE", config=False),
+    Option("messages", ("--messages",), str, None,
+           "Start from a saved conversation, messages array or --json document ('-' = stdin).", "FILE",
+           config=False, setting=False),
+    Option("dry_run", ("--dry-run",), bool, False, "Print the request body and send nothing.", config=False),
+    Option("yes", ("-y", "--yes"), bool, False, "Run tools marked confirm: true without asking.", config=False),
+    Option("demo", ("--demo",), bool, False,
+           "Run against the built-in offline mock model with the sample tools.", config=False, setting=False),
+    Option("debug", ("--debug",), bool, False, "Show requests and full tracebacks on stderr.", config=False),
+)
+
+BY_NAME = {option.name: option for option in OPTIONS}
+
+# Keys a config file may set.
+CONFIG_KEYS = frozenset(option.name for option in OPTIONS if option.config)
+
+
+def for_command(command: str) -> list[Option]:
+    """The rows a command takes, in help order."""
+    return [option for option in OPTIONS if command in option.commands and option.flags]
+
+
+def default(name: str) -> Any:
+    return BY_NAME[name].default
