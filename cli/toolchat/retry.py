@@ -10,11 +10,9 @@ and says why). The chat loop decides separately whether anything of the turn was
 
 from __future__ import annotations
 
-import random as _random
 import re
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Callable, Mapping
 
 from .errors import APIError
@@ -58,7 +56,7 @@ class Decision:
 
 
 def decide(error: BaseException, failed: int, retries: int,
-           rand: Callable[[], float] = _random.random) -> Decision:
+           rand: Callable[[], float] | None = None) -> Decision:
     """Retry `error`, the failure of attempt number `failed` (1 = the first), given `retries`?"""
     reason = describe(error)
     if spend_limited(error):
@@ -112,8 +110,12 @@ def spend_limited(error: BaseException) -> bool:
     return False
 
 
-def backoff(failed: int, rand: Callable[[], float] = _random.random) -> float:
+def backoff(failed: int, rand: Callable[[], float] | None = None) -> float:
     """0.5 s before the first retry, doubling up to 8 s, cut by up to 25 % at random."""
+    if rand is None:
+        import random  # only when a retry is due: the module costs more than most of a run
+
+        rand = random.random
     delay = min(BACKOFF_START * 2 ** max(0, failed - 1), BACKOFF_CAP)
     return delay * (1 - JITTER * rand())
 
@@ -131,6 +133,8 @@ def server_delay(headers: Mapping[str, str], now: float | None = None) -> float 
     seconds = _number(value)
     if seconds is not None:
         return seconds
+    from email.utils import parsedate_to_datetime  # the email package: only for an HTTP date
+
     try:
         when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
