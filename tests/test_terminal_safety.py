@@ -380,7 +380,19 @@ def test_a_request_id_header_is_exact_in_json_with_nothing_raw(tmp_path, mock, f
 def test_a_request_id_header_in_the_debug_line_is_neutralised(tmp_path, mock):
     proc = run_bytes(tmp_path, header_server(mock), "--debug", "hi")
     assert proc.returncode == 3
-    assert_inert(proc.stderr.split(b"Traceback")[0])
+    assert_inert(proc.stderr)
+
+
+def test_the_debug_traceback_shows_the_error_message_escaped(tmp_path, mock):
+    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error",
+                                                      "message": RAW}}]})
+    proc = run_bytes(tmp_path, server, "--debug", "hi")
+    assert proc.returncode == 3
+    assert_inert(proc.stderr)
+    lines = proc.stderr.decode().splitlines()
+    assert f"toolchat: error: invalid_request_error: {folded(SHOWN)}" in lines
+    # The traceback follows; its last line is the exception with its message, escaped, not folded.
+    assert lines[-1] == f"toolchat.errors.APIError: invalid_request_error: {SHOWN}"
 
 
 # ---------------------------------------------------------------------------------------------

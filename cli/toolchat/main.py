@@ -310,9 +310,7 @@ def _report(result, settings) -> int:
         else:
             _say(f"error: {result.error.message}")
         if settings.debug and result.error.__traceback__ is not None:
-            import traceback
-
-            traceback.print_exception(result.error, file=sys.stderr)
+            _traceback(result.error)
     elif result.incomplete:
         line = "incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete)
         if result.stop_details:
@@ -411,6 +409,16 @@ def _say(line: str) -> None:
     print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
 
 
+def _traceback(exc: BaseException) -> None:
+    """--debug: the traceback on stderr, neutralised (the message in it may come from a server)."""
+    import traceback
+
+    from .text import neutralise
+
+    sys.stderr.write(neutralise("".join(traceback.format_exception(exc))))
+    sys.stderr.flush()
+
+
 def _guard(action, debug: bool, on_error=None) -> int:
     """Run an action; map toolchat's errors to one line on stderr and an exit code."""
     try:
@@ -420,9 +428,7 @@ def _guard(action, debug: bool, on_error=None) -> int:
             on_error(exc)
         _say(f"error: {exc.message}")
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _traceback(exc)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # before the run started (during it, _run reports it)
         if on_error is not None:
