@@ -122,7 +122,7 @@ def run_bytes(tmp_path, server, *args, stdin: bytes = b"") -> subprocess.Complet
     env = clean_env(tmp_path, TOOLCHAT_API_KEY=TEST_KEY,
                     **({"TOOLCHAT_BASE_URL": server.url} if server is not None else {}))
     proc = subprocess.run([sys.executable, "-m", "toolchat", *args], input=stdin,
-                          capture_output=True, env=env, cwd=tmp_path, timeout=60)
+                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
     assert TEST_KEY.encode() not in proc.stdout + proc.stderr
     return proc
 
@@ -426,7 +426,7 @@ def test_tools_list_and_tools_run_are_neutralised(tmp_path, tools):
 # Plain output on a real terminal: the screen as pyte shows it, the raw bytes the pty received
 
 
-def in_pty(tmp_path, server, *args, answers=(), cols=600, rows=50, timeout=30.0):
+def in_pty(tmp_path, server, *args, answers=(), cols=600, rows=50, timeout=90.0):
     """Run toolchat on a pty (stdin, stdout, stderr, controlling tty); type `answers`, one per
     confirm question. Return (exit code, raw bytes, pyte screen)."""
     env = clean_env(tmp_path, TERM="xterm-256color", TOOLCHAT_BASE_URL=server.url,
