@@ -93,6 +93,7 @@ def ask(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document with the result on stdout.")] = False,
     stream_json: Annotated[bool, typer.Option("--stream-json", help="Print newline-delimited JSON events on stdout as they happen.")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="Plain text, no live markdown view, even on a terminal.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Plain output with the model's text byte-exact: escape sequences and control characters not neutralised.")] = False,
     color: Annotated[Optional[str], typer.Option("--color", metavar="WHEN", help="auto|always|never. [default auto; NO_COLOR honoured]", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="The answer only: nothing on stderr but errors.")] = False,
     save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="Write the conversation to FILE after the run (also after a failure).", show_default=False)] = None,
@@ -107,7 +108,7 @@ def ask(
 
     Example: toolchat -t sample_tools.yaml "What's the weather in Paris?"
     """
-    output = "json" if json_output else "stream-json" if stream_json else "plain" if plain else None
+    output = "json" if json_output else "stream-json" if stream_json else "plain" if plain or raw else None
     flags = {
         "model": model, "max_tokens": max_tokens, "system": system, "tools": tools,
         "base_url": base_url, "auth_style": auth_style, "header": header,
@@ -115,12 +116,14 @@ def ask(
         "max_turns": max_turns, "temperature": temperature, "retries": retries,
         "timeout": timeout, "allow_tools": allow_tool, "deny_tools": deny_tool,
         "tool_output_cap": tool_output_cap, "output": output, "color": color, "quiet": quiet,
-        "save": save, "dry_run": dry_run, "yes": yes, "debug": debug,
+        "save": save, "dry_run": dry_run, "yes": yes, "debug": debug, "raw": raw,
     }
     _signals()
     on_error = _json_failure(model, stream=stream_json) if json_output or stream_json else None
     if json_output and stream_json:
         raise typer.Exit(_guard(_conflict("--json", "--stream-json"), debug))
+    if raw and (json_output or stream_json):  # JSON keeps the exact text already
+        raise typer.Exit(_guard(_conflict("--raw", "--json" if json_output else "--stream-json"), debug))
     raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, demo, messages_file), debug,
                             on_error=on_error))
 
@@ -199,7 +202,9 @@ def _run(settings, messages: list[dict]) -> int:
     chat = Chat(settings, toolbox, approve=_approver(settings, view))
     if settings.dry_run:
         body = chat.body(messages)
-        print(json.dumps(body, ensure_ascii=False, indent=2))
+        from .text import dumps
+
+        print(dumps(body, indent=2))
         return 0
     from .transport import Transport, messages_url
 
@@ -271,7 +276,7 @@ def _view(settings):
 
     # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
     return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
-                     color=settings.color)
+                     color=settings.color, raw=settings.raw)
 
 
 class Terminated(KeyboardInterrupt):
@@ -305,13 +310,11 @@ def _report(result, settings) -> int:
         else:
             _say(f"error: {result.error.message}")
         if settings.debug and result.error.__traceback__ is not None:
-            import traceback
-
-            traceback.print_exception(result.error, file=sys.stderr)
+            _traceback(result.error)
     elif result.incomplete:
         line = "incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete)
         if result.stop_details:
-            from .views.plain import compact_json, one_line
+            from .text import compact_json, one_line
 
             line += f" (details: {one_line(compact_json(result.stop_details))})"
         _say(line)
@@ -350,9 +353,11 @@ def _approver(settings, view=None):
         # The live display stops redrawing while the question is on screen.
         paused = getattr(view, "paused", None)
         with tty_in, tty_out, (paused() if paused else nullcontext()):
-            from .views.plain import compact_json, one_line
+            from .text import compact_json, neutralise
 
-            tty_out.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
+            # The input exactly, on one line (JSON escapes line ends), every control shown escaped.
+            tty_out.write(f"Run {neutralise(tool.name)} {neutralise(compact_json(call.input))}? "
+                          "[y]es/[n]o/[a]lways: ")
             tty_out.flush()
             answer = tty_in.readline().strip().lower()
         if answer in ("a", "always"):
@@ -389,13 +394,29 @@ def _json_failure(model: str | None, stream: bool = False):
             print(start_line(result.model), flush=True)
             print(result_line(result), flush=True)
         else:
-            print(json.dumps(result.to_json(), ensure_ascii=False))
+            from .text import dumps
+
+            print(dumps(result.to_json()))
 
     return emit
 
 
 def _say(line: str) -> None:
-    print(f"toolchat: {line}", file=sys.stderr, flush=True)
+    """One line for a person on stderr; server messages, headers and file names come in here, so
+    it is neutralised (and folded to one line)."""
+    from .text import one_line
+
+    print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
+
+
+def _traceback(exc: BaseException) -> None:
+    """--debug: the traceback on stderr, neutralised (the message in it may come from a server)."""
+    import traceback
+
+    from .text import neutralise
+
+    sys.stderr.write(neutralise("".join(traceback.format_exception(exc))))
+    sys.stderr.flush()
 
 
 def _guard(action, debug: bool, on_error=None) -> int:
@@ -407,9 +428,7 @@ def _guard(action, debug: bool, on_error=None) -> int:
             on_error(exc)
         _say(f"error: {exc.message}")
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _traceback(exc)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # before the run started (during it, _run reports it)
         if on_error is not None:
@@ -432,13 +451,15 @@ def tools_list(
     def action() -> int:
         box = _load_toolbox(tools)
         if json_output:
-            print(json.dumps(box.wire(), ensure_ascii=False, indent=2))
+            from .text import dumps
+
+            print(dumps(box.wire(), indent=2))
             return 0
-        from .views.plain import one_line
+        from .text import one_line
 
         for tool in box.tools.values():
             flags = " (confirm)" if tool.confirm else ""
-            print(f"{tool.name}{flags}\t{one_line(tool.description, 100)}")
+            print(f"{one_line(tool.name)}{flags}\t{one_line(tool.description, 100)}")
         return 0
 
     raise typer.Exit(_guard(action, False))
@@ -488,7 +509,9 @@ def tools_run(
         if result.is_error:
             _say(f"tool error: {result.output}")
             return 1
-        print(result.output)
+        from .text import neutralise
+
+        print(neutralise(result.output))
         return 0
 
     raise typer.Exit(_guard(action, False))

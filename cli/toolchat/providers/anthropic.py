@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from ..errors import APIError, StreamError
 from ..events import BlockDone, TextDelta, ThinkingDelta
+from ..text import clip
 from ..sse import ServerSentEvent
 
 # Stop reasons that end a run with an incomplete answer (exit 4).
@@ -62,10 +63,10 @@ class StreamAssembler:
             if sse.cut:
                 raise StreamError("the stream ended in the middle of an event: the answer is truncated",
                                   type="truncated_stream") from None
-            raise StreamError(f"malformed stream: event data is not JSON: {_clip(data)}",
+            raise StreamError(f"malformed stream: event data is not JSON: {clip(data, 120)}",
                               type="malformed_stream") from None
         if not isinstance(payload, dict):
-            raise StreamError(f"malformed stream: unexpected event data {_clip(data)}",
+            raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}",
                               type="malformed_stream")
         kind = payload.get("type") or sse.event
         if kind == "error":
@@ -79,7 +80,7 @@ class StreamAssembler:
             return handler(payload)
         except (AttributeError, TypeError, KeyError, ValueError):
             # A field of the wrong shape (a string where an object belongs, ...).
-            raise StreamError(f"malformed stream: unexpected {kind} event {_clip(data)}",
+            raise StreamError(f"malformed stream: unexpected {kind} event {clip(data, 120)}",
                               type="malformed_stream") from None
 
     def result(self) -> dict:
@@ -214,10 +215,10 @@ class StreamAssembler:
                 try:
                     value = json.loads(raw)
                 except (ValueError, RecursionError):
-                    problem = f"the tool input was not valid JSON: {_clip(raw)}"
+                    problem = f"the tool input was not valid JSON: {clip(raw, 120)}"
                 else:
                     if not isinstance(value, dict):
-                        problem = f"the tool input was not a JSON object: {_clip(raw)}"
+                        problem = f"the tool input was not a JSON object: {clip(raw, 120)}"
                 if problem:
                     block["input"] = {}
                     self.bad_input[block.get("id", "")] = problem
@@ -336,6 +337,3 @@ def _checked_block(block: object) -> dict:
                 raise TypeError(f"a {kind} block's {key} is not a string")
     return block
 
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from ..errors import StreamError
-from .anthropic import _clip
+from ..text import clip
 
 # finish_reason -> stop_reason; anything else (a future value) passes through as it came.
 STOP_REASONS = {
@@ -109,10 +109,10 @@ def _tool_use(function: dict, call_id: object, position: int, bad_input: dict | 
         if not isinstance(tool_input, dict):
             if bad_input is not None:
                 kind = "a JSON object" if parsed else "valid JSON"
-                bad_input[call_id] = f"the tool input was not {kind}: {_clip(arguments)}"
+                bad_input[call_id] = f"the tool input was not {kind}: {clip(arguments, 120)}"
                 return {"type": "tool_use", "id": call_id, "name": name, "input": {}}
             raise _malformed(f"the arguments of tool call {name!r} ({call_id}) are not a JSON object: "
-                             f"{_clip(arguments)}")
+                             f"{clip(arguments, 120)}")
     else:
         raise _malformed(f"the arguments of tool call {name!r} ({call_id}) are not a string")
     return {"type": "tool_use", "id": call_id, "name": name, "input": tool_input}
