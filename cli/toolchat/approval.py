@@ -25,9 +25,11 @@ def terminal_approver(view=None):
                     "terminal to ask on (the user can allow it with -y or --allow-tool)")
         paused = getattr(view, "paused", None)
         with tty_in, tty_out, (paused() if paused else nullcontext()):
-            from .text import compact_json, one_line
+            from .text import compact_json, neutralise
 
-            tty_out.write(f"Run {tool.name} {one_line(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
+            # The input exactly, on one line (JSON escapes line ends), every control shown escaped.
+            tty_out.write(f"Run {neutralise(tool.name)} {neutralise(compact_json(call.input))}? "
+                          "[y]es/[n]o/[a]lways: ")
             tty_out.flush()
             answer = tty_in.readline().strip().lower()
         if answer in ("a", "always"):

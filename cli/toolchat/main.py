@@ -129,7 +129,8 @@ def ask(prompt: Optional[List[str]] = None, version: Optional[bool] = None, **va
     Example: toolchat -t sample_tools.yaml "What's the weather in Paris?"
     """
     json_output, stream_json = values["json"], values["stream_json"]
-    output = "json" if json_output else "stream-json" if stream_json else "plain" if values["plain"] else None
+    plain = values["plain"] or values["raw"]
+    output = "json" if json_output else "stream-json" if stream_json else "plain" if plain else None
     flags = {option.name: _given(option, values[option.name]) for option in options.for_command("ask")}
     flags["output"] = output
     debug, model = values["debug"], values["model"]
@@ -137,6 +138,8 @@ def ask(prompt: Optional[List[str]] = None, version: Optional[bool] = None, **va
     on_error = _json_failure(model, stream=stream_json) if json_output or stream_json else None
     if json_output and stream_json:
         raise typer.Exit(_guard(_conflict("--json", "--stream-json"), debug))
+    if values["raw"] and (json_output or stream_json):  # JSON keeps the exact text already
+        raise typer.Exit(_guard(_conflict("--raw", "--json" if json_output else "--stream-json"), debug))
     raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, values["demo"], values["messages"]), debug,
                             on_error=on_error))
 
@@ -193,7 +196,9 @@ def _run(settings, messages: list[dict]) -> int:
 
     session = Session(settings)
     if settings.dry_run:
-        print(json.dumps(session.request_body(messages), ensure_ascii=False, indent=2))
+        from .text import dumps
+
+        print(dumps(session.request_body(messages), indent=2))
         return 0
     return _report(session.run(messages), settings)
 
@@ -219,13 +224,11 @@ def _report(result, settings) -> int:
         else:
             _say(f"error: {result.error.message}")
         if settings.debug and result.error.__traceback__ is not None:
-            import traceback
-
-            traceback.print_exception(result.error, file=sys.stderr)
+            _traceback(result.error)
     elif result.incomplete:
         line = "incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete)
         if result.stop_details:
-            from .views.plain import compact_json, one_line
+            from .text import compact_json, one_line
 
             line += f" (details: {one_line(compact_json(result.stop_details))})"
         _say(line)
@@ -269,13 +272,29 @@ def _json_failure(model: str | None, stream: bool = False):
             print(start_line(result.model), flush=True)
             print(result_line(result), flush=True)
         else:
-            print(json.dumps(result.to_json(), ensure_ascii=False))
+            from .text import dumps
+
+            print(dumps(result.to_json()))
 
     return emit
 
 
 def _say(line: str) -> None:
-    print(f"toolchat: {line}", file=sys.stderr, flush=True)
+    """One line for a person on stderr; server messages, headers and file names come in here, so
+    it is neutralised (and folded to one line)."""
+    from .text import one_line
+
+    print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
+
+
+def _traceback(exc: BaseException) -> None:
+    """--debug: the traceback on stderr, neutralised (the message in it may come from a server)."""
+    import traceback
+
+    from .text import neutralise
+
+    sys.stderr.write(neutralise("".join(traceback.format_exception(exc))))
+    sys.stderr.flush()
 
 
 def _guard(action, debug: bool, on_error=None) -> int:
@@ -287,9 +306,7 @@ def _guard(action, debug: bool, on_error=None) -> int:
             on_error(exc)
         _say(f"error: {exc.message}")
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _traceback(exc)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # before the run started (during it, _run reports it)
         if on_error is not None:
@@ -312,13 +329,15 @@ def tools_list(
     def action() -> int:
         box = _load_toolbox(tools)
         if json_output:
-            print(json.dumps(box.wire(), ensure_ascii=False, indent=2))
+            from .text import dumps
+
+            print(dumps(box.wire(), indent=2))
             return 0
-        from .views.plain import one_line
+        from .text import one_line
 
         for tool in box.all.values():
             flags = " (confirm)" if tool.confirm else ""
-            print(f"{tool.name}{flags}\t{one_line(tool.description, 100)}")
+            print(f"{one_line(tool.name)}{flags}\t{one_line(tool.description, 100)}")
         return 0
 
     raise typer.Exit(_guard(action, False))
@@ -368,7 +387,9 @@ def tools_run(
         if result.is_error:
             _say(f"tool error: {result.output}")
             return 1
-        print(result.output)
+        from .text import neutralise
+
+        print(neutralise(result.output))
         return 0
 
     raise typer.Exit(_guard(action, False))

@@ -69,6 +69,8 @@ OPTIONS: tuple[Option, ...] = (
            "Print newline-delimited JSON events on stdout as they happen.", config=False, setting=False),
     Option("plain", ("--plain",), bool, False, "Plain text, no live markdown view, even on a terminal.",
            config=False, setting=False),
+    Option("raw", ("--raw",), bool, False, "Plain output with the model's text byte-exact: escape sequences "
+           "and control characters not neutralised.", config=False),
     Option("color", ("--color",), str, "auto", "auto|always|never. [default auto; NO_COLOR honoured]", "WHEN"),
     Option("quiet", ("-q", "--quiet"), bool, False, "The answer only: nothing on stderr but errors.",
            config=False),

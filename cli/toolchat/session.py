@@ -52,7 +52,7 @@ def view_for(settings: Settings):
 
     # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
     return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
-                     color=settings.color)
+                     color=settings.color, raw=settings.raw)
 
 
 class Session:

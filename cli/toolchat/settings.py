@@ -47,6 +47,7 @@ class Settings:
     dry_run: bool = False
     yes: bool = False
     debug: bool = False
+    raw: bool = False  # plain output: the model's text byte-exact, not neutralised (--raw)
 
     def credential_header(self) -> dict:
         """The auth header for the key, or raise a UsageError saying how to provide one."""
@@ -196,6 +197,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         dry_run=bool(flags.get("dry_run")),
         yes=bool(flags.get("yes")),
         debug=bool(flags.get("debug")),
+        raw=bool(flags.get("raw")),
     )
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
         raise UsageError("--temperature must be between 0 and 1")

@@ -5,7 +5,8 @@ file is untrusted: escape sequences in it could clear the screen, retitle the wi
 clipboard (OSC 52), hide text, or reorder what is shown (bare CR, backspace, BIDI overrides:
 "Trojan Source", CVE-2021-42574). Every path to a terminal passes such text through `neutralise`,
 which shows each of those characters as a visible escape (`\\x1b`, `\\r`, `\\u202e`) instead.
-JSON output does not need it: JSON escaping keeps the exact text and is inert.
+JSON output does not need it: JSON escaping keeps the exact text and is inert, once `dumps` also
+escapes the few characters json.dumps leaves raw (C1 and BIDI controls).
 """
 
 from __future__ import annotations
@@ -58,9 +59,34 @@ def clip(text: str, limit: int) -> str:
     return "…"[:limit] if limit <= 1 else text[: limit - 1] + "…"
 
 
-def one_line(text: Any, width: int = 200) -> str:
-    """Untrusted text as one safe line: whitespace runs folded to one space, neutralised, clipped."""
-    return clip(neutralise(" ".join(str(text).split())), width)
+def one_line(text: Any, width: int | None = 200) -> str:
+    """Untrusted text as one safe line: neutralised, whitespace runs folded to one space, clipped
+    to `width` characters (None: not clipped).
+
+    Neutralised first, so a bare CR, a form feed or a C1 control shows as its escape instead of
+    being folded away as whitespace (the trick stays visible); line ends and tabs fold to spaces.
+    """
+    line = " ".join(neutralise(str(text)).split())
+    return line if width is None else clip(line, width)
+
+
+# JSON needs no neutralising: json.dumps escapes C0 controls (ESC becomes \u001b). But with
+# ensure_ascii=False it writes these raw inside strings: DEL, the C1 controls (U+009B is CSI on some
+# terminals), the BIDI controls, and U+2028/U+2029, which some line splitters (Python's
+# str.splitlines, JavaScript readers) take for line ends. `dumps` escapes them as \uXXXX too.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, **options)` that is also inert on a terminal.
+
+    Still valid JSON that parses to the same value: the characters above only ever occur inside
+    JSON strings (json.dumps writes nothing else outside ASCII), where `\\uXXXX` means the same.
+    """
+    text = json.dumps(value, ensure_ascii=False, **options)
+    if not _JSON_UNSAFE.search(text):
+        return text
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def compact_json(value: Any) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
 from ..events import Finished
+from ..text import dumps
 from .plain import PlainView
 
 
@@ -19,7 +19,7 @@ class JsonView:
     def handle(self, event: Any) -> None:
         self.traces.handle(event)
         if isinstance(event, Finished):
-            self.out.write(json.dumps(event.result.to_json(), ensure_ascii=False) + "\n")
+            self.out.write(dumps(event.result.to_json()) + "\n")
             self.out.flush()
 
     def close(self) -> None:

@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterator
 from ..events import (BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult,
                       TurnEnd, TurnStart)
 from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, ansi, cells, fold, render
-from .plain import PlainView, compact_json, is_terminal, one_line, retry_line, summary
+from ..text import compact_json, one_line
+from .plain import PlainView, is_terminal, retry_line, summary
 
 REFRESH_PER_SECOND = 10
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

@@ -7,28 +7,26 @@ In between: `text`, `thinking`, `tool_call`, `tool_result`, `turn`, `retry`.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
 from ..events import Finished, Result, Retry, Start, TextDelta, ThinkingDelta, ToolCall, ToolResult, TurnEnd
+from ..text import dumps
 from .plain import PlainView
 
 # Bump when a field is removed or changes meaning; new fields and event types may appear without it.
 VERSION = 1
 
-# JSON allows these raw inside strings, but line splitters (Python's str.splitlines, some JS
-# readers) treat them as line ends; escaped, every event is exactly one line for any reader.
-_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
-
 
 def encode(event: dict) -> str:
-    """One event as one line of JSON (no trailing newline)."""
-    line = json.dumps(event, ensure_ascii=False, default=str)
-    for char, escaped in _LINE_BREAKS.items():
-        if char in line:
-            line = line.replace(char, escaped)  # these only ever occur inside JSON strings
-    return line
+    """One event as one line of JSON (no trailing newline).
+
+    text.dumps escapes U+2028, U+2029 and U+0085, which JSON allows raw inside strings but line
+    splitters (Python's str.splitlines, some JS readers) treat as line ends: every event is exactly
+    one line for any reader. It escapes the C1 and BIDI controls too, so the line is inert on a
+    terminal.
+    """
+    return dumps(event, default=str)
 
 
 def start_event(model: str, tools: list[str]) -> dict:

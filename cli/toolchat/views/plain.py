@@ -1,5 +1,8 @@
 """The plain view: answer text to stdout as it arrives, one-line tool traces on stderr.
 
+Everything it writes is neutralised (toolchat.text): the answer on stdout too, on a terminal or
+piped, unless `raw=True` (`--raw`) asks for the model's text byte-exact.
+
 With `spinners=True` and a terminal on stderr (stdout piped), tool activity there is drawn live as in
 the live view; with `summary=True` and a terminal on stderr, a summary line ends the run. Neither
 ever touches stdout, and without a terminal on stderr the traces stay the plain lines below.
@@ -7,24 +10,23 @@ ever touches stdout, and without a terminal on stderr the traces stay the plain 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from contextlib import nullcontext
 from typing import Any, TextIO
 
 from ..events import Finished, Retry, TextDelta, ToolCall, ToolResult, TurnStart
-
-TRACE_WIDTH = 200
+from ..text import compact_json, neutralise, one_line
 
 
 class PlainView:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, show_text: bool = True,
                  quiet: bool = False, spinners: bool = False, summary: bool = False,
-                 color: str = "auto"):
+                 color: str = "auto", raw: bool = False):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.show_text = show_text
+        self.raw = raw  # the answer byte-exact, not neutralised (--raw)
         self.quiet = quiet  # no traces on stderr
         self.started = time.monotonic()
         on_terminal = not quiet and is_terminal(self.err)
@@ -37,6 +39,9 @@ class PlainView:
         self._printed = False  # any answer text written
         self._at_line_start = True
         self._new_turn = False
+        # A text delta's trailing "\r": a CR LF line end if the next delta starts with "\n", a bare
+        # CR (shown escaped) otherwise, so it waits for the next delta to decide.
+        self._cr = ""
 
     def handle(self, event: Any) -> None:
         if isinstance(event, TextDelta):
@@ -46,11 +51,10 @@ class PlainView:
                 # Text of a later turn starts on a line of its own, a blank line after the earlier one.
                 self.out.write("\n" if self._at_line_start else "\n\n")
             self._new_turn = False
-            self.out.write(event.text)
-            self.out.flush()
-            self._printed = True
-            self._at_line_start = event.text.endswith("\n")
-        elif isinstance(event, TurnStart):
+            self._write_text(event.text)
+            return
+        self._end_text()  # anything else ends a run of text deltas: a held CR was a bare one
+        if isinstance(event, TurnStart):
             self._new_turn = event.turn > 1
         elif isinstance(event, (ToolCall, ToolResult)) and self.activity is not None:
             if isinstance(event, ToolCall):
@@ -58,10 +62,11 @@ class PlainView:
             else:
                 self.activity.result(event)
         elif isinstance(event, ToolCall):
-            self._trace(f"→ {event.name} {one_line(compact_json(event.input))}")
+            self._trace(f"→ {one_line(event.name)} {one_line(compact_json(event.input))}")
         elif isinstance(event, ToolResult):
             status = "error" if event.is_error else "ok"
-            self._trace(f"← {event.name} {status} ({event.duration_ms} ms): {one_line(event.output)}")
+            self._trace(f"← {one_line(event.name)} {status} ({event.duration_ms} ms): "
+                        f"{one_line(event.output)}")
         elif isinstance(event, Retry):
             self._trace(retry_line(event))
         elif isinstance(event, Finished):
@@ -81,7 +86,32 @@ class PlainView:
         """For a question on the terminal: the spinners stop and the screen is left clean."""
         return self.activity.paused() if self.activity is not None else nullcontext()
 
+    def _write_text(self, text: str) -> None:
+        if self.raw:
+            shown = text
+        else:
+            text = self._cr + text
+            self._cr = ""
+            if text.endswith("\r"):
+                text, self._cr = text[:-1], "\r"
+            shown = neutralise(text)
+        if shown:
+            self.out.write(shown)
+            self.out.flush()
+            self._printed = True
+            self._at_line_start = shown.endswith("\n")
+
+    def _end_text(self) -> None:
+        """Write a held trailing CR: no line feed came after it, so it is a bare CR, shown escaped."""
+        if self._cr:
+            self._cr = ""
+            self.out.write(neutralise("\r"))
+            self.out.flush()
+            self._printed = True
+            self._at_line_start = False
+
     def finish(self) -> None:
+        self._end_text()
         if self.show_text and self._printed and not self._at_line_start:
             self.out.write("\n")
             self._at_line_start = True
@@ -101,7 +131,7 @@ def retry_line(event: Retry) -> str:
     """`toolchat: overloaded (529), retrying in 1.2 s (attempt 2 of 3)`."""
     delay = f"{event.delay:.1f}" if event.delay >= 1 else f"{event.delay:.2g}"
     of = f" of {event.attempts}" if event.attempts else ""
-    return f"toolchat: {event.reason}, retrying in {delay} s (attempt {event.attempt}{of})"
+    return f"toolchat: {one_line(event.reason)}, retrying in {delay} s (attempt {event.attempt}{of})"
 
 
 def summary(result, seconds: float) -> str:
@@ -110,18 +140,9 @@ def summary(result, seconds: float) -> str:
     tokens_in = sum(usage.get(key) or 0 for key in
                     ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
     calls = len(result.tool_calls)
-    return (f"{result.model} · {result.turns} turn{'s' * (result.turns != 1)} · "
+    return (f"{one_line(result.model)} · {result.turns} turn{'s' * (result.turns != 1)} · "
             f"{calls} tool{'s' * (calls != 1)} · {tokens_in:,} in / "
             f"{usage.get('output_tokens') or 0:,} out tokens · {seconds:.1f} s")
-
-
-def compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
-
-
-def one_line(text: str, width: int = TRACE_WIDTH) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def is_terminal(stream: TextIO) -> bool:
