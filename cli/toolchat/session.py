@@ -43,7 +43,8 @@ def view_for(settings: Settings):
         from .views.ndjson import NdjsonView
 
         return NdjsonView(quiet=settings.quiet)
-    from .views.plain import PlainView, is_terminal
+    from .views.format import is_terminal
+    from .views.plain import PlainView
 
     if settings.output == "auto" and is_terminal(sys.stdout):
         from .views.live import LiveView

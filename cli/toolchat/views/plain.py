@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from ..events import Finished, Retry, TextDelta, ToolCall, ToolResult, TurnStart
 from ..text import compact_json, neutralise, one_line
+from .format import is_terminal, retry_line, summary  # noqa: F401 (views.live imports them from here)
 
 
 class PlainView:
@@ -125,32 +126,6 @@ class PlainView:
             self._at_line_start = True
         self.err.write(line + "\n")
         self.err.flush()
-
-
-def retry_line(event: Retry) -> str:
-    """`toolchat: overloaded (529), retrying in 1.2 s (attempt 2 of 3)`."""
-    delay = f"{event.delay:.1f}" if event.delay >= 1 else f"{event.delay:.2g}"
-    of = f" of {event.attempts}" if event.attempts else ""
-    return f"toolchat: {one_line(event.reason)}, retrying in {delay} s (attempt {event.attempt}{of})"
-
-
-def summary(result, seconds: float) -> str:
-    """`model · 2 turns · 3 tools · 812 in / 96 out tokens · 1.4 s` (tools: calls run or refused)."""
-    usage = result.usage or {}
-    tokens_in = sum(usage.get(key) or 0 for key in
-                    ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-    calls = len(result.tool_calls)
-    return (f"{one_line(result.model)} · {result.turns} turn{'s' * (result.turns != 1)} · "
-            f"{calls} tool{'s' * (calls != 1)} · {tokens_in:,} in / "
-            f"{usage.get('output_tokens') or 0:,} out tokens · {seconds:.1f} s")
-
-
-def is_terminal(stream: TextIO) -> bool:
-    """Whether `stream` is a terminal (False for anything that cannot say)."""
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _same_stream(a: TextIO, b: TextIO) -> bool:
