@@ -138,10 +138,15 @@ def _conflict(first: str, second: str):
 def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = None) -> int:
     from .settings import resolve
 
-    text = " ".join(words).strip()
+    from .stdio import decode, read_stdin, repair, warn_replaced
+
+    text, replaced = repair(" ".join(words).strip())
+    flags, more = _repair_flags(flags)
+    warn_replaced("the command line", replaced + more)
     if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-":
-        piped = sys.stdin.read().strip()
-        text = "\n\n".join(part for part in (text, piped) if part)
+        piped, replaced = decode(read_stdin())
+        warn_replaced("stdin", replaced)
+        text = "\n\n".join(part for part in (text, piped.strip()) if part)
     messages: list[dict] = []
     if messages_file is not None:
         from .transcript import continue_from, load_transcript
@@ -173,6 +178,27 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     finally:
         if server is not None:
             server.stop()
+
+
+def _repair_flags(flags: dict) -> tuple[dict, int]:
+    """Text options as valid text (bytes that are not UTF-8 become U+FFFD); file names stay as given."""
+    from .stdio import repair
+
+    total, repaired = 0, dict(flags)
+    for key, value in flags.items():
+        if key in _PATH_FLAGS:
+            continue
+        if isinstance(value, str):
+            repaired[key], count = repair(value)
+            total += count
+        elif isinstance(value, list):
+            pairs = [repair(item) if isinstance(item, str) else (item, 0) for item in value]
+            repaired[key] = [item for item, _ in pairs]
+            total += sum(count for _, count in pairs)
+    return repaired, total
+
+
+_PATH_FLAGS = {"tools", "save"}
 
 
 def _run(settings, messages: list[dict]) -> int:
@@ -554,12 +580,16 @@ def mock_server(
 
 def run(argv: list[str] | None = None) -> None:
     """Console entry point: subcommands by name, anything else is a prompt."""
+    from .stdio import guarded_stdout, safe_streams
+
     args = sys.argv[1:] if argv is None else argv
+    safe_streams()
     try:
-        if args and args[0] in SUBCOMMANDS:
-            sub(args=args, prog_name="toolchat")
-        else:
-            app(args=args, prog_name="toolchat")
+        with guarded_stdout():  # a handler's print() or subprocess writes to stderr, not stdout
+            if args and args[0] in SUBCOMMANDS:
+                sub(args=args, prog_name="toolchat")
+            else:
+                app(args=args, prog_name="toolchat")
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -6,13 +6,9 @@ unknown tool, bad input, a handler exception or a timeout each become an error r
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import json
 import queue
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +17,8 @@ from typing import Any, Callable, Iterator
 
 from .errors import ToolsFileError
 from .events import ToolResult
+from .handlers import load_handler as _import_handler
+from .stdio import handler_code, read_text
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_TIMEOUT = 60.0
@@ -130,7 +128,8 @@ class Toolbox:
 
 def _invoke(tool: Tool, call: Call, position: int, done: queue.Queue, cap: int = OUTPUT_CAP) -> None:
     try:
-        value = tool.function(**call.input)
+        with handler_code():  # what the handler prints goes to stderr: stdout is toolchat's
+            value = tool.function(**call.input)
     except BaseException as exc:  # the handler is user code: anything it raises is a tool error
         message = str(exc).strip() or "(no message)"
         done.put((position, cap_output(f"{type(exc).__name__}: {message}", cap), True))
@@ -205,11 +204,11 @@ def load_file(path: str | Path) -> list[Tool]:
     path = Path(path)
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, where)
     except FileNotFoundError:
         raise ToolsFileError(f"{where}: tools file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ToolsFileError(f"{where}: cannot read the tools file ({exc})") from None
+    except OSError as exc:
+        raise ToolsFileError(f"{where}: cannot read the tools file ({exc.strerror or exc})") from None
     import yaml
 
     try:
@@ -291,55 +290,3 @@ def _check_schema(schema: Any, fail: Callable[[str, str], ToolsFileError]) -> No
     except jsonschema.SchemaError as exc:
         at = "".join(f".{p}" for p in exc.path)
         raise fail("input_schema" + at, f"not a valid JSON Schema: {exc.message}") from None
-
-
-def _import_handler(ref: str, yaml_path: Path, fail: Callable[[str, str], ToolsFileError]) -> Callable:
-    target, sep, attr = ref.rpartition(":")
-    if not sep or not target or not attr:
-        raise fail("handler", f"{ref!r} must be module:function or path/to/file.py:function")
-    base = yaml_path.resolve().parent
-    try:
-        if target.endswith(".py") or "/" in target or "\\" in target:
-            module = _import_file(base / target, fail)
-        else:
-            # Modules resolve from the tools file's folder first, so a tools/ package beside it works.
-            if str(base) not in sys.path:
-                sys.path.insert(0, str(base))
-            module = importlib.import_module(target)
-    except ToolsFileError:
-        raise
-    except ImportError as exc:
-        raise fail("handler", f"cannot import {target!r}: {exc}") from None
-    except BaseException as exc:  # the module's own code failed while importing
-        raise fail("handler", f"importing {target!r} failed: {type(exc).__name__}: {exc}") from None
-    function = module
-    for part in attr.split("."):
-        function = getattr(function, part, None)
-        if function is None:
-            raise fail("handler", f"{target!r} has no {attr!r}")
-    if not callable(function):
-        raise fail("handler", f"{target}:{attr} is not callable")
-    return function
-
-
-def _import_file(file: Path, fail: Callable[[str, str], ToolsFileError]):
-    if not file.is_file():
-        raise fail("handler", f"file {str(file)!r} not found")
-    # One module per file path, so two files named alike do not collide.
-    digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
-    name = f"toolchat_handlers.{file.stem}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise fail("handler", f"cannot load {str(file)!r} as Python")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    if str(file.parent) not in sys.path:
-        sys.path.insert(0, str(file.parent))
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module

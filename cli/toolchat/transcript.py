@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,18 +93,21 @@ def _sync_folder(folder: Path) -> None:
 def load_transcript(source: str) -> Loaded:
     """Read `--messages FILE` ('-' = stdin) in any of the shapes it accepts."""
     label = "stdin" if source == "-" else source
+    from .stdio import decode, read_stdin, read_text, warn_replaced
+
     if source == "-":
         try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"--messages {label}: cannot read it: {exc}") from None
+            text, replaced = decode(read_stdin())
+        except OSError as exc:
+            raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
+        warn_replaced(f"--messages {label}", replaced)
     else:
         try:
-            text = Path(source).read_text(encoding="utf-8")
+            text = read_text(Path(source), f"--messages {label}")
         except FileNotFoundError:
             raise UsageError(f"--messages {label}: file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--messages {label}: cannot read it: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
     return parse_transcript(text, label)
 
 
