@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 from .errors import ToolsFileError
 from .events import ToolResult
 from .handlers import load_handler as _import_handler
-from .stdio import handler_code, read_text
+from .stdio import handler_code, read_text, repair
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_TIMEOUT = 60.0
@@ -132,10 +132,10 @@ def _invoke(tool: Tool, call: Call, position: int, done: queue.Queue, cap: int =
             value = tool.function(**call.input)
     except BaseException as exc:  # the handler is user code: anything it raises is a tool error
         message = str(exc).strip() or "(no message)"
-        done.put((position, cap_output(f"{type(exc).__name__}: {message}", cap), True))
+        done.put((position, cap_output(repair(f"{type(exc).__name__}: {message}")[0], cap), True))
         return
-    try:
-        done.put((position, cap_output(render_output(value), cap), False))
+    try:  # repair: a lone surrogate (say, a file name that is not UTF-8) cannot be sent
+        done.put((position, cap_output(repair(render_output(value))[0], cap), False))
     except Exception as exc:
         done.put((position, f"the tool returned a value that cannot be sent: {exc}", True))
 

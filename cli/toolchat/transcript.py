@@ -108,7 +108,26 @@ def load_transcript(source: str) -> Loaded:
             raise UsageError(f"--messages {label}: file not found") from None
         except OSError as exc:
             raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
-    return parse_transcript(text, label)
+    loaded = parse_transcript(text, label)
+    # JSON can spell lone surrogates ("\\ud800"), which no UTF-8 request can carry.
+    loaded.messages, replaced = _repaired(loaded.messages)
+    warn_replaced(f"--messages {label}", replaced)
+    return loaded
+
+
+def _repaired(value):
+    """`value` with every string made valid text (lone surrogates -> U+FFFD); (value, count)."""
+    from .stdio import repair
+
+    if isinstance(value, str):
+        return repair(value)
+    if isinstance(value, list):
+        pairs = [_repaired(item) for item in value]
+        return [item for item, _ in pairs], sum(count for _, count in pairs)
+    if isinstance(value, dict):
+        pairs = {key: _repaired(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs.items()}, sum(count for _, count in pairs.values())
+    return value, 0
 
 
 # Deeper than any conversation needs, shallow enough that nothing later (json.dumps, the request)
