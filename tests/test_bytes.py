@@ -130,7 +130,7 @@ def test_json_output_is_exact_and_valid_on_any_output_encoding(tmp_path, mock, e
     server = mock(script={"turns": [{"text": ANSWER}]})
     proc = run(tmp_path, server, mode, "hi", env=env)
     assert proc.returncode == 0, proc
-    # What the encoding lacks is a \\u escape inside the JSON string: the exact text all the same.
+    # What the encoding lacks is a \u escape inside the JSON string: the exact text all the same.
     assert output(proc, mode, env.get("PYTHONIOENCODING", "utf-8"))["text"] == ANSWER
     assert proc.stderr == b""
 

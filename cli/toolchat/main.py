@@ -167,8 +167,9 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     if demo:
         from .mock.server import DEMO_SCRIPT, MockServer
 
-        server = MockServer(script=DEMO_SCRIPT).start()
+        server = MockServer(script=DEMO_SCRIPT, log=False).start()
         env.update({"TOOLCHAT_BASE_URL": server.url, "TOOLCHAT_API_KEY": "demo-key"})
+        _offline_weather(server.url)
         flags = {**flags, "base_url": None}
         if not flags.get("tools"):
             flags["tools"] = [str(_sample_tools())]
@@ -178,6 +179,13 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     finally:
         if server is not None:
             server.stop()
+
+
+def _offline_weather(url: str) -> None:
+    """--demo: the sample get_weather asks the mock server's Open-Meteo look-alike, not the network."""
+    os.environ["TOOLCHAT_GEOCODING_URL"] = os.environ["TOOLCHAT_FORECAST_URL"] = url
+    bypass = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    os.environ["no_proxy"] = ",".join(part for part in (bypass, "127.0.0.1") if part)  # no proxy hop
 
 
 def _repair_flags(flags: dict) -> tuple[dict, int]:
