@@ -167,3 +167,13 @@ def test_a_tool_returning_a_non_utf8_file_name_is_sent_with_replacement(tmp_path
     proc = run(tmp_path, server, "--json", "-t", "t.yaml", "hi")
     assert proc.returncode == 0, proc
     assert output(proc, "--json")["text"] == '["caf\ufffd.txt"]'
+
+
+def test_a_non_utf8_environment_variable_is_replaced_with_one_warning(tmp_path, mock):
+    server = mock()
+    proc = run(tmp_path, server, "--stream-json", "hi", env={"TOOLCHAT_MODEL": b"m\xff".decode(
+        "utf-8", "surrogateescape")})
+    assert proc.returncode == 0, proc
+    assert proc.stderr.decode() == warning("the environment (TOOLCHAT_*, ANTHROPIC_*)", 1)
+    assert output(proc, "--stream-json")["model"] == "m\ufffd"
+    assert server.requests[-1].body["model"] == "m\ufffd"

@@ -163,7 +163,8 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
         messages = [{"role": "user", "content": text}]
 
     server = None
-    env = dict(os.environ)
+    env, replaced = _repair_env(dict(os.environ))
+    warn_replaced("the environment (TOOLCHAT_*, ANTHROPIC_*)", replaced)
     if demo:
         from .mock.server import DEMO_SCRIPT, MockServer
 
@@ -179,6 +180,18 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     finally:
         if server is not None:
             server.stop()
+
+
+def _repair_env(env: dict) -> tuple[dict, int]:
+    """toolchat's variables as valid text, like the options (file names stay as given)."""
+    from .stdio import repair
+
+    total = 0
+    for key, value in env.items():
+        if key.startswith(("TOOLCHAT_", "ANTHROPIC_")) and key not in ("TOOLCHAT_TOOLS", "TOOLCHAT_CONFIG"):
+            env[key], count = repair(value)
+            total += count
+    return env, total
 
 
 def _offline_weather(url: str) -> None:
