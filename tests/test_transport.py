@@ -572,3 +572,13 @@ def test_server_headers_in_debug_lines_cannot_drive_the_terminal(toolchat, mock)
     assert run.code == 0
     assert "\x1b" not in run.err and "\x07" not in run.err
     assert "request-id=req_mock_" in run.err and "req\\x1b]0;pwned\\a" in run.err
+
+
+def test_a_key_echoed_as_the_request_id_of_an_error_event_never_shows(toolchat, mock):
+    start, ping = message_events({"type": "text", "text": "x"})[:2]
+    error = {"type": "error", "error": {"type": "invalid_request_error", "message": "no"},
+             "request_id": f"req_{TEST_KEY}"}
+    server = mock({"turns": [{"raw": sse(start, ping, error)}]})
+    run = toolchat("--json", "--retries", "0", "hi", server=server)  # the fixture fails on any leak
+    assert run.code == 3
+    assert run.json()["error"]["request_id"] == "req_[redacted]"

@@ -248,6 +248,7 @@ class Transport:
 
         def reason() -> str:
             return _reason(chain, self.clean)
+
         if mid_response:
             if find(urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError):
                 return TransportError(f"no data from the server for {read_limit:g} s (--timeout)",
