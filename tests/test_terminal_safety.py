@@ -374,9 +374,6 @@ def test_a_request_id_header_is_exact_in_json_with_nothing_raw(tmp_path, mock, f
     assert proc.stderr == b"toolchat: error: HTTP 400 invalid_request_error: bad\n"
 
 
-@pytest.mark.xfail(strict=True, reason="transport.py prints the --debug response line (with the "
-                   "request-id header) without toolchat.text; transport.py is changed on its own "
-                   "branch: drop this mark once it neutralises that line")
 def test_a_request_id_header_in_the_debug_line_is_neutralised(tmp_path, mock):
     proc = run_bytes(tmp_path, header_server(mock), "--debug", "hi")
     assert proc.returncode == 3

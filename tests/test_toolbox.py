@@ -126,7 +126,7 @@ def test_handler_problems(tmp_path, handler, problem):
 def test_handler_module_that_raises_on_import(tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('import-time failure')\n")
     message = load_error(tmp_path, TOOL.format(name="add", handler="broken.py:f"))
-    assert message == "FILE: tool 'add': handler: importing 'broken.py' failed: RuntimeError: import-time failure"
+    assert message == "FILE: tool 'add': handler: importing 'broken.py' failed: RuntimeError: import-time failure (broken.py, line 1)"
 
 
 def test_unknown_field_catches_typos(tmp_path):

@@ -154,10 +154,15 @@ def _conflict(first: str, second: str):
 def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = None) -> int:
     from .settings import resolve
 
-    text = " ".join(words).strip()
+    from .stdio import decode, read_stdin, repair, warn_replaced
+
+    text, replaced = repair(" ".join(words).strip())
+    flags, more = _repair_flags(flags)
+    warn_replaced("the command line", replaced + more)
     if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-":
-        piped = sys.stdin.read().strip()
-        text = "\n\n".join(part for part in (text, piped) if part)
+        piped, replaced = decode(read_stdin())
+        warn_replaced("stdin", replaced)
+        text = "\n\n".join(part for part in (text, piped.strip()) if part)
     messages: list[dict] = []
     if messages_file is not None:
         from .transcript import continue_from, load_transcript
@@ -174,12 +179,14 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
         messages = [{"role": "user", "content": text}]
 
     server = None
-    env = dict(os.environ)
+    env, replaced = _repair_env(dict(os.environ))
+    warn_replaced("the environment (TOOLCHAT_*, ANTHROPIC_*)", replaced)
     if demo:
         from .mock.server import DEMO_SCRIPT, MockServer
 
-        server = MockServer(script=DEMO_SCRIPT).start()
+        server = MockServer(script=DEMO_SCRIPT, log=False).start()
         env.update({"TOOLCHAT_BASE_URL": server.url, "TOOLCHAT_API_KEY": "demo-key"})
+        _offline_weather(server.url)
         flags = {**flags, "base_url": None}
         if not flags.get("tools"):
             flags["tools"] = [str(_sample_tools())]
@@ -189,6 +196,46 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     finally:
         if server is not None:
             server.stop()
+
+
+def _repair_env(env: dict) -> tuple[dict, int]:
+    """toolchat's variables as valid text, like the options (file names stay as given)."""
+    from .stdio import repair
+
+    total = 0
+    for key, value in env.items():
+        if key.startswith(("TOOLCHAT_", "ANTHROPIC_")) and key not in ("TOOLCHAT_TOOLS", "TOOLCHAT_CONFIG"):
+            env[key], count = repair(value)
+            total += count
+    return env, total
+
+
+def _offline_weather(url: str) -> None:
+    """--demo: the sample get_weather asks the mock server's Open-Meteo look-alike, not the network."""
+    os.environ["TOOLCHAT_GEOCODING_URL"] = os.environ["TOOLCHAT_FORECAST_URL"] = url
+    bypass = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    os.environ["no_proxy"] = ",".join(part for part in (bypass, "127.0.0.1") if part)  # no proxy hop
+
+
+def _repair_flags(flags: dict) -> tuple[dict, int]:
+    """Text options as valid text (bytes that are not UTF-8 become U+FFFD); file names stay as given."""
+    from .stdio import repair
+
+    total, repaired = 0, dict(flags)
+    for key, value in flags.items():
+        if key in _PATH_FLAGS:
+            continue
+        if isinstance(value, str):
+            repaired[key], count = repair(value)
+            total += count
+        elif isinstance(value, list):
+            pairs = [repair(item) if isinstance(item, str) else (item, 0) for item in value]
+            repaired[key] = [item for item, _ in pairs]
+            total += sum(count for _, count in pairs)
+    return repaired, total
+
+
+_PATH_FLAGS = {"tools", "save", "messages"}
 
 
 def _run(settings, messages: list[dict]) -> int:
@@ -432,12 +479,16 @@ def mock_server(
 
 def run(argv: list[str] | None = None) -> None:
     """Console entry point: subcommands by name, anything else is a prompt."""
+    from .stdio import guarded_stdout, safe_streams
+
     args = sys.argv[1:] if argv is None else argv
+    safe_streams()
     try:
-        if args and args[0] in SUBCOMMANDS:
-            sub(args=args, prog_name="toolchat")
-        else:
-            app(args=args, prog_name="toolchat")
+        with guarded_stdout():  # a handler's print() or subprocess writes to stderr, not stdout
+            if args and args[0] in SUBCOMMANDS:
+                sub(args=args, prog_name="toolchat")
+            else:
+                app(args=args, prog_name="toolchat")
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

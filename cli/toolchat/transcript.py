@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,19 +93,41 @@ def _sync_folder(folder: Path) -> None:
 def load_transcript(source: str) -> Loaded:
     """Read `--messages FILE` ('-' = stdin) in any of the shapes it accepts."""
     label = "stdin" if source == "-" else source
+    from .stdio import decode, read_stdin, read_text, warn_replaced
+
     if source == "-":
         try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"--messages {label}: cannot read it: {exc}") from None
+            text, replaced = decode(read_stdin())
+        except OSError as exc:
+            raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
+        warn_replaced(f"--messages {label}", replaced)
     else:
         try:
-            text = Path(source).read_text(encoding="utf-8")
+            text = read_text(Path(source), f"--messages {label}")
         except FileNotFoundError:
             raise UsageError(f"--messages {label}: file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--messages {label}: cannot read it: {exc}") from None
-    return parse_transcript(text, label)
+        except OSError as exc:
+            raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
+    loaded = parse_transcript(text, label)
+    # JSON can spell lone surrogates ("\\ud800"), which no UTF-8 request can carry.
+    loaded.messages, replaced = _repaired(loaded.messages)
+    warn_replaced(f"--messages {label}", replaced)
+    return loaded
+
+
+def _repaired(value):
+    """`value` with every string made valid text (lone surrogates -> U+FFFD); (value, count)."""
+    from .stdio import repair
+
+    if isinstance(value, str):
+        return repair(value)
+    if isinstance(value, list):
+        pairs = [_repaired(item) for item in value]
+        return [item for item, _ in pairs], sum(count for _, count in pairs)
+    if isinstance(value, dict):
+        pairs = {key: _repaired(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs.items()}, sum(count for _, count in pairs.values())
+    return value, 0
 
 
 # Deeper than any conversation needs, shallow enough that nothing later (json.dumps, the request)

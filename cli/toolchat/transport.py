@@ -1,21 +1,35 @@
 """HTTP for the Messages API: one requests.Session per run, auth headers, timeouts, response
-sniffing (stream or JSON, whatever was asked) and turning error responses into APIError."""
+sniffing (stream or JSON, whatever was asked) and turning error responses into APIError.
+
+Only public APIs of requests, urllib3 and http.client are used. The body is read with urllib3's
+`HTTPResponse.read_chunked()` when it is chunked (one piece per HTTP chunk, as the server flushed it)
+and with `HTTPResponse.read1()` otherwise (whatever one socket read brought), so tokens flow as they
+arrive in both cases; requests' `iter_content(chunk_size=None)` may wait for the end of a body that
+is delimited by the connection closing (PROTOCOL.md §6). Every failure of those libraries becomes a
+TransportError in one place, `Transport.failure`, by the types of the exceptions in its chain.
+"""
 
 from __future__ import annotations
 
+import http.client
+import itertools
 import json
 import re
+import ssl
 import sys
-from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 
 from .errors import APIError, ToolchatError, TransportError
+from .text import clip, neutralise, one_line
 
 ANTHROPIC_VERSION = "2023-06-01"
-_READ_SIZE = 65536
+_READ_SIZE = 65536  # at most this much per socket read of a body that is not chunked
+_ERROR_BODY_LIMIT = 200_000  # bytes of an error body or an HTML page read to describe it
+_SNIFF_LIMIT = 65536  # bytes read at most to see the first line of a body of an unexpected type
 
 
 def messages_url(base_url: str) -> str:
@@ -35,30 +49,47 @@ def auth_headers(key: str, style: str) -> dict:
     return {"x-api-key": key}
 
 
-@dataclass
 class Reply:
-    """A successful response, sniffed: `kind` is 'sse' or 'json'."""
+    """A successful response, sniffed: `kind` is 'sse' or 'json'. Its body is read once, in order:
+    `first` (the bytes the sniffing read) and then the rest, as it arrives."""
 
-    kind: str
-    response: requests.Response
-    first: bytes
+    def __init__(self, kind: str, response: requests.Response, first: bytes,
+                 rest: Iterator[bytes], transport: "Transport"):
+        self.kind = kind
+        self.response = response
+        self.first = first
+        self._rest = rest
+        self._transport = transport
 
     def chunks(self) -> Iterator[bytes]:
         """The body's bytes as they arrive, without waiting for more than is there."""
-        if self.first:
-            yield self.first
-        yield from _read_chunks(self.response)
+        first, self.first = self.first, b""
+        # itertools.chain, not a generator: one layer less for each of a stream's many pieces.
+        return itertools.chain((first,) if first else (), self._rest)
 
     def json(self) -> object:
-        body = self.first + b"".join(_read_chunks(self.response))
+        body = b"".join(self.chunks())
         try:
             return json.loads(body.decode("utf-8-sig"))
         except (ValueError, RecursionError):
-            raise APIError(f"the server sent a malformed JSON body: {_clip(body)}",
-                           type="malformed_response", status=self.response.status_code) from None
+            raise self._transport.scrubbed(APIError(
+                f"the server sent a malformed JSON body: {self._transport.clean(body, 200)}",
+                type="malformed_response", status=self.response.status_code)) from None
 
     def close(self) -> None:
         self.response.close()
+
+
+class _Session(requests.Session):
+    """requests.Session that also drops toolchat's credential headers when a redirect leaves the
+    origin: requests itself drops only `Authorization`, and would send `x-api-key` to any host a
+    server redirects to."""
+
+    def rebuild_auth(self, prepared_request, response):
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in SECRET_HEADERS:
+                prepared_request.headers.pop(name, None)
+        super().rebuild_auth(prepared_request, response)
 
 
 class Transport:
@@ -69,7 +100,7 @@ class Transport:
         self.url = url
         self.timeout = (connect_timeout, read_timeout)
         self.debug = debug
-        self.session = requests.Session()
+        self.session = _Session()
         self.session.headers.update({
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
@@ -92,7 +123,7 @@ class Transport:
         try:
             return self._send(body)
         except ToolchatError as exc:
-            raise scrub(exc, self._secrets)
+            raise self.scrubbed(exc)
 
     def scrubbed(self, error: ToolchatError) -> ToolchatError:
         """`error` without this transport's credentials in it (for errors met mid-stream)."""
@@ -102,72 +133,228 @@ class Transport:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         if self.debug:
             shown = {k: v for k, v in self.session.headers.items()}
-            print(f"debug: POST {self._shown_url} headers={redact_headers(shown)} body={len(data)} bytes",
-                  file=sys.stderr)
+            self._debug(f"POST {self._shown_url} headers={redact_headers(shown)} body={len(data)} bytes")
         try:
             response = self.session.post(self.url, data=data, stream=True, timeout=self.timeout)
-        except requests.exceptions.ConnectTimeout as exc:
-            raise TransportError(f"timed out connecting to {self._host} ({_reason(exc, self._secrets)})",
-                                 type="timeout") from exc
-        except requests.exceptions.Timeout as exc:  # connected, but no response in time
-            raise TransportError(f"no response from {self._host} within {self.timeout[1]:g} s",
-                                 type="timeout") from exc
-        except requests.exceptions.ConnectionError as exc:
-            if _aborted(exc):  # connected, then dropped before the status line
-                raise TransportError(f"the connection to {self._host} failed before a response: "
-                                     f"{_reason(exc, self._secrets)}") from exc
-            raise TransportError(f"could not connect to {self._host}: {_reason(exc, self._secrets)}") from exc
-        except (requests.exceptions.InvalidHeader, UnicodeEncodeError, ValueError) as exc:
-            # A header value http.client refuses. Its message quotes the value, which may be the
-            # key: name the problem, never the value.
-            raise TransportError(f"cannot send the request to {self._host}: a header value has "
-                                 "characters HTTP headers cannot carry; check the API key and "
-                                 "--header values", type="request_error") from exc
-        except requests.exceptions.RequestException as exc:  # a request that cannot be made
-            raise TransportError(f"cannot send the request to {self._host}: "
-                                 f"{_reason(exc, self._secrets)}", type="request_error") from exc
+        except Exception as exc:
+            error = self.failure(exc, mid_response=False)
+            if error is None:
+                raise
+            raise error from exc
         if self.debug:
-            print(f"debug: HTTP {response.status_code} {response.headers.get('content-type', '')}"
-                  f" request-id={_request_id(response)}", file=sys.stderr)
+            self._debug(f"HTTP {response.status_code} {response.headers.get('content-type', '')}"
+                        f" request-id={_request_id(response)}")
+        rest = self._body(response)
         if response.status_code >= 400:
             try:
-                raise error_from_response(response)
+                raise error_from_response(response, self._redact(_read_up_to(rest, _ERROR_BODY_LIMIT)))
             finally:
                 response.close()
-        return self._sniff(response)
+        return self._sniff(response, rest)
 
-    def _sniff(self, response: requests.Response) -> Reply:
-        # Decide on what came back, never on what was asked: gateways answer stream requests with JSON.
-        ctype = response.headers.get("content-type", "").lower()
+    def _debug(self, line: str) -> None:
+        # Server-supplied values (content-type, request-id) are in it: scrubbed, and neutralised
+        # for the terminal.
+        print("debug: " + neutralise(_redacted(line, self._secrets)), file=sys.stderr)
+
+    def _redact(self, body: bytes) -> bytes:
+        """`body` with every credential replaced, before any of it is clipped into a message (a
+        clipped credential would no longer be found)."""
+        for value in self._secrets:
+            body = body.replace(value.encode("utf-8", errors="replace"), b"[redacted]")
+        return body
+
+    def clean(self, text: str | bytes, limit: int) -> str:
+        """Server- or socket-supplied text for a message: credentials out, one line, clipped."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        return one_line(_redacted(text, self._secrets), limit)
+
+    def _body(self, response: requests.Response) -> Iterator[bytes]:
+        """The body's bytes as they arrive: never more than one HTTP chunk (chunked bodies) or one
+        socket read (any other) at a time, so nothing waits for bytes that have not come yet."""
+        raw = response.raw
+        try:
+            if raw.chunked and raw.supports_chunked_reads():
+                # One piece per chunk: http.client and urllib3 hand chunked bodies over no other way
+                # without waiting (read1 stops at a chunk's end, read(n) waits for n bytes). The
+                # socket is still read through http.client's buffer, 8 KiB or more per read.
+                yield from raw.read_chunked(decode_content=True)
+                return
+            while True:
+                piece = raw.read1(_READ_SIZE, decode_content=True)
+                if not piece:
+                    return
+                yield piece
+        except Exception as exc:
+            error = self.failure(exc, mid_response=True,
+                                 encoding=response.headers.get("content-encoding", ""))
+            if error is None:
+                raise
+            error.__cause__, error.__suppress_context__ = exc, True  # as `from exc`, before scrub looks
+            raise self.scrubbed(error)
+
+    def _sniff(self, response: requests.Response, rest: Iterator[bytes]) -> Reply:
+        # Decide on what came back, never on what was asked: gateways answer stream requests with
+        # JSON, and some label a stream text/plain.
+        ctype = response.headers.get("content-type", "")
+        media = ctype.partition(";")[0].strip().lower()
         first = b""
-        chunks = _read_chunks(response)
-        for chunk in chunks:
-            first += chunk
+        for piece in rest:
+            first += piece
             if _lead(first):
                 break
         lead = _lead(first)
         if lead == b"<":
             # A proxy or portal page with status 200 (login walls, challenge pages): not an answer.
             # Show its title, never the page.
-            body = first
-            for chunk in chunks:
-                body += chunk
-                if len(body) >= 200_000:
-                    break
+            body = self._redact(first + _read_up_to(rest, _ERROR_BODY_LIMIT - len(first)))
             response.close()
             _, described = _describe_error_body(body)
             raise APIError(f"HTTP {response.status_code} malformed_response: expected a stream or a "
                            f"JSON message, got {described}",
                            type="malformed_response", status=response.status_code,
                            request_id=_request_id(response))
-        if "json" in ctype or lead in (b"{", b"["):
-            kind = "json"
-        else:
-            kind = "sse"
-        return Reply(kind, response, first)
+        if "json" in media or lead in (b"{", b"["):
+            return Reply("json", response, first, rest, self)
+        if media != "text/event-stream":
+            # Not labelled a stream: read it as one only if its first line is an SSE line.
+            for piece in rest:
+                first += piece
+                if b"\n" in first.lstrip() or b"\r" in first.lstrip() or len(first) >= _SNIFF_LIMIT:
+                    break
+            line = _first_line(first)
+            if not _SSE_LINE.match(line):
+                response.close()
+                shown = self.clean(media or "(none)", 80)
+                got = self.clean(line, 160) if line else "an empty body"
+                raise APIError(f"HTTP {response.status_code} malformed_response: unexpected content-type "
+                               f"{shown} from the server, not a stream or a JSON message: {got}",
+                               type="malformed_response", status=response.status_code,
+                               request_id=_request_id(response))
+        return Reply("sse", response, first, rest, self)
+
+    def failure(self, exc: BaseException, *, mid_response: bool,
+                encoding: str = "") -> ToolchatError | None:
+        """The one place a failure of requests, urllib3, http.client or the socket becomes a
+        TransportError, decided by the types in its chain (requests wraps urllib3, which wraps the
+        socket's error); None for an exception that is not a transport failure."""
+        chain = _chain(exc)
+
+        def find(*types):
+            return next((e for e in chain if isinstance(e, types)), None)
+
+        host, (connect_limit, read_limit) = self._host, self.timeout
+
+        def reason() -> str:
+            return _reason(chain, self.clean)
+
+        if mid_response:
+            if find(urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError):
+                return TransportError(f"no data from the server for {read_limit:g} s (--timeout)",
+                                      type="timeout")
+            if find(urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError):
+                return TransportError(f"the server sent a body that cannot be decoded (content-encoding "
+                                      f"{self.clean(encoding or 'none', 40)})", type="malformed_response")
+            tls = find(ssl.SSLError)
+            if tls is not None:
+                return TransportError(f"the connection failed mid-response: TLS error: "
+                                      f"{self.clean(_tls_reason(tls), 160)}")
+            if find(urllib3.exceptions.InvalidChunkLength):
+                return TransportError("the connection failed mid-response: the server sent a malformed "
+                                      "chunked body")
+            if find(urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError,
+                    http.client.HTTPException):
+                return TransportError(f"the connection failed mid-response: {reason()}")
+            return None
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return TransportError(f"timed out connecting to {host}: no connection within "
+                                  f"{connect_limit:g} s", type="timeout")
+        if isinstance(exc, requests.exceptions.ReadTimeout):  # connected, but no response in time
+            return TransportError(f"no response from {host} within {read_limit:g} s", type="timeout")
+        if isinstance(exc, requests.exceptions.SSLError):
+            tls = find(ssl.SSLError)
+            if isinstance(tls, ssl.SSLCertVerificationError):  # will not heal: not retried
+                return TransportError(f"could not connect to {host}: TLS certificate verification "
+                                      f"failed: {self.clean(_tls_reason(tls), 160)}", type="tls_error")
+            return TransportError(f"could not connect to {host}: TLS error: "
+                                  f"{self.clean(_tls_reason(tls), 160) if tls else reason()}")
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return TransportError(f"could not connect to the proxy for {host}: {reason()}")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            if find(urllib3.exceptions.ProtocolError):  # connected, then dropped before the status line
+                return TransportError(f"the connection to {host} failed before a response: {reason()}")
+            return TransportError(f"could not connect to {host}: {reason()}")
+        if isinstance(exc, requests.exceptions.TooManyRedirects):
+            return TransportError(f"cannot send the request to {host}: more than "
+                                  f"{self.session.max_redirects} redirects", type="request_error")
+        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema, requests.exceptions.URLRequired)):
+            return TransportError(f"cannot send the request: {self.clean(self._shown_url, 160)} is not a "
+                                  "URL toolchat can send to (check --base-url)", type="request_error")
+        if isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeEncodeError, ValueError)):
+            # A header value http.client refuses. Its message quotes the value, which may be the
+            # key: name the problem, never the value.
+            return TransportError(f"cannot send the request to {host}: a header value has "
+                                  "characters HTTP headers cannot carry; check the API key and "
+                                  "--header values", type="request_error")
+        if isinstance(exc, requests.exceptions.RequestException):  # a request that cannot be made
+            return TransportError(f"cannot send the request to {host}: {reason()}",
+                                  type="request_error")
+        return None
 
     def close(self) -> None:
         self.session.close()
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or while handling, outermost first."""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def _reason(chain: list[BaseException], clean) -> str:
+    """A few words for a transport failure: the socket's own words where the chain has them,
+    through `clean` (credentials out, one line, clipped)."""
+    for error in chain:
+        if isinstance(error, requests.exceptions.RequestException):
+            continue  # requests' exceptions are OSErrors too, but only wrap the one that counts
+        if isinstance(error, http.client.IncompleteRead):
+            return "the server closed it before the end of the response"
+        if isinstance(error, OSError) and error.strerror:
+            return clean(error.strerror, 160)
+        if isinstance(error, (OSError, http.client.HTTPException)) and str(error):
+            return clean(str(error), 160)  # http.client's RemoteDisconnected and the like
+    inner = chain[-1]
+    if isinstance(inner, urllib3.exceptions.ProtocolError) or (
+            isinstance(inner, ValueError) and any(isinstance(e, urllib3.exceptions.ProtocolError) for e in chain)):
+        # urllib3's "Response ended prematurely": the connection closed where a chunk should start.
+        return "the server closed it before the end of the response"
+    # urllib3 prefixes its messages with the pool or connection, which names the host again.
+    text = re.sub(r"^\w*(?:ConnectionPool|Connection)\([^)]*\): ", "", str(inner))
+    return clean(text or type(inner).__name__, 160)
+
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    detail = getattr(error, "verify_message", None) or getattr(error, "reason", None) or error.strerror
+    return str(detail or error)
+
+
+def _read_up_to(pieces: Iterator[bytes], limit: int) -> bytes:
+    """At most about `limit` bytes of the rest of a body (a failing read ends it quietly: it is
+    only wanted to describe an error)."""
+    body = b""
+    try:
+        for piece in pieces:
+            body += piece
+            if len(body) >= limit:
+                break
+    except ToolchatError:
+        pass
+    return body
 
 
 def _lead(data: bytes) -> bytes:
@@ -178,186 +365,25 @@ def _lead(data: bytes) -> bytes:
     return data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
 
 
-def _read_chunks(response: requests.Response) -> Iterator[bytes]:
-    # read1 returns whatever has arrived (up to the size) instead of filling the buffer; that keeps
-    # tokens flowing on bodies delimited by connection close, which iter_content would hold back.
-    raw = response.raw
-    try:
-        body = _chunked_body(response)
-        if body is not None:
-            while True:
-                data = body.read()
-                if not data:
-                    return
-                yield data
-        while True:
-            chunk = raw.read1(_READ_SIZE, decode_content=True)
-            if not chunk:
-                return
-            yield chunk
-    except requests.exceptions.RequestException as exc:
-        raise TransportError(f"the connection failed mid-response: {_reason(exc)}") from exc
-    except Exception as exc:  # urllib3 / socket errors surface raw from the stream
-        if isinstance(exc, (TimeoutError,)) or "timed out" in str(exc).lower():
-            raise TransportError(f"no data from the server for too long ({_reason(exc)})",
-                                 type="timeout") from exc
-        import urllib3.exceptions
-
-        if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
-            raise TransportError(f"the connection failed mid-response: {_reason(exc)}") from exc
-        raise
+# The first line of an SSE stream: a comment, or one of the four fields (a field name alone, with no
+# colon, is a field too).
+_SSE_LINE = re.compile(rb"(?::|(?:event|data|id|retry)(?::|$))")
 
 
-def _chunked_body(response: requests.Response) -> "_ChunkedBody | None":
-    """The fast reader of a chunked, unencoded body (kept on the response), or None for any other.
-
-    urllib3's read1 hands over one HTTP chunk per call through several layers; a stream sends one
-    chunk per SSE event, so that was most of the client's time per token (see benchmarks/).
-    """
-    body = response.__dict__.get("_toolchat_chunked")
-    if body is not None:
-        return body  # it holds bytes read past http.client's state: every later read goes through it
-    import http.client
-
-    raw = response.raw
-    inner = getattr(raw, "_fp", None)
-    catcher = getattr(raw, "_error_catcher", None)
-    if (catcher is None or type(inner) is not http.client.HTTPResponse or not inner.chunked
-            or inner.fp is None or len(getattr(raw, "_decoded_buffer", b"")) > 0
-            or raw.headers.get("content-encoding", "").strip().lower() not in ("", "identity")):
-        return None
-    body = response.__dict__["_toolchat_chunked"] = _ChunkedBody(inner, catcher)
-    return body
+def _first_line(data: bytes) -> bytes:
+    text = data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n")
+    return re.split(rb"\r\n|\r|\n", text, maxsplit=1)[0]
 
 
-class _ChunkedBody:
-    """Reads whatever the socket has and takes every whole chunk in it at once.
-
-    It parses exactly as http.client does and raises what http.client raises, inside urllib3's own
-    error mapping, so errors read the same as on urllib3's path. At the end it closes http.client's
-    response as http.client would, which puts the connection back in the session's pool.
-    """
-
-    _LIMIT = 65536  # http.client's _MAXLINE
-
-    def __init__(self, inner, catcher):
-        self._inner = inner
-        self._catcher = catcher
-        self._read1 = inner.fp.read1
-        # http.client's state: chunk_left None = a size line is next; 0 = a chunk's CRLF, then a
-        # size line; n = n more bytes of chunk data, then its CRLF.
-        self._left = inner.chunk_left or 0
-        self._crlf = inner.chunk_left is not None
-        self._buffer = b""
-        self._done = False
-        self._failed = False
-
-    def read(self) -> bytes:
-        """The data of the chunks that have arrived (waiting for one read at most); b"" at the end."""
-        import http.client
-
-        while not self._done:
-            with self._catcher():
-                if self._failed:
-                    raise http.client.IncompleteRead(b"")
-                self._failed = True  # until this read ends well
-                data = self._step()
-                self._failed = False
-            if data:
-                return data
-        return b""
-
-    def _step(self) -> bytes:
-        import http.client
-
-        data = self._read1(_READ_SIZE)
-        buffer = self._buffer + data if self._buffer else data
-        left, crlf, limit = self._left, self._crlf, self._LIMIT
-        pos, end = 0, len(buffer)
-        pieces = []
-        while True:
-            if left:
-                take = min(left, end - pos)
-                if not take:
-                    break
-                pieces.append(buffer[pos:pos + take])
-                pos += take
-                left -= take
-                if left:
-                    break
-            if crlf:
-                if end - pos < 2:
-                    break
-                pos += 2  # http.client skips these two bytes unread
-                crlf = False
-            newline = buffer.find(b"\n", pos)
-            if newline < 0 and data:
-                if end - pos > limit:
-                    raise http.client.LineTooLong("chunk size")
-                break
-            line = buffer[pos:newline + 1] if newline >= 0 else buffer[pos:]
-            if len(line) > limit:
-                raise http.client.LineTooLong("chunk size")
-            pos = end if newline < 0 else newline + 1
-            semicolon = line.find(b";")
-            if semicolon >= 0:
-                line = line[:semicolon]  # chunk extensions
-            try:
-                size = int(line, 16)
-            except ValueError:
-                raise http.client.IncompleteRead(b"") from None
-            if size < 0:
-                raise http.client.IncompleteRead(b"")
-            if size == 0:
-                self._discard_trailer(buffer, pos)
-                self._done = True
-                break
-            left, crlf = size, True
-        self._buffer, self._left, self._crlf = buffer[pos:], left, crlf
-        if not data and not self._done:  # the connection closed before the last chunk
-            if crlf and not left:
-                raise http.client.IncompleteRead(self._buffer, 2 - len(self._buffer))
-            raise http.client.IncompleteRead(b"")
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-    def _discard_trailer(self, buffer: bytes, pos: int) -> None:
-        """Skip the trailer section after the last chunk, then close as http.client does."""
-        import http.client
-
-        while True:
-            newline = buffer.find(b"\n", pos)
-            if newline < 0:
-                if len(buffer) - pos > self._LIMIT:
-                    raise http.client.LineTooLong("trailer line")
-                more = self._read1(_READ_SIZE)
-                if not more:
-                    break  # some servers end without the final CRLF
-                buffer, pos = buffer[pos:] + more, 0
-                continue
-            line = buffer[pos:newline + 1]
-            pos = newline + 1
-            if len(line) > self._LIMIT:
-                raise http.client.LineTooLong("trailer line")
-            if line in (b"\r\n", b"\n"):
-                break
-        self._inner.chunk_left = None
-        self._inner._close_conn()  # urllib3 then returns the connection to the pool
-
-
-def error_from_response(response: requests.Response) -> APIError:
-    """An APIError from an HTTP error response: Anthropic, OpenAI-shaped, plain text or HTML."""
+def error_from_response(response: requests.Response, body: bytes) -> APIError:
+    """An APIError from an HTTP error response: Anthropic, OpenAI-shaped, SSE-framed, plain text or
+    HTML."""
     status = response.status_code
-    try:
-        body = response.content[:200_000]
-    except Exception:  # the error body itself may fail to arrive
-        body = b""
+    payload = _error_payload(body)
+    kind, message = _describe_error_body(body, payload)
     request_id = _request_id(response)
-    kind, message = _describe_error_body(body)
-    if request_id is None:
-        try:
-            request_id = json.loads(body).get("request_id")
-        except Exception:
-            request_id = None
+    if request_id is None and isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
+        request_id = payload["request_id"]
     kind = kind or _status_type(status)
     hint = ""
     if status in (401, 403):
@@ -372,30 +398,41 @@ def error_from_response(response: requests.Response) -> APIError:
 
     error.retry_after = retry.server_delay(response.headers)
     error.should_retry = retry.should_retry_header(response.headers)
-    error.error_code = _error_code(body)
+    error.error_code = _error_code(payload)
     return error
 
 
-def _error_code(body: bytes) -> str | None:
-    """`error.details.error_code` (Anthropic) or `error.code` (OpenAI-shaped gateways)."""
+def _error_payload(body: bytes) -> object:
+    """The JSON of an error body: the body itself, or the data of its first SSE event that has data
+    (gateways relay an upstream's `event: error` / `data: {...}` as the body of an HTTP error)."""
+    text = body.decode("utf-8", errors="replace").strip().removeprefix("\ufeff")
     try:
-        error = json.loads(body.decode("utf-8", errors="replace")).get("error")
-    except Exception:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    if not _SSE_LINE.match(_first_line(body)):
         return None
+    from .sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    for event in [*decoder.feed(body), *decoder.flush()]:
+        if event.data:
+            try:
+                return json.loads(event.data)
+            except (ValueError, RecursionError):
+                return {"error": event.data}  # the data is the message
+    return None
+
+
+def _error_code(payload: object) -> str | None:
+    """`error.details.error_code` (Anthropic) or `error.code` (OpenAI-shaped gateways)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
         return None
     details = error.get("details")
     code = details.get("error_code") if isinstance(details, dict) else None
     code = code or error.get("code")
     return str(code) if isinstance(code, (str, int)) and code != "" else None
-
-
-def _aborted(exc: BaseException) -> bool:
-    """A ConnectionError raised after the connection was made (reset or closed before a response)."""
-    import urllib3.exceptions
-
-    inner = exc.args[0] if exc.args else None
-    return isinstance(inner, urllib3.exceptions.ProtocolError)
 
 
 # Headers whose values are credentials: never shown, and scrubbed from every message.
@@ -417,16 +454,25 @@ def secret_values(headers) -> list[str]:
     return sorted((v for v in found if len(v) >= 8), key=len, reverse=True)
 
 
+def _redacted(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, "[redacted]")
+    return text
+
+
 def scrub(error: ToolchatError, secrets: list[str]) -> ToolchatError:
-    """`error` with every secret replaced in its message; a cause that shows one is dropped."""
+    """`error` with every secret replaced in what it carries from the server (its message, type,
+    request id and error code); a cause that shows one is dropped."""
     if not secrets:
         return error
-    message = error.message
-    for value in secrets:
-        message = message.replace(value, "[redacted]")
+    message = _redacted(error.message, secrets)
     if message != error.message:
         error.message = message
         error.args = (message,)
+    for name in ("type", "request_id", "error_code"):
+        value = getattr(error, name, None)
+        if isinstance(value, str) and any(secret in value for secret in secrets):
+            setattr(error, name, _redacted(value, secrets))
     cause, leaks = error.__cause__ or error.__context__, False
     while cause is not None and not leaks:
         leaks = any(value in str(cause) or value in repr(cause.args) for value in secrets)
@@ -437,12 +483,9 @@ def scrub(error: ToolchatError, secrets: list[str]) -> ToolchatError:
     return error
 
 
-def _describe_error_body(body: bytes) -> tuple[str | None, str]:
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
+def _describe_error_body(body: bytes, payload: object = None) -> tuple[str | None, str]:
+    if payload is None:
+        payload = _error_payload(body)
     if isinstance(payload, dict):
         error = payload.get("error")
         if isinstance(error, dict):  # Anthropic and OpenAI shapes alike
@@ -452,13 +495,14 @@ def _describe_error_body(body: bytes) -> tuple[str | None, str]:
             return None, error
         if "message" in payload:
             return None, str(payload["message"])
+    text = body.decode("utf-8", errors="replace").strip()
     title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     if title:
         return None, "HTML page: " + " ".join(title.group(1).split())
     if text.lstrip().startswith("<"):
         return None, "an HTML page"
     first_line = text.splitlines()[0] if text else "empty body"
-    return None, _clip(first_line.encode())
+    return None, _clip_bytes(first_line.encode())
 
 
 _STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -480,29 +524,5 @@ def redact_headers(headers: dict) -> dict:
     return {k: ("[redacted]" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
-def _reason(exc: BaseException, secrets: list[str] = ()) -> str:
-    # requests wraps urllib3 wraps socket errors; the innermost message is the useful one.
-    inner = exc
-    while True:
-        nxt = getattr(inner, "reason", None) or next(
-            (arg for arg in inner.args if isinstance(arg, BaseException)), None)
-        if isinstance(nxt, BaseException) and nxt is not inner:
-            inner = nxt
-            continue
-        break
-    if type(inner).__name__ == "IncompleteRead":  # http.client's, for a body cut short
-        return "the server closed it before the end of the response"
-    text = str(inner)
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
-    if match:
-        return match.group(1).strip()
-    text = re.sub(r"<[^>]+>: ", "", text)
-    text = re.sub(r"^\w*ConnectionPool\([^)]*\): ", "", text)  # urllib3's prefix names the host again
-    for value in secrets:  # before clipping: a clipped secret would no longer be found
-        text = text.replace(value, "[redacted]")
-    return _clip(text.encode(), 160)
-
-
-def _clip(data: bytes, limit: int = 200) -> str:
-    text = data.decode("utf-8", errors="replace").strip()
-    return text if len(text) <= limit else text[:limit] + "…"
+def _clip_bytes(data: bytes, limit: int = 200) -> str:
+    return clip(data.decode("utf-8", errors="replace").strip(), limit)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import itertools
 import json
 import socket
@@ -20,15 +21,17 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fault_for, load_script,
                     stream_events)
 from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
+from . import weather
 
 DEMO_SCRIPT = Path(__file__).with_name("demo.yaml")
 MAX_BODY = 32 * 1024 * 1024  # the real API's request size limit
 SSE_TYPE = "text/event-stream; charset=utf-8"
+IDLE_TIMEOUT = 60.0  # seconds a connection may wait for its next request (or a read/write may stall)
 
 
 @dataclass
@@ -55,7 +58,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
         pass
 
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        """One line: an idle connection closed, or a malformed request refused (never a traceback)."""
+        mock: MockServer = self.server.mock  # type: ignore[attr-defined]
+        if args and isinstance(args[0], TimeoutError):
+            mock._log(f"closed the connection from {_peer(self.client_address)}: idle for "
+                      f"{mock.idle_timeout:g} s")
+        else:
+            mock._log(f"{_peer(self.client_address)}: {format % args}")
+
     def setup(self) -> None:
+        # An idle client (or one that stops reading) cannot hold its thread for ever.
+        self.timeout = self.server.mock.idle_timeout  # type: ignore[attr-defined]
         super().setup()
         # Each SSE event must leave as its own segment so clients can prove incremental reads.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -97,6 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 mock._record(self.command, self.path, headers, raw)
             path = urlsplit(self.path).path
+            if path in weather.PATHS and self.command in ("GET", "HEAD"):
+                status, answer = weather.answer(path, parse_qs(urlsplit(self.path).query))
+                self._send_json(status, answer)
+                return
             if path != "/v1/messages":
                 raise ApiError(404, "not_found_error", "Not Found")
             if self.command != "POST":
@@ -125,8 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error(e)
             else:
                 self.close_connection = True
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            self.close_connection = True  # the client went away mid-answer
+        except (ConnectionError, TimeoutError) as exc:
+            self.close_connection = True  # the client went away (or stalled) mid-answer
+            mock._log(f"client {_peer(self.client_address)} disconnected: {_reason(exc)}")
         except Exception as e:  # a mock bug must still answer like an API, not hang the client
             if not self._sent_headers:
                 self._send_error(ApiError(500, "api_error", f"mock internal error: {type(e).__name__}: {e}"))
@@ -303,6 +322,36 @@ def _split(data: bytes, chunks: Any) -> list[bytes]:
     return pieces
 
 
+def _peer(address: Any) -> str:
+    try:
+        host, port = address[0], address[1]
+    except (TypeError, IndexError):
+        return str(address)
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return {BrokenPipeError: "broken pipe", ConnectionResetError: "connection reset",
+            ConnectionAbortedError: "connection aborted"}.get(type(exc), type(exc).__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) only ever means this machine."""
+    if host in ("", "0.0.0.0", "::"):
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -323,6 +372,14 @@ class _HTTPServer(ThreadingHTTPServer):
             self.open_sockets.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        """A client that disconnects is one line; anything else is a mock bug, shown in full."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            self.mock._log(f"client {_peer(client_address)} disconnected: {_reason(error)}")
+        else:
+            super().handle_error(request, client_address)
+
 
 class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
@@ -333,12 +390,18 @@ class MockServer:
 
     script: None (echo model), a path to a YAML script, or a script dict (see model.py).
     api_key: when set, only this x-api-key / Bearer value is accepted.
+    idle_timeout: seconds before an idle connection is closed.
+    log: where one-line notes go (client disconnects, idle connections, a public address);
+    None writes them to stderr, False drops them.
+    It also answers GET /v1/search and /v1/forecast as Open-Meteo would (see weather.py).
     """
 
     def __init__(self, script: Any = None, host: str = "127.0.0.1", port: int = 0,
-                 api_key: str | None = None):
+                 api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None):
         self.script = load_script(script)
         self.host, self.port, self.api_key = host, port, api_key
+        self.idle_timeout = idle_timeout
+        self._log_to = log
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
@@ -353,6 +416,11 @@ class MockServer:
         cls = _HTTPServer6 if ":" in self.host else _HTTPServer
         self._httpd = cls((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
+        if not is_loopback(self.host):
+            self._log(f"warning: listening on {self.host or 'every address'}:{self.port}, which other "
+                      "machines may reach; the mock accepts "
+                      + ("only its --api-key" if self.api_key else "any API key") +
+                      " (use --host 127.0.0.1 to keep it local)")
         # stop() waits up to one poll interval; a short one keeps test teardown fast.
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
                                         name=f"mock-server-{self.port}", daemon=True)
@@ -390,6 +458,17 @@ class MockServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def _log(self, line: str) -> None:
+        if self._log_to is False:
+            return
+        if callable(self._log_to):
+            self._log_to(line)
+            return
+        try:
+            print(f"mock server: {line}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
     def _record(self, method: str, path: str, headers: dict, raw: bytes) -> None:
         try:
             body = json.loads(raw.decode("utf-8")) if raw else None
@@ -415,8 +494,8 @@ class MockServer:
 def main(host: str = "127.0.0.1", port: int = 0, script: Any = None, api_key: str | None = None) -> int:
     """Serve until Ctrl-C, announcing the URL in one flushed stdout line; returns 0."""
     srv = MockServer(script=script, host=host, port=port, api_key=api_key).start()
-    print(f"mock server listening on {srv.url}", flush=True)
-    try:
+    try:  # a Ctrl-C right after the announcement still ends quietly
+        print(f"mock server listening on {srv.url}", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ToolsFileError
 from ..events import ToolResult
+from ..stdio import repair
 from .base import Call, ToolFailed, ToolOutput, ToolSource, ToolSpec
 
 OUTPUT_CAP = 100_000  # characters of tool output sent back to the model
@@ -150,7 +151,7 @@ class ToolRunner:
             output = ToolOutput.of_text(str(exc), is_error=True)
         except BaseException as exc:  # the handler is user code: anything it raises is a tool error
             message = str(exc).strip() or "(no message)"
-            output = ToolOutput.of_text(f"{type(exc).__name__}: {message}", is_error=True)
+            output = ToolOutput.of_text(repair(f"{type(exc).__name__}: {message}")[0], is_error=True)
         done.put((position, capped(output, cap)))
 
 

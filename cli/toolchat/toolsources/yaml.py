@@ -6,15 +6,13 @@ already checked (same bytes) are skipped (schemacache.py), so jsonschema is not 
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ToolsFileError
+from ..handlers import load_handler as _import_handler
+from ..stdio import decode, handler_code, repair, warn_replaced
 from .base import DEFAULT_TIMEOUT, NAME_RE, ToolFailed, ToolOutput, ToolSource, ToolSpec
 
 _TOOL_KEYS = {"name", "description", "input_schema", "handler", "timeout", "confirm"}
@@ -42,11 +40,13 @@ class YamlSource(ToolSource):
         return list(self._specs)
 
     def call(self, name: str, input: dict, timeout: float) -> ToolOutput:
-        value = self._functions[name](**input)  # the handler is user code: it may raise anything
+        function = self._functions[name]
+        with handler_code():  # what the handler prints goes to stderr: stdout is toolchat's
+            value = function(**input)  # the handler is user code: it may raise anything
         if isinstance(value, ToolOutput):
             return value
-        try:
-            return ToolOutput.of_text(render_output(value))
+        try:  # repair: a lone surrogate (say, a file name that is not UTF-8) cannot be sent
+            return ToolOutput.of_text(repair(render_output(value))[0])
         except Exception as exc:
             raise ToolFailed(f"the tool returned a value that cannot be sent: {exc}") from None
 
@@ -78,11 +78,12 @@ def load_file(path: str | Path) -> list[tuple[ToolSpec, Callable]]:
     where = str(path)
     try:
         data = path.read_bytes()
-        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ToolsFileError(f"{where}: tools file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ToolsFileError(f"{where}: cannot read the tools file ({exc})") from None
+    except OSError as exc:
+        raise ToolsFileError(f"{where}: cannot read the tools file ({exc.strerror or exc})") from None
+    text, replaced = decode(data)  # bytes that are not UTF-8 become U+FFFD, with one warning
+    warn_replaced(where, replaced)
     import yaml
 
     # libyaml's C loader when PyYAML was built with it: the same documents, several times faster.
@@ -177,55 +178,3 @@ def _check_schema(schema: Any, fail: Callable[[str, str], ToolsFileError], full:
     except jsonschema.SchemaError as exc:
         at = "".join(f".{p}" for p in exc.path)
         raise fail("input_schema" + at, f"not a valid JSON Schema: {exc.message}") from None
-
-
-def _import_handler(ref: str, yaml_path: Path, fail: Callable[[str, str], ToolsFileError]) -> Callable:
-    target, sep, attr = ref.rpartition(":")
-    if not sep or not target or not attr:
-        raise fail("handler", f"{ref!r} must be module:function or path/to/file.py:function")
-    base = yaml_path.resolve().parent
-    try:
-        if target.endswith(".py") or "/" in target or "\\" in target:
-            module = _import_file(base / target, fail)
-        else:
-            # Modules resolve from the tools file's folder first, so a tools/ package beside it works.
-            if str(base) not in sys.path:
-                sys.path.insert(0, str(base))
-            module = importlib.import_module(target)
-    except ToolsFileError:
-        raise
-    except ImportError as exc:
-        raise fail("handler", f"cannot import {target!r}: {exc}") from None
-    except BaseException as exc:  # the module's own code failed while importing
-        raise fail("handler", f"importing {target!r} failed: {type(exc).__name__}: {exc}") from None
-    function = module
-    for part in attr.split("."):
-        function = getattr(function, part, None)
-        if function is None:
-            raise fail("handler", f"{target!r} has no {attr!r}")
-    if not callable(function):
-        raise fail("handler", f"{target}:{attr} is not callable")
-    return function
-
-
-def _import_file(file: Path, fail: Callable[[str, str], ToolsFileError]):
-    if not file.is_file():
-        raise fail("handler", f"file {str(file)!r} not found")
-    # One module per file path, so two files named alike do not collide.
-    digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
-    name = f"toolchat_handlers.{file.stem}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise fail("handler", f"cannot load {str(file)!r} as Python")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    if str(file.parent) not in sys.path:
-        sys.path.insert(0, str(file.parent))
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
