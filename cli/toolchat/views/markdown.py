@@ -345,7 +345,7 @@ class _Code:
         theme = self.theme
         code, spans = _unframe(self.source)
         if theme.color and self.lexer:
-            text = Syntax(code, self.lexer, theme=_CODE_THEME).highlight(code)
+            text = _syntax(code, self.lexer).highlight(code)
             # The token colours, not the theme's background: the terminal's own stays.
             text.style = Style()
             text.spans = [Span(span.start, span.end, _foreground(span.style)) for span in text.spans]
@@ -364,6 +364,20 @@ class _Code:
                     yield Segment(indent)
                 yield from piece.render(console)
                 yield new_line
+
+
+_LEXERS: dict = {}
+_THEMES: dict = {}
+
+
+def _syntax(code: str, lexer: str) -> Syntax:
+    """rich's Syntax for `code`, the lexer and the theme looked up once per name, not per block."""
+    if lexer not in _LEXERS:
+        _LEXERS[lexer] = Syntax("", lexer).lexer  # None for a language pygments does not know
+    if not _THEMES:
+        _THEMES[_CODE_THEME] = Syntax.get_theme(_CODE_THEME)
+    found = _LEXERS[lexer]
+    return Syntax(code, found if found is not None else "text", theme=_THEMES[_CODE_THEME])
 
 
 _FOREGROUND: dict = {}
