@@ -32,6 +32,7 @@ from typing import Iterable
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 from rich.cells import cell_len, get_character_cell_size
+from rich.color import ColorSystem
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.segment import Segment
@@ -80,8 +81,32 @@ class Theme:
                                legacy_windows=False, emoji=False, highlight=False, markup=False,
                                soft_wrap=False, tab_size=4)
 
+        self.options = self.console.options.update(overflow="fold", no_wrap=False)
+        names = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
+                 "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.STANDARD}
+        self.color_system = names.get(self.console.color_system or "")
+        self._codes: dict[Style, tuple[str, str]] = {}
+
     def __getitem__(self, name: str) -> Style:
         return self.styles[name]
+
+    def join(self, line: list[Segment]) -> str:
+        """One rendered line as text with SGR codes: a run of one style under one code."""
+        if self.color_system is None:
+            return "".join(segment.text for segment in line)
+        out = []
+        for text, style, _ in Segment.simplify(line):
+            if style and text:
+                codes = self._codes.get(style)
+                if codes is None:
+                    shown = style.without_color if not self.color else style
+                    # Style.render writes the start code, the text, the reset: split at the text.
+                    before, _, after = shown.render("\x00", color_system=self.color_system).partition("\x00")
+                    codes = self._codes[style] = (before, after)
+                out.append(codes[0] + text + codes[1])
+            else:
+                out.append(text)
+        return "".join(out)
 
 
 def cells(text: str) -> int:
@@ -90,13 +115,13 @@ def cells(text: str) -> int:
 
 
 def to_lines(renderable: RenderableType, width: int, theme: Theme) -> list[str]:
-    """A rich renderable as terminal lines (text with SGR codes), none wider than `width`."""
-    console = theme.console
-    with console.capture() as captured:
-        console.print(_Simplified(renderable), width=max(1, width), crop=True, soft_wrap=False,
-                      overflow="fold")
-    out = captured.get()
-    return out.split("\n")[:-1] if out else []
+    """A rich renderable as terminal lines (text with SGR codes), none wider than `width`.
+
+    rich lays the lines out (Console.render_lines) and writes each style (Style.render, in the
+    console's colour system); the lines are joined here rather than by Console.print, which would
+    split them apart again and costs a third more for nothing here."""
+    options = theme.options.update(width=max(1, width))
+    return [theme.join(line) for line in theme.console.render_lines(renderable, options, pad=False)]
 
 
 def render(block: Block, width: int, theme: Theme) -> list[str]:
@@ -110,17 +135,6 @@ def render(block: Block, width: int, theme: Theme) -> list[str]:
     tree = SyntaxTreeNode(_PARSER.parse(source))
     lines = source.split("\n")
     return to_lines(_Stack([_node(child, theme, 0, lines) for child in tree.children]), width, theme)
-
-
-class _Simplified:
-    """A renderable whose neighbouring segments of one style are written as one (one SGR code for
-    a run of text, however many pieces it was built from)."""
-
-    def __init__(self, inner: RenderableType):
-        self.inner = inner
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        return Segment.simplify(console.render(self.inner, options))
 
 
 # ---------------------------------------------------------------------------------------------
