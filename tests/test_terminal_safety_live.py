@@ -105,3 +105,16 @@ def test_hostile_tool_name_from_the_model_is_shown_escaped(tmp_path, mock):
     pyte.ByteStream(screen).feed(seen.raw)
     assert screen.title == ""
     assert _FORBIDDEN.findall(_OWN.sub("", seen.raw.decode("utf-8"))) == []
+
+
+def test_a_model_name_with_escapes_in_the_summary_is_shown_escaped(tmp_path, mock):
+    """The summary names the model: a name with escape codes (from a config file, a script's
+    variable) is shown escaped too."""
+    server = mock({"turns": [{"text": "Hello END1."}]})
+    seen = in_terminal(tmp_path, server, "-m", "claude\x1b]0;TITLE\x07\u202e-x", "hi")
+    assert seen.code == 0, seen
+    assert seen.lines[-1].startswith(r"claude\x1b]0;TITLE\a\u202e-x · 1 turn · 0 tools · "), seen
+    screen = pyte.HistoryScreen(80, 24, history=100_000)
+    pyte.ByteStream(screen).feed(seen.raw)
+    assert screen.title == ""
+    assert _FORBIDDEN.findall(_OWN.sub("", seen.raw.decode("utf-8"))) == []

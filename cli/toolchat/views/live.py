@@ -33,7 +33,7 @@ from rich.text import Text
 from ..events import (BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult,
                       TurnEnd, TurnStart)
 from ..text import compact_json, neutralise
-from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, cells, render, safe_line, to_lines
+from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, render, safe_line, to_lines
 from .plain import PlainView, is_terminal, retry_line, summary
 
 REFRESH_PER_SECOND = 10

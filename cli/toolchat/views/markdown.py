@@ -33,12 +33,10 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 from rich.cells import cell_len, get_character_cell_size
 from rich.color import ColorSystem
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.segment import Segment
 from rich.style import Style
-from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Span, Text
 
 from ..text import is_safe, neutralise
@@ -384,8 +382,11 @@ _LEXERS: dict = {}
 _THEMES: dict = {}
 
 
-def _syntax(code: str, lexer: str) -> Syntax:
-    """rich's Syntax for `code`, the lexer and the theme looked up once per name, not per block."""
+def _syntax(code: str, lexer: str):
+    """rich's Syntax for `code`, the lexer and the theme looked up once per name, not per block.
+    Imported on first use: it brings pygments, which an answer without code does not need."""
+    from rich.syntax import Syntax
+
     if lexer not in _LEXERS:
         _LEXERS[lexer] = Syntax("", lexer).lexer  # None for a language pygments does not know
     if not _THEMES:
@@ -469,6 +470,8 @@ class _Table:
                     line.append_text(cell)
                     yield line
             return
+        from rich.table import Table
+
         if theme.box is None:
             from rich import box
 
