@@ -428,6 +428,14 @@ def test_the_unfinished_block_is_the_tail():
     assert cutter.close() == [Block("code", "x = ", lexer="py")]
 
 
+def test_crlf_line_ends_are_line_ends_and_a_bare_cr_is_kept():
+    assert blocks_of("a\r\nb\r\n\r\nc\rd\r\n") == [Block("markdown", "a\nb"), Block("markdown", "c\rd")]
+    cutter = MarkdownBlocks()
+    cutter.feed("x\r")
+    assert cutter.tail() == Block("markdown", "x")
+    assert shown(Block("markdown", "c\rd"), 20) == [r"c\rd"]
+
+
 def test_thinking_lines_are_compact():
     cutter = LineBlocks()
     assert cutter.feed("one\n\n\n  two\nthr") == [Block("text", "one", joined=True), Block("text", "two", joined=True)]
