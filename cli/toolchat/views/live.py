@@ -10,6 +10,12 @@ duplicated or lost, and the work per token does not grow with the length of the 
 
 One part is live at a time (the answer on stdout, thinking or tool spinners on stderr), so the two
 streams never interleave on a shared terminal.
+
+rich draws every line (markdown.py: rich's Console, Text, Table, Syntax; rich's Spinner here); the
+redraw in place is toolchat's own (_Region): rich.live re-renders the whole renderable each frame
+and crops what is taller than the screen, which would break both promises above. Untrusted text
+(the answer, thinking, tool names, inputs and outputs, the summary) reaches rich only through
+markdown.safe_text / safe_line, which neutralise it (text.neutralise) and dim the escapes.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from rich.spinner import Spinner
+from rich.text import Text
+
 from ..events import (BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult,
                       TurnEnd, TurnStart)
-from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, ansi, cells, fold, render
-from ..text import compact_json, one_line
+from ..text import compact_json, neutralise
+from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, render, safe_line, to_lines
 from .plain import PlainView, is_terminal, retry_line, summary
 
 REFRESH_PER_SECOND = 10
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 class _Screen:
@@ -170,7 +178,7 @@ class _Activity:
         self.theme = theme
         self.running: dict[str, list] = {}  # id -> [name, input, started]
         self.ok, self.failed, self.left = ("✓", "✗", "◌") if region.unicode else ("+", "x", "o")
-        self.frames = SPINNER if region.unicode else "|/-\\"
+        self.spinner = Spinner("dots" if region.unicode else "line", style=theme["running"])
 
     def call(self, event: ToolCall) -> None:
         printed = []
@@ -188,18 +196,19 @@ class _Activity:
             mark, style, output = self.failed, "error", "error: " + (event.output or "(no message)")
         else:
             mark, style, output = self.ok, "ok", event.output or "(no output)"
-        head = self._call(mark, style, event.name, event.input, width,
-                          (f"  {event.duration_ms} ms", theme["meta"]))
-        body = ansi([("  ⎿ " if self.region.unicode else "  > ", theme["meta"]),
-                     (_clip(one_line(output, width), width - 4), theme["error" if event.is_error else "meta"])])
-        lines = [head, body]
+        head = self._call(Text(mark, theme[style]), event.name, event.input, width,
+                          Text(f"  {event.duration_ms} ms", theme["meta"]))
+        body = Text("  ⎿ " if self.region.unicode else "  > ", theme["meta"])
+        body.append_text(_clip(safe_line(output, theme, theme["error" if event.is_error else "meta"]),
+                               width - 4))
+        lines = [_line(head, theme), _line(body, theme)]
         self.screen.wrote(lines)
         self.region.draw(lines, self._rows())
 
     def note(self, text: str, style: str) -> None:
         """A line of its own (a retry, redacted thinking), printed once."""
         width = self.region.size()[0] - 1
-        lines = [ansi([(_clip(one_line(text, width), width), self.theme[style])])]
+        lines = [_line(_clip(safe_line(text, self.theme, self.theme[style]), width), self.theme)]
         self.screen.wrote(lines)
         self.region.draw(lines, self._rows())
 
@@ -218,8 +227,9 @@ class _Activity:
         width = self.region.size()[0] - 1
         lines = []
         for name, value, started in self.running.values():
-            lines.append(self._call(self.left, "pending", name, value, width,
-                                    (f"  not finished ({_duration(now - started)})", self.theme["pending"])))
+            lines.append(_line(self._call(
+                Text(self.left, self.theme["pending"]), name, value, width,
+                Text(f"  not finished ({_duration(now - started)})", self.theme["pending"])), self.theme))
         self.running.clear()
         self.screen.wrote(lines)
         self.region.draw(lines, [])
@@ -234,38 +244,46 @@ class _Activity:
         if not self.running:
             return []
         now = time.monotonic()
-        frame = self.frames[int(now * 12.5) % len(self.frames)]
+        frame = self.spinner.render(now)
         width = self.region.size()[0] - 1
         rows = []
         for name, value, started in list(self.running.values()):
-            rows.append(self._call(frame, "running", name, value, width,
-                                   (f"  {now - started:.1f} s", self.theme["meta"]), live=True))
+            row = self._call(frame, name, value, width, Text(f"  {now - started:.1f} s", self.theme["meta"]),
+                             live=True)
+            rows.append(_line(row, self.theme))
         return rows
 
-    def _call(self, mark: str, style: str, name: str, value: Any, width: int, after: tuple,
-              live: bool = False) -> str:
+    def _call(self, mark: Text, name: str, value: Any, width: int, after: Text, live: bool = False) -> Text:
         """`✓ name {"input": ...}  after` in at most `width` columns: the input gives way first.
 
         A live row must never wrap (the redraw counts one line per row): on a very narrow
         terminal it drops `after`; a printed line keeps it and may wrap."""
         theme = self.theme
-        room = width - cells(after[0]) - cells(mark) - 1
+        room = width - after.cell_len - mark.cell_len - 1
         if room < 8:
-            room = width - cells(mark) - 1
+            room = width - mark.cell_len - 1
             if live:
-                after = ("", "")
-        name = _clip(name, max(1, min(cells(name), room)))
-        shown = _clip(" " + one_line(compact_json(value), max(10, width)), max(0, room - cells(name)))
-        return ansi([(mark + " ", theme[style]), (name, theme["name"]), (shown, theme["input"]), after])
+                after = Text()
+        shown_name = safe_line(name, theme, theme["name"])
+        shown_name = _clip(shown_name, max(1, min(shown_name.cell_len, room)))
+        shown = safe_line(compact_json(value), theme, theme["input"])
+        shown = _clip(Text(" ", theme["input"]).append_text(shown), max(0, room - shown_name.cell_len))
+        return Text.assemble(mark, " ", shown_name, shown, after)
 
 
-def _clip(text: str, width: int) -> str:
+def _clip(text: Text, width: int) -> Text:
     """`text` in at most `width` columns, cut with an ellipsis (tool lines only, never the answer)."""
-    if cells(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    return fold(text, width - 1)[0] + "…"
+    if width <= 0:
+        return Text()
+    if text.cell_len > width:
+        text = text.copy()
+        text.truncate(max(0, width), overflow="ellipsis")
+    return text
+
+
+def _line(text: Text, theme: Theme) -> str:
+    """One line of rich Text for the terminal, as rich writes it; it may wrap only on the terminal."""
+    return "".join(to_lines(text, max(1, text.cell_len), theme))
 
 
 def _duration(seconds: float) -> str:
@@ -379,10 +397,11 @@ class LiveView:
                 return  # interrupted: main says so in one line
             line = summary(result, self.clock() - self.started)
             if self.fancy_err:
-                lines = ([""] if self.screen.needs_gap() else []) + [ansi([(line, self.activity.theme["meta"])])]
+                theme = self.activity.theme
+                lines = ([""] if self.screen.needs_gap() else []) + [_line(safe_line(line, theme, theme["meta"]), theme)]
                 self.err.draw(lines, [])
             else:
-                self.traces.err.write(line + "\n")
+                self.traces.err.write(neutralise(line) + "\n")
                 self.traces.err.flush()
 
     def close(self) -> None:

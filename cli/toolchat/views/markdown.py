@@ -1,563 +1,499 @@
-"""Markdown for the live view: each block of the answer (cut by mdblocks.py) rendered to lines.
+"""Markdown for the live view, rendered by rich: each block of the answer (cut by mdblocks.py) to
+terminal lines.
 
-Pure (no I/O): text in, lines of text with ANSI styles out. A line is never wider than asked and
-nothing is dropped or cut short: a word too long for its line is folded onto the next.
+markdown-it-py (the parser under rich.markdown) parses a block; each node becomes a rich renderable
+(Text, Table, Syntax highlighting, Rule) and a rich Console lays it out at the terminal's width,
+with rich's cell widths and colour handling (NO_COLOR, 256 or true colour, none on a dumb terminal).
 
-Hand-written rather than rich's Markdown: rendering a 20,000-token answer with rich costs more CPU
-than the whole run of the plain view (benchmarks/render.py); this costs a fraction of it, and each
-block renders alone exactly as it would inside the whole answer.
+Not rich.markdown.Markdown itself, because of promises it does not keep: it drops HTML and the
+cells of a table row beyond its header, cuts table cells to an ellipsis, centres and boxes
+headings, lets nested lists and quotes shrink below zero columns on a narrow terminal, emits
+hyperlink escape codes holding untrusted URLs, and builds a new parser per call. What is
+hand-written below is only that: the walk from markdown-it's tree to rich renderables, the
+narrow-terminal fallbacks, and folding code exactly (rich's Syntax either crops long lines or
+word-wraps them, dropping white space).
+
+Terminal safety: a block's source passes through text.neutralise before it is parsed, each unsafe
+character replaced by its visible escape (`\\x1b`, `\\r`, `\\u202e`). That keeps the layout
+width-correct (the escape is laid out as the text it is) and markdown-inert (a backslash before a
+letter is no CommonMark escape). The escapes are framed by SO/SI (`_OPEN`/`_CLOSE`): control
+characters, so never left in neutralised text, zero cells wide for rich, and skipped by
+markdown-it; the walk below turns each framed escape into dimmed text and drops the frame. Text
+markdown-it makes itself (an entity such as `&#x202e;` or `&#13;`) is neutralised again there, so
+nothing unsafe from the answer reaches the terminal whatever markdown-it decodes.
 """
 
 from __future__ import annotations
 
-import html
+import io
 import re
-import unicodedata
+from typing import Iterable
 
-from .mdblocks import (_DELIMITER_ROW, _FENCE, _HEADING, _LIST_ITEM, _NESTED_ITEM, _QUOTE, _RULE,
-                      _SETEXT, Block, LineBlocks, MarkdownBlocks)
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+from rich.cells import cell_len, get_character_cell_size
+from rich.color import ColorSystem
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.rule import Rule
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Span, Text
 
-__all__ = ["Block", "LineBlocks", "MarkdownBlocks", "Theme", "ansi", "cells", "fold", "render"]
+from ..text import is_safe, neutralise
+from .mdblocks import Block, LineBlocks, MarkdownBlocks
 
-# ---------------------------------------------------------------------------------------------
-# Styles
-
+__all__ = ["Block", "LineBlocks", "MarkdownBlocks", "Theme", "cells", "render", "safe_line", "safe_text", "to_lines"]
 
 _STYLES = {
-    "h1": "1;4", "h2": "1;35", "h3": "1;35", "h4": "3;35", "h5": "3", "h6": "2",
-    "strong": "1", "em": "3", "strike": "9", "code": "1;36", "link": "94", "url": "4;34",
-    "bullet": "1", "number": "36", "quote": "35", "rule": "2", "border": "36", "header": "1;36",
-    "thinking": "2;3",
+    "h1": "bold underline", "h2": "bold magenta", "h3": "bold magenta", "h4": "italic magenta",
+    "h5": "italic", "h6": "dim", "strong": "bold", "em": "italic", "s": "strike",
+    "code": "bold cyan", "link": "bright_blue", "url": "underline blue", "bullet": "bold",
+    "number": "cyan", "quote": "magenta", "rule": "dim", "border": "cyan", "header": "bold cyan",
+    "thinking": "dim italic", "escape": "dim",
     # Tool activity and notes (the live view's stderr)
-    "ok": "32", "error": "31", "running": "35", "pending": "33", "name": "1", "input": "36",
-    "meta": "2", "note": "33",
+    "ok": "green", "error": "red", "running": "magenta", "pending": "yellow", "name": "bold",
+    "input": "cyan", "meta": "dim", "note": "yellow",
 }
-
-# Code, roughly monokai in the 256-colour palette; the most specific token type wins.
-_TOKENS = {
-    "Keyword": "38;5;197", "Keyword.Constant": "38;5;141", "Keyword.Type": "38;5;81",
-    "Name.Builtin": "38;5;81", "Name.Builtin.Pseudo": "38;5;208", "Name.Function": "38;5;148",
-    "Name.Class": "38;5;148", "Name.Decorator": "38;5;148", "Name.Exception": "38;5;148",
-    "Name.Tag": "38;5;197", "Name.Attribute": "38;5;148", "Name.Variable": "38;5;208",
-    "String": "38;5;186", "String.Escape": "38;5;141", "String.Doc": "38;5;186",
-    "Number": "38;5;141", "Literal": "38;5;141", "Comment": "3;38;5;245", "Operator": "38;5;197",
-    "Operator.Word": "38;5;197", "Generic.Deleted": "38;5;197", "Generic.Inserted": "38;5;148",
-    "Generic.Heading": "1", "Generic.Subheading": "38;5;81", "Generic.Emph": "3",
-    "Generic.Strong": "1",
-}
-_COLOR_PARAMS = {*range(30, 40), *range(40, 50), *range(90, 98), *range(100, 108)}
-
-
-def strip_color(sgr: str) -> str:
-    """SGR parameters without colours: bold, italic, underline and the like stay."""
-    params, kept, i = sgr.split(";") if sgr else [], [], 0
-    while i < len(params):
-        number = int(params[i] or 0)
-        if number in (38, 48):  # 38;5;N or 38;2;R;G;B
-            i += 3 if i + 1 < len(params) and params[i + 1] == "5" else 5
-            continue
-        if number not in _COLOR_PARAMS:
-            kept.append(params[i])
-        i += 1
-    return ";".join(kept)
+_CODE_THEME = "monokai"
+# Nested content is indented only while it keeps this many columns (a wide character needs two).
+_NARROWEST = 4
 
 
 class Theme:
-    """SGR parameters for each kind of text: without colour when `color` is False (NO_COLOR), none
-    at all when `styled` is False (a dumb terminal)."""
+    """The styles and the rich Console for one terminal stream: without colour when `color` is
+    False (--color never, NO_COLOR), without any escape code when `styled` is False (TERM=dumb)."""
 
     def __init__(self, color: bool = True, unicode: bool = True, styled: bool = True):
         self.color = color and styled
-        fix = (lambda s: "") if not styled else (lambda s: s) if color else strip_color
-        self.styles = {name: fix(sgr) for name, sgr in _STYLES.items()}
-        self.tokens = {name: fix(sgr) for name, sgr in _TOKENS.items()}
-        self._token_cache: dict = {}
+        self.styled = styled
+        self.styles = {name: Style.parse(spec) for name, spec in _STYLES.items()}
         self.bullets = ("•", "◦", "▪") if unicode else ("*", "-", "+")
-        self.bar, self.rule, self.column, self.cross = (
-            ("▌ ", "─", " │ ", "─┼─") if unicode else ("> ", "-", " | ", "-+-"))
+        self.bar, self.rule = ("▌ ", "─") if unicode else ("> ", "-")
+        self.box = None  # the table box, made on first use
+        self.unicode = unicode
+        # Every setting given, so that rich reads nothing from the environment (FORCE_COLOR,
+        # NO_COLOR, COLUMNS): toolchat's settings decide. The width is the most any call asks for.
+        self.console = Console(file=io.StringIO(), width=10_000, height=10_000, force_terminal=styled,
+                               force_interactive=False, force_jupyter=False,
+                               color_system="auto" if styled else None, no_color=not color,
+                               legacy_windows=False, emoji=False, highlight=False, markup=False,
+                               soft_wrap=False, tab_size=4)
 
-    def __getitem__(self, name: str) -> str:
+        self.options = self.console.options.update(overflow="fold", no_wrap=False)
+        names = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
+                 "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.STANDARD}
+        self.color_system = names.get(self.console.color_system or "")
+        self._codes: dict[Style, tuple[str, str]] = {}
+
+    def __getitem__(self, name: str) -> Style:
         return self.styles[name]
 
-    def token(self, ttype) -> str:
-        sgr = self._token_cache.get(ttype)
-        if sgr is None:
-            found, kind = "", ttype
-            while kind is not None and len(kind):
-                name = ".".join(kind)
-                if name in self.tokens:
-                    found = self.tokens[name]
-                    break
-                kind = kind.parent
-            sgr = self._token_cache[ttype] = found
-        return sgr
-
-
-def combine(outer: str, inner: str) -> str:
-    return f"{outer};{inner}" if outer and inner else outer or inner
-
-
-# ---------------------------------------------------------------------------------------------
-# Width, wrapping, output
-
-Run = tuple  # (text, sgr)
+    def join(self, line: list[Segment]) -> str:
+        """One rendered line as text with SGR codes: a run of one style under one code."""
+        if self.color_system is None:
+            return "".join(segment.text for segment in line)
+        out = []
+        for text, style, _ in Segment.simplify(line):
+            if style and text:
+                codes = self._codes.get(style)
+                if codes is None:
+                    shown = style.without_color if not self.color else style
+                    # Style.render writes the start code, the text, the reset: split at the text.
+                    before, _, after = shown.render("\x00", color_system=self.color_system).partition("\x00")
+                    codes = self._codes[style] = (before, after)
+                out.append(codes[0] + text + codes[1])
+            else:
+                out.append(text)
+        return "".join(out)
 
 
 def cells(text: str) -> int:
-    """Terminal columns `text` takes."""
-    if text.isascii():
-        return len(text)
-    return sum(_char_cells(ch) for ch in text)
+    """Terminal columns `text` takes (rich's count)."""
+    return cell_len(text)
 
 
-def _char_cells(ch: str) -> int:
-    if unicodedata.combining(ch) or ch in "\u200b\u200c\u200d\ufe0f":
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+def to_lines(renderable: RenderableType, width: int, theme: Theme) -> list[str]:
+    """A rich renderable as terminal lines (text with SGR codes), none wider than `width`.
 
-
-def fold(text: str, width: int) -> list[str]:
-    """`text` in pieces of at most `width` columns."""
-    if text.isascii():
-        return [text[i:i + width] for i in range(0, len(text), width)] or [""]
-    pieces, piece, used = [], [], 0
-    for ch in text:
-        w = _char_cells(ch)
-        if used + w > width and piece:
-            pieces.append("".join(piece))
-            piece, used = [], 0
-        piece.append(ch)
-        used += w
-    pieces.append("".join(piece))
-    return pieces
-
-
-_SPACE = re.compile(r"(\s+)")
-
-
-def wrap(runs: list[Run], width: int) -> list[list[Run]]:
-    """Styled runs in lines of at most `width` columns: greedy at spaces, folding longer words.
-
-    Runs of white space become one space; a "\\n" in a run is a line break.
-    """
-    width = max(1, width)
-    lines: list[list[Run]] = []
-    line: list[Run] = []
-    used = 0
-    word: list[Run] = []
-    word_cells = 0
-    space = False  # a space is due before the next word on this line
-
-    def place() -> None:
-        nonlocal line, used, word, word_cells, space
-        if line and used + (1 if space else 0) + word_cells > width:
-            lines.append(line)
-            line, used = [], 0
-        elif line and space:
-            # The space takes the style around it (an underlined heading stays one line).
-            sgr = line[-1][1] if line[-1][1] == word[0][1] else ""
-            line.append((" ", sgr))
-            used += 1
-        if word_cells > width - used:  # a word longer than the line: fold it
-            for text, sgr in word:
-                for piece in fold(text, width):
-                    w = cells(piece)
-                    if used + w > width and line:
-                        lines.append(line)
-                        line, used = [], 0
-                    line.append((piece, sgr))
-                    used += w
-        else:
-            line.extend(word)
-            used += word_cells
-        word, word_cells, space = [], 0, False
-
-    for text, sgr in runs:
-        for part in _SPACE.split(text):
-            if not part:
-                continue
-            if part.isspace():
-                if word:
-                    place()
-                if "\n" in part:
-                    lines.append(line)
-                    line, used, space = [], 0, False
-                elif line:
-                    space = True
-            else:
-                word.append((part, sgr))
-                word_cells += cells(part)
-    if word:
-        place()
-    if line or not lines:
-        lines.append(line)
-    return lines
-
-
-def ansi(line: list[Run]) -> str:
-    """One line of runs as text with SGR codes (each style closed before the next)."""
-    out, last_sgr, pending = [], None, []
-    for text, sgr in line:
-        if sgr == last_sgr:
-            pending.append(text)
-            continue
-        if pending:
-            out.append(f"\x1b[{last_sgr}m{''.join(pending)}\x1b[0m" if last_sgr else "".join(pending))
-        last_sgr, pending = sgr, [text]
-    if pending:
-        out.append(f"\x1b[{last_sgr}m{''.join(pending)}\x1b[0m" if last_sgr else "".join(pending))
-    return "".join(out)
-
-
-def _pad(line: list[Run], width: int, align: str) -> list[Run]:
-    gap = width - sum(cells(text) for text, _ in line)
-    if gap <= 0:
-        return line
-    if align == "right":
-        return [(" " * gap, ""), *line]
-    if align == "center":
-        return [(" " * (gap // 2), ""), *line, (" " * (gap - gap // 2), "")]
-    return [*line, (" " * gap, "")]
-
-
-# ---------------------------------------------------------------------------------------------
-# Inline markdown
-
-
-_INLINE = re.compile(r"""
-    (?P<code>(?P<ticks>`+)(?P<codetext>.+?)(?<!`)(?P=ticks)(?!`))
-  | (?P<image>!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]*)(?:\s+"[^"]*")?\))
-  | (?P<link>\[(?P<label>[^\]\n]+)\]\((?P<href>[^)\s]*)(?:\s+"[^"]*")?\))
-  | (?P<auto><(?P<url>(?:https?|ftp|mailto):[^>\s]+)>)
-  | (?P<both>\*\*\*(?=\S)(?P<btext>.+?)(?<=\S)\*\*\*)
-  | (?P<strong>\*\*(?=[^\s*])(?P<stext>.+?)(?<=\S)\*\*(?!\*)
-              |(?<![\w_])__(?=[^\s_])(?P<utext>.+?)(?<=\S)__(?![\w_]))
-  | (?P<em>(?<!\*)\*(?=[^\s*])(?P<etext>.+?)(?<=[^\s*])\*(?!\*)
-          |(?<![\w_])_(?=[^\s_])(?P<e2text>.+?)(?<=[^\s_])_(?![\w_]))
-  | (?P<strike>~~(?=\S)(?P<ttext>.+?)(?<=\S)~~)
-  | (?P<escape>\\(?P<char>[!-/:-@\[-`{-~]))
-""", re.X | re.S)
-_MARKUP = re.compile(r"[`*_~\[\\<!]")
-
-
-def inline(text: str, theme: Theme, style: str = "") -> list[Run]:
-    """Inline markdown (code, links, emphasis, escapes) as styled runs."""
-    if not _MARKUP.search(text):
-        return [(_plain(text), style)]
-    runs: list[Run] = []
-    at = 0
-    for match in _INLINE.finditer(text):
-        if match.start() > at:
-            runs.append((_plain(text[at:match.start()]), style))
-        at = match.end()
-        kind = match.lastgroup if match.lastgroup in _KINDS else _kind_of(match)
-        if kind == "code":
-            code = match.group("codetext")
-            if code.startswith(" ") and code.endswith(" ") and code.strip():
-                code = code[1:-1]
-            runs.append((code, combine(style, theme["code"])))
-        elif kind in ("link", "image"):
-            label = match.group("label") if kind == "link" else match.group("alt")
-            href = match.group("href") if kind == "link" else match.group("src")
-            runs += inline(label, theme, combine(style, theme["link"])) if label else []
-            if href and href != label:
-                runs.append((f" ({href})" if label else href, combine(style, theme["url"])))
-        elif kind == "auto":
-            runs.append((match.group("url"), combine(style, theme["url"])))
-        elif kind == "both":
-            runs += inline(match.group("btext"), theme,
-                           combine(style, combine(theme["strong"], theme["em"])))
-        elif kind == "strong":
-            inner = match.group("stext") or match.group("utext")
-            runs += inline(inner, theme, combine(style, theme["strong"]))
-        elif kind == "em":
-            inner = match.group("etext") or match.group("e2text")
-            runs += inline(inner, theme, combine(style, theme["em"]))
-        elif kind == "strike":
-            runs += inline(match.group("ttext"), theme, combine(style, theme["strike"]))
-        else:
-            runs.append((match.group("char"), style))
-    if at < len(text):
-        runs.append((_plain(text[at:]), style))
-    return runs
-
-
-_KINDS = ("code", "image", "link", "auto", "both", "strong", "em", "strike", "escape")
-
-
-def _kind_of(match: re.Match) -> str:
-    for kind in _KINDS:
-        if match.group(kind) is not None:
-            return kind
-    return "escape"
-
-
-def _plain(text: str) -> str:
-    return html.unescape(text) if "&" in text else text
-
-
-# ---------------------------------------------------------------------------------------------
-# Blocks
-
-# Nested content is indented only while it keeps this many columns (a wide character needs two).
-_NARROWEST = 4
+    rich lays the lines out (Console.render_lines) and writes each style (Style.render, in the
+    console's colour system); the lines are joined here rather than by Console.print, which would
+    split them apart again and costs a third more for nothing here."""
+    options = theme.options.update(width=max(1, width))
+    return [theme.join(line) for line in theme.console.render_lines(renderable, options, pad=False)]
 
 
 def render(block: Block, width: int, theme: Theme) -> list[str]:
     """A block as terminal lines, none wider than `width` columns (at least 8)."""
     width = max(8, width)
+    source = neutralise(block.text, mark=_frame)
     if block.kind == "code":
-        return _code(block.text, block.lexer, width, theme)
+        return to_lines(_Code(source, block.lexer, theme), width, theme)
     if block.kind == "text":
-        return [ansi(line) for line in wrap([(block.text, theme["thinking"])], width)]
-    return [ansi(line) if isinstance(line, list) else line
-            for line in _elements(block.text.split("\n"), width, theme, 0)]
+        return to_lines(safe_text(source, theme, theme["thinking"]), width, theme)
+    tree = SyntaxTreeNode(_PARSER.parse(source))
+    lines = source.split("\n")
+    return to_lines(_Stack([_node(child, theme, 0, lines) for child in tree.children]), width, theme)
 
 
-def _elements(lines: list[str], width: int, theme: Theme, depth: int) -> list:
-    """Render a container's lines (the document, a list item, a quote); one blank line where the
-    source had blank lines between elements."""
-    out: list = []
-    i, n = 0, len(lines)
-    gap = False
-    while i < n:
-        line = lines[i]
-        if not line.strip():
-            gap = bool(out)
-            i += 1
-            continue
-        if gap:
-            out.append("")
-            gap = False
-        i = _element(lines, i, width, theme, depth, out)
-    return out
+# ---------------------------------------------------------------------------------------------
+# Untrusted text as rich Text
+
+_OPEN, _CLOSE = "\x0e", "\x0f"
+_FRAMED = re.compile("\x0e([^\x0e\x0f]*)\x0f")
 
 
-def _element(lines: list[str], i: int, width: int, theme: Theme, depth: int, out: list) -> int:
-    """Render the element starting at lines[i] into `out`; the index after it."""
-    line = lines[i]
-    n = len(lines)
-    heading = _HEADING.match(line)
-    if heading:
-        level = len(heading.group(1))
-        out += wrap(inline(heading.group(2) or "", theme, theme[f"h{level}"]), width)
-        return i + 1
-    if _RULE.match(line):
-        out.append([(theme.rule * width, theme["rule"])])
-        return i + 1
-    fence = _FENCE.match(line)
-    if fence and not (fence.group(2)[0] == "`" and "`" in fence.group(3)):
-        char, length, indent = fence.group(2)[0], len(fence.group(2)), len(fence.group(1))
-        code: list[str] = []
-        i += 1
-        while i < n:
-            stripped = lines[i].strip()
-            if stripped.startswith(char * length) and not stripped.strip(char):
-                i += 1
-                break
-            code.append(_dedent(lines[i], indent))
-            i += 1
-        out += _code("\n".join(code), fence.group(3).strip().split(" ")[0], width, theme)
-        return i
-    if _QUOTE.match(line):
-        inner: list[str] = []
-        while i < n and lines[i].strip() and (_QUOTE.match(lines[i]) or inner):
-            match = _QUOTE.match(lines[i])
-            inner.append(lines[i][match.end():] if match else lines[i])
-            i += 1
-        bar = ansi([(theme.bar, theme["quote"])]) if width - 2 >= _NARROWEST else ""
-        for rendered in _elements(inner, width - 2 if bar else width, theme, depth):
-            out.append(bar + (ansi(rendered) if isinstance(rendered, list) else rendered))
-        return i
-    if "|" in line and i + 1 < n and _DELIMITER_ROW.match(lines[i + 1]) and "-" in lines[i + 1]:
-        rows = [line, lines[i + 1]]
-        i += 2
-        while i < n and lines[i].strip() and "|" in lines[i]:
-            rows.append(lines[i])
-            i += 1
-        out += _table(rows, width, theme)
-        return i
-    item = _NESTED_ITEM.match(line)
-    if item and not _RULE.match(line):
-        return _list(lines, i, width, theme, depth, out)
-    if len(line) - len(line.lstrip(" ")) >= 4:  # indented code
-        code = []
-        while i < n and (not lines[i].strip() or lines[i].startswith("    ")):
-            code.append(lines[i][4:])
-            i += 1
-        while code and not code[-1].strip():
-            code.pop()
-        out += _code("\n".join(code), "", width, theme)
-        return i
-    return _paragraph(lines, i, width, theme, out)
+def _frame(escape: str) -> str:
+    return _OPEN + escape + _CLOSE
 
 
-def _paragraph(lines: list[str], i: int, width: int, theme: Theme, out: list) -> int:
-    n = len(lines)
-    parts = [lines[i].strip()]
-    i += 1
-    while i < n and lines[i].strip():
-        line = lines[i]
-        if _SETEXT.match(line):
-            style = theme["h1"] if line.strip()[0] == "=" else theme["h2"]
-            out += wrap(inline(" ".join(parts), theme, style), width)
-            return i + 1
-        if _starts_block(line):
-            break
-        # A hard break: two spaces or a backslash at the end of the line before.
-        if lines[i - 1].endswith("  ") or lines[i - 1].rstrip().endswith("\\"):
-            if parts[-1].endswith("\\"):
-                parts[-1] = parts[-1][:-1]
-            parts.append("\n")
-        parts.append(line.strip())
-        i += 1
-    text = " ".join(parts).replace(" \n ", "\n")
-    out += wrap(inline(text, theme), width)
-    return i
+def safe_line(value: object, theme: Theme, style: Style | str = "", limit: int = 2000) -> Text:
+    """Untrusted text as one line of rich Text: neutralised first (so a bare CR or a C1 control
+    shows as its escape instead of being folded away as white space), then white space runs
+    folded to one space; at most about `limit` characters of `value` are looked at."""
+    text = str(value)[:limit]
+    return safe_text(" ".join(neutralise(text, mark=_frame).split()), theme, style)
 
 
-def _starts_block(line: str) -> bool:
-    if _HEADING.match(line) or _RULE.match(line) or _QUOTE.match(line):
-        return True
-    fence = _FENCE.match(line)
-    if fence and len(fence.group(1)) <= 3:
-        return True
-    item = _LIST_ITEM.match(line)
-    # An ordered list interrupts a paragraph only when it starts at 1 (CommonMark).
-    return bool(item) and line[item.end():].strip() != "" and item.group(3) in (None, "1")
+def safe_text(text: str, theme: Theme, style: Style | str = "", into: Text | None = None) -> Text:
+    """`text` as rich Text in `style`, every unsafe character shown as its dimmed escape.
 
-
-def _list(lines: list[str], i: int, width: int, theme: Theme, depth: int, out: list) -> int:
-    n = len(lines)
-    first = _NESTED_ITEM.match(lines[i])
-    indent = len(first.group(1))
-    ordered = first.group(3) is not None
-    number = int(first.group(3)) if ordered else 0
-    items: list[list[str]] = []
-    blank_between = False
-    while i < n:
-        match = _NESTED_ITEM.match(lines[i])
-        if not match or len(match.group(1)) != indent or (match.group(3) is not None) != ordered \
-                or _RULE.match(lines[i]):
-            break
-        content = [lines[i][match.end():]]
-        column = match.end() if match.group(4) else match.end() + 1
-        i += 1
-        while i < n:
-            line = lines[i]
-            if not line.strip():
-                ahead = i + 1
-                while ahead < n and not lines[ahead].strip():
-                    ahead += 1
-                if ahead < n and _indent(lines[ahead]) > indent:
-                    content += [""] * (ahead - i)
-                    i = ahead
-                    continue
-                if ahead < n and _NESTED_ITEM.match(lines[ahead]) and _indent(lines[ahead]) == indent:
-                    blank_between = True
-                break
-            if _indent(line) > indent:
-                content.append(_dedent(line, column))
-            elif _NESTED_ITEM.match(line) or _starts_block(line) or (
-                    "|" in line and i + 1 < n and _DELIMITER_ROW.match(lines[i + 1])):
-                break
-            else:
-                content.append(line)  # a lazy continuation line
-            i += 1
-        items.append(content)
-        while i < n and not lines[i].strip():
-            i += 1
-            if i < n and not (_NESTED_ITEM.match(lines[i]) and _indent(lines[i]) == indent):
-                i -= 1
-                break
-    last = number + len(items) - 1
-    marker_width = (len(str(last)) + 2) if ordered else 2
-    for index, content in enumerate(items):
-        if ordered:
-            marker = f"{number + index}.".rjust(marker_width - 1) + " "
-            head = ansi([(marker, theme["number"])])
-        else:
-            head = ansi([(theme.bullets[min(depth, 2)] + " ", theme["bullet"])])
-        inner = width - marker_width - 1
-        if index and blank_between:
-            out.append("")
-        if inner < _NARROWEST:  # no room to indent: the marker on a line of its own
-            out.append(head)
-            out += _elements(content, width, theme, depth + 1)
-            continue
-        pad = " " * marker_width
-        rendered = _elements(content, inner, theme, depth + 1) or [[]]
-        for k, line in enumerate(rendered):
-            text = ansi(line) if isinstance(line, list) else line
-            out.append((" " + head if k == 0 else " " + pad) + text if text else "")
-    return i
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _dedent(line: str, columns: int) -> str:
-    return line[min(columns, _indent(line)):]
-
-
-def _table(rows: list[str], width: int, theme: Theme) -> list:
-    cells_of = [_cells_of(row) for row in rows]
-    header, delimiter, body = cells_of[0], cells_of[1], cells_of[2:]
-    count = len(header)
-    aligns = []
-    for spec in delimiter[:count] + [""] * (count - len(delimiter)):
-        spec = spec.strip()
-        aligns.append("center" if spec.startswith(":") and spec.endswith(":") and len(spec) > 1
-                      else "right" if spec.endswith(":") else "left")
-    # Never drop a cell: extra ones join the last column, missing ones are empty.
-    body = [row[:count - 1] + [" | ".join(row[count - 1:])] if len(row) > count
-            else row + [""] * (count - len(row)) for row in body]
-    runs = [[inline(cell, theme, theme["header"]) for cell in header]]
-    runs += [[inline(cell, theme) for cell in row] for row in body]
-    natural = [max(1, max(sum(cells(t) for t, _ in row[c]) for row in runs)) for c in range(count)]
-    column = len(theme.column)
-    room = width - column * (count - 1)
-    if room < 3 * count:  # too narrow for columns: each row as "header: value" lines
-        out: list = []
-        for row in body:
-            for c, cell in enumerate(row):
-                label = [(theme.bullets[0] + " " if c == 0 else "  ", theme["bullet"])]
-                out += wrap(label + inline(header[c], theme, theme["header"]) + [(": ", "")]
-                            + inline(cell, theme), width)
+    `text` may already be neutralised with framed escapes (by `render`); whatever else is unsafe
+    in it (a stray frame character included) is neutralised here.
+    """
+    out = into if into is not None else Text()
+    if is_safe(text):
+        out.append(text, style)
         return out
-    widths = _fit(natural, room)
-    border = ansi([(theme.column, theme["border"])])
-    out = []
-    for r, row in enumerate(runs):
-        wrapped = [wrap(row[c], widths[c]) for c in range(count)]
-        height = max(len(lines) for lines in wrapped)
-        for k in range(height):
-            parts = [ansi(_pad(wrapped[c][k] if k < len(wrapped[c]) else [], widths[c], aligns[c]))
-                     for c in range(count)]
-            out.append(border.join(parts))
-        if r == 0:
-            out.append(ansi([(theme.cross.join(theme.rule * w for w in widths), theme["border"])]))
+    dim = theme["escape"]
+    escape_style = (style + dim) if isinstance(style, Style) else dim
+    at = 0
+    for match in _FRAMED.finditer(text):
+        if match.start() > at:
+            _append_unframed(out, text[at:match.start()], style, escape_style)
+        out.append(match.group(1), escape_style)
+        at = match.end()
+    if at < len(text):
+        _append_unframed(out, text[at:], style, escape_style)
     return out
 
 
-def _fit(natural: list[int], room: int) -> list[int]:
-    """Column widths: natural ones if they fit, else the narrow columns keep theirs and the wide
-    ones share what is left."""
-    if sum(natural) <= room:
-        return natural
-    widths = [0] * len(natural)
-    left = room
-    order = sorted(range(len(natural)), key=lambda c: natural[c])
-    for position, c in enumerate(order):
-        share = max(1, left // (len(order) - position))
-        widths[c] = min(natural[c], share)
-        left -= widths[c]
-    return widths
+def _append_unframed(out: Text, text: str, style, escape_style) -> None:
+    if is_safe(text):
+        out.append(text, style)
+        return
+    for i, part in enumerate(_FRAMED.split(neutralise(text, mark=_frame))):
+        if part:
+            out.append(part, escape_style if i % 2 else style)
+
+
+def _unframe(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """Framed text without its frames, and where the escapes are in it."""
+    plain: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at = length = 0
+    for match in _FRAMED.finditer(text):
+        plain.append(text[at:match.start()])
+        length += match.start() - at
+        plain.append(match.group(1))
+        spans.append((length, length + len(match.group(1))))
+        length += len(match.group(1))
+        at = match.end()
+    plain.append(text[at:])
+    return "".join(plain), spans
+
+
+# ---------------------------------------------------------------------------------------------
+# markdown-it's tree to rich renderables
+
+_PARSER = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+# Links are shown as text: keep the URL as written, not percent-encoded.
+_PARSER.normalizeLink = lambda url: url  # type: ignore[method-assign]
+_PARSER.normalizeLinkText = lambda url: url  # type: ignore[method-assign]
+
+
+def _node(node: SyntaxTreeNode, theme: Theme, depth: int, lines: list[str] | None = None) -> RenderableType:
+    """One block node as a renderable; `lines`, the source, for a table at the top level."""
+    kind = node.type
+    if kind == "paragraph":
+        return _inline(node.children[0], theme) if node.children else Text()
+    if kind == "heading":
+        level = int(node.tag[1])
+        return _inline(node.children[0], theme, theme[f"h{level}"]) if node.children else Text()
+    if kind in ("fence", "code_block"):
+        info = (node.info or "").strip().split(" ")[0] if kind == "fence" else ""
+        return _Code(node.content.rstrip("\n"), info, theme)
+    if kind == "blockquote":
+        inner = _Stack([_node(child, theme, depth) for child in node.children])
+        bar = safe_text(theme.bar, theme, theme["quote"])
+        return _Prefixed(inner, bar, bar)
+    if kind in ("bullet_list", "ordered_list"):
+        return _list(node, theme, depth)
+    if kind == "hr":
+        return Rule(characters=theme.rule, style=theme["rule"])
+    if kind == "table":
+        return _Table(node, theme, lines)
+    if kind == "html_block":  # not produced with html off; shown as the text it is, if ever
+        return safe_text(node.content.rstrip("\n"), theme)
+    return Text()
+
+
+def _inline(node: SyntaxTreeNode, theme: Theme, style: Style | None = None) -> Text:
+    text = Text()
+    _inline_into(text, node.children, theme, style or Style())
+    return text
+
+
+def _inline_into(out: Text, nodes: Iterable[SyntaxTreeNode], theme: Theme, style: Style) -> None:
+    for node in nodes:
+        kind = node.type
+        if kind == "text":
+            safe_text(node.content, theme, style, out)
+        elif kind == "softbreak":
+            out.append(" ", style)
+        elif kind == "hardbreak":
+            out.append("\n", style)
+        elif kind == "code_inline":
+            safe_text(node.content, theme, style + theme["code"], out)
+        elif kind in ("em", "strong", "s"):
+            _inline_into(out, node.children, theme, style + theme[kind])
+        elif kind == "link":
+            href = str(node.attrs.get("href", ""))
+            label = Text()
+            _inline_into(label, node.children, theme, style + theme["link"])
+            out.append_text(label)
+            if href and href != label.plain and node.markup != "autolink":
+                _target(out, href, bool(label.plain), theme, style)
+        elif kind == "image":
+            src = str(node.attrs.get("src", ""))
+            label = Text()
+            _inline_into(label, node.children, theme, style + theme["link"])
+            out.append_text(label)
+            if src:
+                _target(out, src, bool(label.plain), theme, style)
+        elif node.children:
+            _inline_into(out, node.children, theme, style)
+        elif node.content:
+            safe_text(node.content, theme, style, out)
+
+
+def _target(out: Text, url: str, labelled: bool, theme: Theme, style: Style) -> None:
+    """A link's URL after its label, as text: ` (url)` (no hyperlink escape codes)."""
+    if labelled:
+        out.append(" ", style)
+        url = f"({url})"
+    safe_text(url, theme, style + theme["url"], out)
+
+
+def _list(node: SyntaxTreeNode, theme: Theme, depth: int) -> RenderableType:
+    ordered = node.type == "ordered_list"
+    start = int(node.attrs.get("start", 1)) if ordered else 0
+    items = node.children
+    # Loose (blank lines between its items in the source): a blank line between items and
+    # between the blocks of an item, as CommonMark renders it with paragraphs.
+    loose = any(child.type == "paragraph" and not child.hidden for item in items for child in item.children)
+    marker_width = len(str(start + len(items) - 1)) + 2 if ordered else 2
+    rendered: list[RenderableType] = []
+    for index, item in enumerate(items):
+        if ordered:
+            head = f" {start + index}.".rjust(marker_width) + " "
+            marker = Text(head, theme["number"])
+        else:
+            marker = Text(" " + theme.bullets[min(depth, 2)] + " ", theme["bullet"])
+        inner = _Stack([_node(child, theme, depth + 1) for child in item.children], gaps=loose)
+        rendered.append(_Prefixed(inner, marker, Text(" " * cell_len(marker.plain))))
+    return _Stack(rendered, gaps=loose)
+
+
+class _Stack:
+    """Renderables one below the other, a blank line between them (or none, `gaps=False`)."""
+
+    def __init__(self, items: list[RenderableType], gaps: bool = True):
+        self.items = items
+        self.gaps = gaps
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for index, item in enumerate(self.items):
+            if index and self.gaps:
+                yield Text()
+            yield item
+
+
+class _Prefixed:
+    """A renderable indented by a prefix: `first` on its first line, `rest` on the others. Where
+    that would leave fewer than _NARROWEST columns, the prefix takes a line of its own."""
+
+    def __init__(self, inner: RenderableType, first: Text, rest: Text):
+        self.inner, self.first, self.rest = inner, first, rest
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        prefix = cell_len(self.first.plain)
+        if width - prefix < _NARROWEST:
+            if self.first.plain.strip():
+                yield self.first
+            yield self.inner
+            return
+        lines = console.render_lines(self.inner, options.update(width=width - prefix), pad=False)
+        first = list(self.first.render(console))
+        rest = list(self.rest.render(console))
+        new_line = Segment.line()
+        for index, line in enumerate(lines or [[]]):
+            if any(segment.text for segment in line):
+                yield from first if index == 0 else rest
+                yield from line
+            elif index == 0:
+                yield from first
+            yield new_line
+
+
+class _Code:
+    """A code block: highlighted (when colour is on and the language is known), two columns in,
+    each long line folded at the width, never cut, its white space kept exactly."""
+
+    def __init__(self, source: str, lexer: str, theme: Theme):
+        self.source, self.lexer, self.theme = source.expandtabs(4), lexer, theme
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        theme = self.theme
+        code, spans = _unframe(self.source)
+        if theme.color and self.lexer:
+            text = _syntax(code, self.lexer).highlight(code)
+            # The token colours, not the theme's background: the terminal's own stays.
+            text.style = Style()
+            text.spans = [Span(span.start, span.end, _foreground(span.style)) for span in text.spans]
+        else:
+            text = Text(code)
+        for start, end in spans:
+            text.stylize(theme["escape"], start, end)
+        width = options.max_width
+        indent = "  " if width - 2 >= _NARROWEST else ""
+        room = width - len(indent)
+        new_line = Segment.line()
+        for line in text.split("\n", allow_blank=True)[:code.count("\n") + 1]:
+            line.end = ""
+            for piece in _fold(line, room):
+                if indent:
+                    yield Segment(indent)
+                yield from piece.render(console)
+                yield new_line
+
+
+_LEXERS: dict = {}
+_THEMES: dict = {}
+
+
+def _syntax(code: str, lexer: str):
+    """rich's Syntax for `code`, the lexer and the theme looked up once per name, not per block.
+    Imported on first use: it brings pygments, which an answer without code does not need."""
+    from rich.syntax import Syntax
+
+    if lexer not in _LEXERS:
+        _LEXERS[lexer] = Syntax("", lexer).lexer  # None for a language pygments does not know
+    if not _THEMES:
+        _THEMES[_CODE_THEME] = Syntax.get_theme(_CODE_THEME)
+    found = _LEXERS[lexer]
+    return Syntax(code, found if found is not None else "text", theme=_THEMES[_CODE_THEME])
+
+
+_FOREGROUND: dict = {}
+
+
+def _foreground(style) -> Style:
+    """A token style without its background colour."""
+    found = _FOREGROUND.get(style)
+    if found is None:
+        if isinstance(style, str):
+            style = Style.parse(style)
+        found = _FOREGROUND[style] = Style(color=style.color, bold=style.bold, italic=style.italic,
+                                           underline=style.underline)
+    return found
+
+
+def _fold(line: Text, width: int) -> list[Text]:
+    """`line` cut into pieces of at most `width` cells, every character kept."""
+    plain = line.plain
+    if cell_len(plain) <= width:
+        return [line]
+    offsets, used = [], 0
+    for index, char in enumerate(plain):
+        size = get_character_cell_size(char)
+        if used + size > width and used:
+            offsets.append(index)
+            used = 0
+        used += size
+    return list(line.divide(offsets))
+
+
+class _Table:
+    """A table in rich's Table, its cells folded, never cut; too narrow for its columns, each row
+    as `header: value` lines."""
+
+    def __init__(self, node: SyntaxTreeNode, theme: Theme, lines: list[str] | None):
+        self.theme = theme
+        self.header: list[Text] = []
+        self.aligns: list[str] = []
+        self.rows: list[list[Text]] = []
+        for section in node.children:
+            for row in section.children:
+                texts = [_inline(cell.children[0], theme) if cell.children else Text() for cell in row.children]
+                if section.type == "thead":
+                    self.header = texts
+                    for cell in row.children:
+                        align = str(cell.attrs.get("style", ""))
+                        self.aligns.append("right" if "right" in align else "center" if "center" in align else "left")
+                else:
+                    if lines is not None and row.map and texts:
+                        self._extra_cells(lines[row.map[0]], texts)
+                    self.rows.append(texts)
+
+    def _extra_cells(self, line: str, texts: list[Text]) -> None:
+        """Cells beyond the header's count, which markdown-it drops, joined to the last one."""
+        cells_ = _cells_of(line)
+        if len(cells_) <= len(texts):
+            return
+        extra = SyntaxTreeNode(_PARSER.parseInline(" | ".join(cells_[len(texts):])))
+        texts[-1].append(" | ")
+        texts[-1].append_text(_inline(extra.children[0], self.theme))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        theme = self.theme
+        count = len(self.header)
+        width = options.max_width
+        if not count:
+            return
+        if width - 3 * (count - 1) < 3 * count:
+            for row in self.rows:
+                for c, cell in enumerate(row):
+                    line = Text((theme.bullets[0] + " ") if c == 0 else "  ", theme["bullet"])
+                    line.append_text(self._header(c))
+                    line.append(": ")
+                    line.append_text(cell)
+                    yield line
+            return
+        from rich.table import Table
+
+        if theme.box is None:
+            from rich import box
+
+            theme.box = box.SQUARE if theme.unicode else box.ASCII
+        table = Table(box=theme.box, show_edge=False, pad_edge=False, show_header=True,
+                      border_style=theme["border"], expand=False, highlight=False)
+        for c in range(count):
+            table.add_column(self._header(c), justify=self.aligns[c],  # type: ignore[arg-type]
+                             overflow="fold", no_wrap=False, min_width=1)
+        for row in self.rows:
+            table.add_row(*row)
+        yield table
+
+    def _header(self, c: int) -> Text:
+        text = self.header[c].copy()
+        text.stylize(self.theme["header"])
+        return text
 
 
 def _cells_of(row: str) -> list[str]:
-    """A table row's cells: split at | outside code spans and escapes, outer pipes dropped."""
+    """A table row's cells as GFM splits them: at | outside code spans and escapes, outer pipes
+    dropped."""
     row = row.strip()
     if row.startswith("|"):
         row = row[1:]
@@ -567,7 +503,7 @@ def _cells_of(row: str) -> list[str]:
     while i < len(row):
         ch = row[i]
         if ch == "\\" and i + 1 < len(row) and row[i + 1] == "|":
-            cell.append("|")
+            cell.append("\\|")
             i += 2
             continue
         if ch == "`":
@@ -580,80 +516,3 @@ def _cells_of(row: str) -> list[str]:
         i += 1
     cells_.append("".join(cell).strip())
     return cells_
-
-
-# ---------------------------------------------------------------------------------------------
-# Code
-
-
-_LEXERS: dict = {}
-
-
-def _code(text: str, lexer: str, width: int, theme: Theme) -> list[str]:
-    """A code block: highlighted, indented by two columns, long lines folded (never cut)."""
-    text = text.expandtabs(4)
-    indent = "  " if width - 2 >= _NARROWEST else ""
-    out = []
-    for line in _highlight(text, lexer, theme):
-        for folded in _fold_runs(line, width - len(indent)):
-            out.append(indent + ansi(folded))
-    return out
-
-
-def _fold_runs(line: list[Run], width: int) -> list[list[Run]]:
-    """A line of runs cut into lines of at most `width` columns (a wide character needs two)."""
-    if sum(cells(text) for text, _ in line) <= width:
-        return [line]
-    lines: list[list[Run]] = []
-    current: list[Run] = []
-    used = 0
-    for text, sgr in line:
-        piece: list[str] = []
-        for ch in text:
-            w = cells(ch)
-            if used + w > width and (current or piece):
-                if piece:
-                    current.append(("".join(piece), sgr))
-                    piece = []
-                lines.append(current)
-                current, used = [], 0
-            piece.append(ch)
-            used += w
-        if piece:
-            current.append(("".join(piece), sgr))
-    lines.append(current)
-    return lines
-
-
-def _highlight(code: str, name: str, theme: Theme) -> list[list[Run]]:
-    """Lines of styled runs, by pygments when it knows the language and colour is on."""
-    lexer = _lexer(name) if theme.color and name else None
-    if lexer is None:
-        return [[(line, "")] if line else [] for line in code.split("\n")]
-    lines: list[list[Run]] = [[]]
-    for ttype, value in lexer.get_tokens(code):
-        sgr = theme.token(ttype)
-        first = True
-        for part in value.split("\n"):
-            if not first:
-                lines.append([])
-            first = False
-            if part:
-                lines[-1].append((part, sgr))
-    wanted = code.count("\n") + 1
-    return lines[:wanted] + [[]] * (wanted - len(lines))
-
-
-def _lexer(name: str):
-    if name not in _LEXERS:
-        try:
-            from pygments.lexers import get_lexer_by_name
-            from pygments.util import ClassNotFound
-
-            try:
-                _LEXERS[name] = get_lexer_by_name(name, stripnl=False, ensurenl=False)
-            except ClassNotFound:
-                _LEXERS[name] = None
-        except ImportError:  # pragma: no cover - a declared dependency, but keep working without it
-            _LEXERS[name] = None
-    return _LEXERS[name]

@@ -1,7 +1,8 @@
 """Markdown as it streams, cut into top-level blocks at the boundaries where rendering is stable.
 
 The live view prints each finished block once and redraws only the unfinished one; markdown.py
-renders a block. Pure: text in, Blocks out.
+renders a block (with rich). Pure: text in, Blocks out; a block's text is untrusted as it came,
+neutralised when it is rendered.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class MarkdownBlocks:
         self._pieces = [rest] if rest else []
         out: list[Block] = []
         for line in complete:
-            self._line(line, out)
+            # A CR LF line end is a line end (markdown's too); a bare CR stays, to be shown escaped.
+            self._line(line[:-1] if line.endswith("\r") else line, out)
         return out
 
     def close(self) -> list[Block]:
@@ -85,6 +87,8 @@ class MarkdownBlocks:
     def tail(self) -> Block | None:
         """The unfinished block as it stands, for the live display."""
         partial = "".join(self._pieces)
+        if partial.endswith("\r"):  # most likely the first half of a CR LF
+            partial = partial[:-1]
         if self._kind == "code":
             lines = self._code[self._sent:] + ([partial] if partial else [])
             return Block("code", "\n".join(lines), joined=self._sent > 0, lexer=self._lexer)
