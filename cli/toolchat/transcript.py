@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
+from .files import write_atomically
 
 FORMAT = "toolchat-transcript"
 VERSION = 1
@@ -37,21 +38,7 @@ def save_transcript(path: str, messages: list[dict], model: str, system: str | N
     data = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     # Through a symlink, replace the file it points to, not the link.
     target = Path(os.path.realpath(path))
-    mode = _mode_for(target)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    write_atomically(target, data, mode=_mode_for(target), durable=True)
     _sync_folder(target.parent)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+
+from ..files import write_atomically
 
 _SALT = b"toolchat schema check 1\0"
 
@@ -37,17 +38,7 @@ def remember(key: str) -> None:
     target = folder() / key
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{key[:16]}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(key)
-            os.replace(temporary, target)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        write_atomically(target, key, encoding="ascii", prefix=f".{key[:16]}.")
     except OSError:
         pass  # a read-only or full cache folder: the check just runs again next time
 
