@@ -87,7 +87,7 @@ def spawn_child() -> str:
     return str(child.pid)
 
 
-@server.tool(name="odd.name with spaces", description="A tool whose name needs mapping",
+@server.tool(name="odd.name", description="A tool whose name needs mapping",
              annotations=READ_ONLY)
 def odd() -> str:
     return "odd"

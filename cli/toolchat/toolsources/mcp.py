@@ -173,6 +173,7 @@ class _Server:
         self._scope = None
         self._stop_requested = False
         self._phase = "start"
+        self.deadline: float | None = None  # of the start, once the SDK is imported and it began
 
     # -- on the loop thread ------------------------------------------------------------------
 
@@ -203,6 +204,7 @@ class _Server:
 
             scope = anyio.CancelScope(deadline=anyio.current_time() + config.startup_timeout)
             self._scope = scope
+            self.deadline = time.monotonic() + config.startup_timeout
             if self._stop_requested:
                 scope.cancel()
             with scope:
@@ -405,10 +407,11 @@ class McpSource:
         return warnings
 
     def _await_settled(self) -> None:
-        limit = time.monotonic() + max((s.config.startup_timeout for s in self._servers), default=0) + 10
         for server in self._servers:
             while not server.settled.wait(_WAIT_SLICE):
-                if time.monotonic() > limit:  # the SDK did not honour the cancel scope: stop it
+                # The start is bounded on the loop by a cancel scope; this guards against an SDK
+                # that does not honour it. (The clock starts once the SDK is imported.)
+                if server.deadline is not None and time.monotonic() > server.deadline + 10:
                     server._fail(f"no answer within {server.config.startup_timeout:g} s (startup_timeout)")
                     break
             if server.state == "failed" and not server.config.optional:
