@@ -103,8 +103,9 @@ def main() -> None:
     parser.add_argument("--slow-start", type=float, default=0)
     parser.add_argument("--fail-start", action="store_true")
     parser.add_argument("--stubborn", action="store_true", help="ignore SIGTERM")
+    parser.add_argument("--banner", default="", help="more text for the first stderr line")
     options = parser.parse_args()
-    sys.stderr.write(f"test server starting, pid {os.getpid()}\n")
+    sys.stderr.write(f"test server starting, pid {os.getpid()}{options.banner}\n")
     sys.stderr.flush()
     if options.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

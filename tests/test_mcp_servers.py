@@ -317,6 +317,59 @@ def test_a_server_that_ignores_sigterm_and_hangs_is_killed(open_source):
     assert survivors([pid]) == []
 
 
+def test_server_stderr_goes_to_its_log_and_with_debug_to_stderr_neutralised(tmp_path, capfd):
+    configs = parse_servers({"t": fake_server("--banner", " \x1b]0;title\x07\x1b[2J")}, "m.json", "mcpServers")
+    source = McpSource(configs, log_dir=tmp_path / "logs", debug=True)
+    try:
+        source.start()
+        pid = text_of(source.call("mcp__t__pid", {}, 30))
+    finally:
+        source.close()
+    err = capfd.readouterr().err
+    assert f"[mcp t] test server starting, pid {pid} \\x1b]0;title\\a\\x1b[2J\n" in err
+    assert "\x1b" not in err
+    assert (tmp_path / "logs" / "t.log").read_text().startswith(
+        f"test server starting, pid {pid} \x1b]0;title\x07\x1b[2J\n")
+    quiet = McpSource(configs, log_dir=tmp_path / "quiet")
+    try:
+        quiet.start()
+    finally:
+        quiet.close()
+    assert capfd.readouterr().err == ""
+
+
+START_SCRIPT = """
+import sys
+from pathlib import Path
+from toolchat.toolsources.mcpconfig import parse_servers
+from toolchat.toolsources.mcp import McpSource
+server = {"command": sys.executable, "args": [sys.argv[1], "--slow-start", "600"], "startup_timeout": 600}
+source = McpSource(parse_servers({"slow": server}, "m.json", "mcpServers"), log_dir=Path(sys.argv[2]))
+try:
+    source.start()
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    raise SystemExit(130)
+"""
+
+
+def test_ctrl_c_while_servers_start_ends_them(tmp_path):
+    script = tmp_path / "start.py"
+    script.write_text(START_SCRIPT)
+    log = tmp_path / "logs" / "slow.log"
+    proc = subprocess.Popen([sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "pid" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    pid = int(log.read_text().split("pid ")[1].split()[0])
+    assert alive(pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, "interrupted\n", "")
+    assert survivors([pid]) == []
+
+
 CTRL_C_SCRIPT = """
 import sys
 from pathlib import Path
