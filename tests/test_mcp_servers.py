@@ -195,6 +195,56 @@ def test_legacy_sse_server(open_source, everything_http):
     assert (total.is_error, "42" in text_of(total)) == (False, True)
 
 
+@pytest.fixture
+def refusing_http():
+    """A plain HTTP server that answers 401 to everything and records the request headers."""
+    import http.server
+    import threading
+
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(dict(self.headers))
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind, phase", [("http", "initialize"), ("sse", "connect")])
+def test_http_headers_with_variables_are_sent_and_an_http_error_is_named(open_source, refusing_http, tmp_path,
+                                                                        kind, phase):
+    base, seen = refusing_http
+    source, _ = open_source({"auth": {"type": kind, "url": f"{base}/mcp",
+                                      "headers": {"Authorization": "Bearer ${TC_TOKEN}"}}},
+                            env={"TC_TOKEN": "t-123"}, start=False)
+    with pytest.raises(McpServerError) as caught:
+        source.start()
+    assert caught.value.message == (f"{tmp_path / 'mcp.json'}: MCP server 'auth' failed to start: {base}/mcp: "
+                                    f"HTTP 401 during {phase} (check the entry's headers)")
+    assert seen[0]["Authorization"] == "Bearer t-123"
+    assert "t-123" not in caught.value.message
+
+
+def test_an_http_server_that_is_not_there(open_source, tmp_path):
+    source, _ = open_source({"down": {"url": "http://127.0.0.1:9/mcp"}}, start=False)
+    with pytest.raises(McpServerError) as caught:
+        source.start()
+    assert caught.value.message == (f"{tmp_path / 'mcp.json'}: MCP server 'down' failed to start: "
+                                    "http://127.0.0.1:9/mcp: cannot connect (All connection attempts failed)")
+
+
 def test_annotations_decide_approval_and_content_maps_to_blocks(open_source):
     source, _ = open_source({"t": fake_server()})
     specs = {spec.name: spec for spec in source.tools()}

@@ -172,7 +172,8 @@ class _Server:
         self._session = None
         self._scope = None
         self._stop_requested = False
-        self._phase = "start"
+        self._phase = "connect"
+        self.http_status: int | None = None  # the last HTTP error status the server answered with
         self.deadline: float | None = None  # of the start, once the SDK is imported and it began
 
     # -- on the loop thread ------------------------------------------------------------------
@@ -229,7 +230,7 @@ class _Server:
                                "(startup_timeout)")
         except Exception as exc:  # every way a start can fail ends as one message for the user
             if self.state == "starting":
-                self._fail(_describe(_root(exc), config, self._phase))
+                self._fail(_describe(_root(exc), config, self._phase, self.http_status))
             elif self.state == "ready" and not self._stop_requested:
                 self._on_lost(self, _describe(_root(exc), config, "serving"))
         if self.state == "ready":
@@ -263,10 +264,16 @@ class _Server:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
+            async def note(response) -> None:
+                # The SDK turns an HTTP error into a JSON-RPC error without the status; keep it.
+                if response.status_code >= 400:
+                    self.http_status = response.status_code
+
             # The MCP transports' own defaults (30 s, 300 s between bytes of a stream); headers
             # go on the client, which streamable_http_client takes for exactly this.
             client = await stack.enter_async_context(httpx2.AsyncClient(
-                headers=dict(config.headers), timeout=httpx2.Timeout(30.0, read=300.0)))
+                headers=dict(config.headers), timeout=httpx2.Timeout(30.0, read=300.0),
+                event_hooks={"response": [note]}))
             return await stack.enter_async_context(streamable_http_client(config.url, http_client=client))
         from mcp.client.sse import sse_client
 
@@ -317,8 +324,14 @@ def _root(exc: BaseException) -> BaseException:
         exc = (real or list(inner))[0]
 
 
-def _describe(exc: BaseException, config: ServerConfig, phase: str) -> str:
+def _describe(exc: BaseException, config: ServerConfig, phase: str, status: int | None = None) -> str:
     """Why a server failed, in words: the command, the connection, or what the protocol said."""
+    module = type(exc).__module__ or ""
+    if status is None and module.startswith("httpx"):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None and config.transport != "stdio":
+        hint = " (check the entry's headers)" if status in (401, 403) else ""
+        return f"{config.url}: HTTP {status} during {phase}{hint}"
     if isinstance(exc, _StartProblem):
         return str(exc)
     if isinstance(exc, FileNotFoundError) and config.transport == "stdio":
@@ -326,17 +339,12 @@ def _describe(exc: BaseException, config: ServerConfig, phase: str) -> str:
     if isinstance(exc, PermissionError) and config.transport == "stdio":
         return f"command: {config.command!r} cannot be run (permission denied)"
     name = type(exc).__name__
-    module = type(exc).__module__ or ""
     code = getattr(exc, "code", None)
     message = one_line(str(getattr(exc, "message", None) or exc) or name, 200)
     if module.startswith("mcp") and code == -32000:  # CONNECTION_CLOSED
         return (f"the server closed the connection during {phase}" if config.transport != "stdio"
                 else f"the server exited during {phase}")
     if module.startswith("httpx"):
-        response = getattr(exc, "response", None)
-        status = getattr(response, "status_code", None)
-        if status is not None:
-            return f"{config.url}: HTTP {status} during {phase}"
         return f"{config.url}: cannot connect ({message})"
     if module.startswith("mcp") and isinstance(code, int):
         return f"MCP error {code} during {phase}: {message}"
