@@ -18,26 +18,23 @@ import concurrent.futures
 import logging
 import math
 import os
-import signal
 import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import UsageError
-from ..text import neutralise, one_line
+from ..text import one_line
 from .mcpconfig import ServerConfig, check_unique, default_log_dir, matches, offered_names
+from .mcpprocess import OWNER_VAR, StderrLog, sweep
 from .mcpresult import to_blocks
 
 _WAIT_SLICE = 0.1    # how long the caller's thread blocks at a time: Ctrl-C lands within this
 _CLOSE_LIMIT = 15.0  # the SDK's own shutdown is bounded (about 7 s); this guards against a hang
-_TAIL_LINES = 20
 _PAGE_LIMIT = 100    # tools/list pages: a paginator that never ends cannot hang the start
-_SWEEP_GRACE = 1.0   # after SIGTERM, before SIGKILL, for processes a server left behind
-_OWNER_VAR = "TOOLCHAT_MCP_OWNER"
 
 
 class McpServerError(UsageError):
@@ -93,66 +90,6 @@ def needs_confirm(server: ServerConfig, tool: str, offered: str, annotations: di
     return annotations.get("destructiveHint") is True or annotations.get("readOnlyHint") is not True
 
 
-class _Stderr:
-    """A stdio server's stderr: a pipe read by a thread into the log file and a tail kept for messages."""
-
-    def __init__(self, label: str, log_path: Path | None, echo: bool):
-        read_fd, write_fd = os.pipe()
-        self.writer = os.fdopen(write_fd, "w")  # handed to the child; ours is closed once it runs
-        self.lines: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-        self.eof = threading.Event()
-        self._log = None
-        if log_path is not None:
-            try:
-                log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log = open(log_path, "wb")
-            except OSError:
-                self._log = None  # no log file is no reason to fail the run; the tail is kept
-        self._label, self._echo = label, echo
-        threading.Thread(target=self._read, args=(read_fd,), name=f"mcp-stderr-{label}",
-                         daemon=True).start()
-
-    def release_writer(self) -> None:
-        if not self.writer.closed:
-            self.writer.close()
-
-    def tail(self, count: int = 3) -> list[str]:
-        return [line for line in list(self.lines) if line.strip()][-count:]
-
-    def _read(self, fd: int) -> None:
-        partial = b""
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                if self._log is not None:
-                    self._log.write(chunk)
-                    self._log.flush()
-                *lines, partial = (partial + chunk).split(b"\n")
-                for line in lines:
-                    self._line(line)
-                if len(partial) > 65536:
-                    self._line(partial)
-                    partial = b""
-        except OSError:
-            pass
-        finally:
-            if partial:
-                self._line(partial)
-            os.close(fd)
-            if self._log is not None:
-                self._log.close()
-            self.eof.set()
-
-    def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
-        self.lines.append(text)
-        if self._echo:
-            sys.stderr.write(f"[mcp {self._label}] {neutralise(text)}\n")
-            sys.stderr.flush()
-
-
 class _Server:
     """One configured server: its life on the loop (start, serve, stop) and its calls."""
 
@@ -167,7 +104,7 @@ class _Server:
         self.settled = threading.Event()   # ready or failed
         self.finished = threading.Event()  # the transport is shut down (the process has ended)
         self.log_path = log_dir / f"{config.key}.log" if log_dir and config.transport == "stdio" else None
-        self.stderr: _Stderr | None = None
+        self.stderr: StderrLog | None = None
         self._debug = debug
         self._session = None
         self._scope = None
@@ -251,11 +188,11 @@ class _Server:
                 raise _StartProblem(f"cwd: folder {config.cwd!r} not found")
             # The SDK passes only HOME, PATH, SHELL, TERM, USER and LOGNAME on, plus `env`: the API
             # key in toolchat's environment never reaches a server. The mark lets close() find
-            # what the server left running (see _sweep).
+            # what the server left running (see mcpprocess.sweep).
             params = StdioServerParameters(command=config.command, args=list(config.args),
-                                           env={**dict(config.env), _OWNER_VAR: self._owner},
+                                           env={**dict(config.env), OWNER_VAR: self._owner},
                                            cwd=config.cwd)
-            self.stderr = _Stderr(config.name, self.log_path, self._debug)
+            self.stderr = StderrLog(config.name, self.log_path, self._debug)
             try:
                 return await stack.enter_async_context(stdio_client(params, errlog=self.stderr.writer))
             finally:
@@ -458,7 +395,7 @@ class McpSource:
             pass
         loop.call_soon_threadsafe(loop.stop)
         if any(s.config.transport == "stdio" for s in self._servers):
-            _sweep(self._owner)
+            sweep(self._owner)
         if self._thread is not None:
             self._thread.join(2)
         if not loop.is_running():
@@ -583,46 +520,6 @@ class McpSource:
             if not logger.handlers:
                 logger.addHandler(logging.NullHandler())
                 logger.propagate = False
-
-
-def _sweep(owner: str) -> None:
-    """End every process still carrying this run's mark: the servers' children and grandchildren.
-
-    The SDK ends a server's process group only when the server does not exit on its own after its
-    stdin closes, so a server that exits promptly can leave helpers it started running. Those
-    inherit the environment, mark included; /proc shows it (Linux; elsewhere this does nothing).
-    """
-    mark = f"{_OWNER_VAR}={owner}".encode()
-
-    def marked() -> list[int]:
-        found = []
-        try:
-            entries = os.listdir("/proc")
-        except OSError:
-            return found
-        for entry in entries:
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as file:
-                    if mark in file.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                continue
-        return found
-
-    for signal_number in (signal.SIGTERM, signal.SIGKILL):
-        pids = marked()
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal_number)
-            except OSError:
-                pass
-        limit = time.monotonic() + _SWEEP_GRACE
-        while time.monotonic() < limit and marked():
-            time.sleep(0.02)
 
 
 async def _cancel_rest() -> None:
