@@ -22,12 +22,12 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError
 from ..text import one_line
+from .base import ToolOutput, ToolSource, ToolSpec
 from .mcpconfig import ServerConfig, check_unique, default_log_dir, matches, offered_names
 from .mcpprocess import OWNER_VAR, StderrLog, sweep
 from .mcpresult import to_blocks
@@ -43,35 +43,8 @@ class McpServerError(UsageError):
     type = "mcp_server_error"
 
 
-# The ToolSource contract (toolsources/base.py of the seams work); the same names and shapes.
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    description: str
-    input_schema: dict
-    source: str
-    timeout: float = 60.0
-    confirm: bool = False
-    annotations: dict = field(default_factory=dict)
-
-    def wire(self) -> dict:
-        spec = {"name": self.name, "input_schema": self.input_schema}
-        if self.description:
-            spec["description"] = self.description
-        return spec
-
-
-@dataclass
-class ToolOutput:
-    content: list[dict]
-    is_error: bool = False
-
-    def text(self) -> str:
-        return "\n".join(b.get("text", "") for b in self.content if b.get("type") == "text")
-
-
 def _note(text: str) -> ToolOutput:
-    return ToolOutput([{"type": "text", "text": text}], True)
+    return ToolOutput.of_text(text, is_error=True)
 
 
 def needs_confirm(server: ServerConfig, tool: str, offered: str, annotations: dict) -> bool:
@@ -293,7 +266,7 @@ def _print_warning(message: str) -> None:
     sys.stderr.flush()
 
 
-class McpSource:
+class McpSource(ToolSource):
     """Every configured MCP server, as one tool source whose tools are named `mcp__<server>__<tool>`."""
 
     name = "mcp"
@@ -500,6 +473,14 @@ class McpSource:
     def _stopped_note(self, server: _Server) -> str:
         why = f": {server.error}" if server.error else ""
         return f"the MCP server {server.config.name!r} is not running ({server.state}{why})"
+
+    def expand(self, name: str) -> list[str] | None:
+        """The offered names of every tool of the server whose prefix is `name` (`mcp__<server>`),
+        or None when `name` is no server's prefix: --allow-tool / --deny-tool take either."""
+        for server in self._servers:
+            if server.config.prefix == name:
+                return [spec.name for spec in self._specs if spec.source == f"mcp:{server.config.name}"]
+        return None
 
     # -- for listings ------------------------------------------------------------------------------
 

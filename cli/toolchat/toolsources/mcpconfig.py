@@ -137,7 +137,7 @@ def load_yaml_servers(path: str | Path, env: Mapping[str, str] | None = None) ->
     import yaml
 
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -287,6 +287,27 @@ def parse_server(name: str, entry: Any, where: str, env: Mapping[str, str],
                         startup_timeout=seconds("startup_timeout", DEFAULT_STARTUP_TIMEOUT),
                         optional=optional, confirm=confirm, allow=names("allow"),
                         deny=names("deny"), **fields)
+
+
+def collect(tools_files: list[str] | tuple[str, ...], config_files: list[str] | tuple[str, ...],
+            env: Mapping[str, str] | None = None) -> list[ServerConfig]:
+    """Every configured server: `mcp_servers:` of the tools files, then the JSON config files."""
+    servers: list[ServerConfig] = []
+    for path in tools_files:
+        if mentions_servers(path):  # most tools files have none: no second YAML parse for them
+            servers += load_yaml_servers(path, env)
+    for path in config_files:
+        servers += load_json_file(path, env)
+    check_unique(servers)
+    return servers
+
+
+def mentions_servers(path: str | Path) -> bool:
+    """Whether a tools file may hold `mcp_servers:` (a cheap look at the text, before YAML parsing)."""
+    try:
+        return "mcp_servers" in Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def default_log_dir(env: Mapping[str, str] | None = None) -> Path:
