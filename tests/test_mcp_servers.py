@@ -462,3 +462,32 @@ def test_processes_are_ended_at_exit_even_without_close(tmp_path):
     pids = [int(p) for p in proc.stdout.split()]
     assert (proc.returncode, len(pids), proc.stderr) == (0, 2, "")
     assert survivors(pids) == []
+
+
+def test_the_runner_applies_its_policy_to_mcp_tools(open_source):
+    from toolchat.toolsources.base import Call
+    from toolchat.toolsources.runner import ToolRunner
+
+    source, _ = open_source({"t": fake_server()})
+    asked = []
+
+    def refuse(spec, call):  # as without a terminal: fail closed
+        asked.append(spec.name)
+        return "not run: it needs confirmation and there is no terminal to ask"
+
+    runner = ToolRunner([source], approve=refuse, deny=["mcp__t__plain"],
+                        output_cap=100)
+    calls = [Call("1", "mcp__t__delete_file", {"path": "/x"}), Call("2", "mcp__t__add", {"a": 1, "b": 2}),
+             Call("3", "mcp__t__image", {}), Call("4", "mcp__t__add", {"a": "one"}),
+             Call("5", "mcp__t__plain", {"text": "x"})]
+    results = {r.id: r for r in runner.run(calls)}
+    assert asked == ["mcp__t__delete_file"]
+    assert (results["1"].is_error, results["1"].output) == (
+        True, "not run: it needs confirmation and there is no terminal to ask")
+    assert (results["2"].is_error, results["2"].result_content(), results["2"].source) == (False, "3", "mcp:t")
+    assert results["3"].result_content()[0]["type"] == "image" and results["3"].output == "[image/png]"
+    assert (results["4"].is_error, results["4"].output) == (
+        True, "invalid input: 'b' is a required property (and 1 more problem)")  # the inputSchema, checked here
+    assert results["5"].is_error and "denied" in results["5"].output
+    assert runner.run_one(Call("6", "mcp__t__delete_file", {"path": "/y"})).output == "deleted /y"
+    assert sorted(source.expand("mcp__t")) == sorted(runner.all) and source.expand("mcp__nope") is None
