@@ -511,3 +511,4 @@ async def _cancel_rest() -> None:
         task.cancel()
     if rest:
         await asyncio.wait(rest, timeout=1)
+

@@ -16,9 +16,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import ToolsFileError
+
+if TYPE_CHECKING:
+    from .mcp import McpSource
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_STARTUP_TIMEOUT = 30.0
@@ -328,3 +331,29 @@ def check_unique(servers: list[ServerConfig]) -> None:
                                                       else ""))
         seen[server.key] = server
 
+
+def source_for(tools_files, config_files, *, debug: bool = False,
+               warn: Callable[[str], None] | None = None) -> "McpSource | None":
+    """The started MCP source of every server the settings configure, or None when there is none.
+
+    Reading the configuration costs no SDK import; only a configured server starts the loop.
+    """
+    servers = collect(list(tools_files), list(config_files))
+    if not servers:
+        return None
+    from .mcp import McpSource  # the source (asyncio, threads) only when a server is configured
+
+    source = McpSource(servers, debug=debug, warn=warn)
+    source.start()
+    return source
+
+
+def expand_names(names, source) -> tuple[str, ...]:
+    """Tool names for --allow-tool / --deny-tool, `mcp__<server>` standing for all of its tools."""
+    if source is None:
+        return tuple(names)
+    out: list[str] = []
+    for name in names:
+        group = source.expand(name)
+        out.extend([name] if group is None else group)
+    return tuple(dict.fromkeys(out))
