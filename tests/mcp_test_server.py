@@ -64,6 +64,8 @@ def fail(reason: str = "it went wrong") -> str:
 
 @server.tool(description="Sleep for a while", annotations=READ_ONLY)
 def hang(seconds: float = 3600) -> str:
+    sys.stderr.write("hang: sleeping\n")
+    sys.stderr.flush()
     time.sleep(seconds)
     return "woke up"
 
