@@ -34,7 +34,8 @@ def tool_runner(settings: Settings, approve=None):
     from .toolsources.yaml import YamlSource
 
     sources = [YamlSource(list(settings.tools))]
-    mcp = source_for(settings.tools, settings.mcp_config, debug=settings.debug)
+    quiet = (lambda message: None) if settings.quiet else None  # -q: nothing on stderr but errors
+    mcp = source_for(settings.tools, settings.mcp_config, debug=settings.debug, warn=quiet)
     if mcp is not None:
         sources.append(mcp)
     try:
