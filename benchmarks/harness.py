@@ -230,7 +230,9 @@ class MockProcess:
 # ---------------------------------------------------------------------------------------------
 # The peers' virtual environment
 
-PEER_PACKAGES = ("llm", "llm-anthropic", "anthropic")
+PEER_PACKAGES = ("llm", "llm-anthropic", "anthropic", "llm-tools-mcp", "mcp")
+# llm-tools-mcp 0.4 is written against the 1.x SDK (streamablehttp_client, removed in 2.x).
+PEER_PINS = {"mcp": "mcp<2"}
 
 
 def ensure_peers(venv: Path, refresh: bool = False, log: Callable[[str], None] = print) -> dict:
@@ -247,7 +249,7 @@ def ensure_peers(venv: Path, refresh: bool = False, log: Callable[[str], None] =
     if refresh or versions is None:
         log(f"installing {', '.join(PEER_PACKAGES)} into it (pip) ...")
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--upgrade", *PEER_PACKAGES], check=True)
+                        "--upgrade", *(PEER_PINS.get(p, p) for p in PEER_PACKAGES)], check=True)
         versions = _peer_versions(python)
         if versions is None:
             raise RuntimeError(f"the peers did not install into {venv}")

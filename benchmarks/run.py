@@ -26,6 +26,18 @@ KEY = "sk-ant-bench-0000"
 LLM_MODEL = "claude-4-sonnet"  # an llm-anthropic alias; the mock answers any model name
 PROMPT_CHAT = "What is 2 + 40? Use the add tool."
 PROMPT_STREAM = "Tell me a long story."
+PROMPT_MCP = "What time is it in UTC? Use the time tool."
+# The official time server from toolchat's environment (a test extra), used by both clients.
+TIME_SERVER = Path(sysconfig.get_path("scripts")) / "mcp-server-time"
+# What an MCP client sends to start a session and list the tools; the server exits at the end of
+# its stdin, so this times the server's own start-up and initialize, without any client.
+HANDSHAKE = "\n".join(json.dumps(m) for m in [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"}}},
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+]) + "\n"
 STORY = ("The quick brown fox jumps over the lazy dog while the tokens of a long answer arrive "
          "one small piece at a time, and every piece has to reach the file. ")
 
@@ -65,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cold-runs", type=int, default=10, help="timed runs of each cold-start command (default 10)")
     ap.add_argument("--quick", action="store_true", help="2 runs (3 for cold start): a rough look, not numbers to quote")
     ap.add_argument("--deltas", type=int, default=20_000, help="text deltas in the streaming scenario (default 20000)")
-    ap.add_argument("--only", default="cold,chat,stream", help="comma-separated scenarios to run: cold, chat, stream")
+    ap.add_argument("--only", default="cold,chat,stream,mcp", help="comma-separated scenarios to run: cold, chat, stream, mcp")
     ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV, help=f"peers' virtual environment (default {DEFAULT_VENV.relative_to(REPO)})")
     ap.add_argument("--refresh-peers", action="store_true", help="recreate the peers' virtual environment with the latest releases")
     ap.add_argument("--markdown", action="store_true", help="also print the tables as Markdown (for the README)")
@@ -74,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.runs, args.cold_runs = 2, 3
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"cold", "chat", "stream"}
+    unknown = only - {"cold", "chat", "stream", "mcp"}
     if unknown:
         ap.error(f"--only: unknown scenario {sorted(unknown)[0]!r}")
 
@@ -126,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 bench(spawner, chat, args.runs, work, log=log)
             commands.update({c.key: c for c in chat})
+
+        if "mcp" in only:
+            commands.update(_mcp_scenario(spawner, files, toolchat, base_env, peer_bin, args.runs, work, log))
 
         if "stream" in only:
             log(f"{args.deltas:,} text deltas to a file: {args.runs} runs each")
@@ -197,6 +212,19 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
         {"text": "The sum is {result:add}."},
     ]}))
     files["stream_script"].write_text(json.dumps({"turns": [{"text": story, "delta_size": size}]}))
+    # The same server for both clients; each offers its tool under its own name.
+    (work / "mcp").mkdir()
+    files["mcp_json"] = work / "mcp" / "mcp.json"
+    files["mcp_json"].write_text(json.dumps({"mcpServers": {"time": {
+        "command": str(TIME_SERVER), "args": ["--local-timezone", "UTC"]}}}))
+    for client, tool in (("tc", "mcp__time__get_current_time"), ("llm", "get_current_time")):
+        files[f"mcp_{client}_script"] = work / f"mcp-{client}-script.json"
+        files[f"mcp_{client}_script"].write_text(json.dumps({"turns": [
+            {"text": "Let me look.", "tool_calls": [{"name": tool, "input": {"timezone": "UTC"}}]},
+            {"text": "It is {result:%s}" % tool},
+        ]}))
+    files["mcp_handshake"] = work / "mcp-handshake.jsonl"
+    files["mcp_handshake"].write_text(HANDSHAKE)
     files["story"].write_text(story)
     files["sdk_loop"].write_text(SDK_LOOP)
     files["curl_body"].write_text(json.dumps({
@@ -205,6 +233,38 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
     (work / "home" / ".config").mkdir(parents=True)
     (work / "llm").mkdir()
     return files
+
+
+def _mcp_scenario(spawner, files, toolchat, base_env, peer_bin, runs, work, log) -> dict:
+    """One tool call through the time server: toolchat --mcp-config against llm -T MCP (llm-tools-mcp),
+    and the server's own start-up (handshake and tools/list from a file, no client)."""
+    if not TIME_SERVER.exists():
+        log(f"mcp: skipped, {TIME_SERVER} is not installed (pip install -e '.[test]')")
+        return {}
+    log(f"one-tool chat via the stdio MCP time server: {runs} runs each")
+    answer = _expect(b'"timezone": "UTC"')
+    with MockProcess(REPO, files["mcp_tc_script"], work / "mock-mcp-tc.log") as tc_mock, \
+            MockProcess(REPO, files["mcp_llm_script"], work / "mock-mcp-llm.log") as llm_mock:
+        def env(mock):
+            return {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY,
+                    "LLM_TOOLS_MCP_CONFIG_DIR": str(files["mcp_json"].parent),
+                    "XDG_STATE_HOME": str(work / "state")}
+
+        mcp = [
+            Command("tc_mcp", "toolchat --mcp-config mcp.json PROMPT",
+                    toolchat + ["--mcp-config", str(files["mcp_json"]), PROMPT_MCP],
+                    _env(env(tc_mock), toolchat), answer),
+            Command("llm_mcp", "llm -T MCP --td -n PROMPT (llm-tools-mcp)",
+                    [str(peer_bin / "llm"), "-m", LLM_MODEL, "-T", "MCP", "--td", "-n", PROMPT_MCP],
+                    env(llm_mock), answer),
+            # The server may exit at the end of its stdin before it answers tools/list: the
+            # check is the initialize answer, which comes once it has started.
+            Command("mcp_server_start", "mcp-server-time alone: start and initialize",
+                    ["sh", "-c", f'exec "$0" --local-timezone UTC < "$1"', str(TIME_SERVER),
+                     str(files["mcp_handshake"])], base_env, _expect(b'"serverInfo"')),
+        ]
+        bench(spawner, mcp, runs, work, log=log)
+    return {c.key: c for c in mcp}
 
 
 def _toolchat_command(work: Path) -> tuple[list[str], str]:
@@ -296,6 +356,8 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
     add("cold start: --help", "tc_help", "python_pass", "info")
     add("cold start: --help", "tc_help", "llm_help", "faster", 10)
     add("two-turn tool chat", "tc_chat", "llm_chat", "faster", 5)
+    add("one-tool chat via a stdio MCP server", "tc_mcp", "llm_mcp", "faster")
+    add("one-tool chat via a stdio MCP server", "tc_mcp", "mcp_server_start", "info")
     add(f"{deltas:,} deltas to a file", "tc_stream", "sdk_stream", "faster", 3)
     add(f"{deltas:,} deltas to a file", "tc_stream", "curl_stream", "within", 3)
     if "tc_stream" in c and c["tc_stream"].ok:

@@ -20,11 +20,11 @@ from . import __version__, options
 from .errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted, Terminated, ToolchatError,
                      UsageError, interruption)
 
-SUBCOMMANDS = ("tools", "mock-server")
+SUBCOMMANDS = ("tools", "mcp", "mock-server")
 
 EPILOG = (
     "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
-    "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
+    "toolchat mcp list, toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
@@ -114,6 +114,7 @@ def _keyword(name, annotation, default=None):
 
 # -t/--tools of `tools list` and `tools run`: the same row as the main command's.
 _TOOLS = _typer_options([options.TOOLS])(lambda **values: None).__annotations__["tools"]
+_MCP_CONFIG = _typer_options([options.MCP_CONFIG])(lambda **values: None).__annotations__["mcp_config"]
 
 _PROMPT = _keyword("prompt", Annotated[Optional[List[str]], typer.Argument(
     metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False)])
@@ -369,23 +370,30 @@ def _guard(action, debug: bool, on_error=None) -> int:
 @tools_app.command("list", cls=_Command)
 def tools_list(
     tools: _TOOLS = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them.")] = False,
+    mcp_config: _MCP_CONFIG = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them (MCP tools with their \"source\").")] = False,
 ) -> None:
-    """List the tools the files define."""
+    """List the tools the files and MCP servers define."""
 
     def action() -> int:
-        box = _load_toolbox(tools)
-        if json_output:
-            from .text import dumps
+        box = _load_toolbox(tools, mcp_config)
+        try:
+            if json_output:
+                from .text import dumps
 
-            print(dumps(box.wire(), indent=2))
+                wire = [dict(spec.wire(), **({"source": spec.source} if spec.source.startswith("mcp:") else {}))
+                        for spec in box.tools.values()]
+                print(dumps(wire, indent=2))
+                return 0
+            from .text import one_line
+
+            for tool in box.all.values():
+                flags = " (confirm)" if tool.confirm else ""
+                server = f"\t{one_line(tool.source)}" if tool.source.startswith("mcp:") else ""
+                print(f"{one_line(tool.name)}{flags}\t{one_line(tool.description, 100)}{server}")
             return 0
-        from .text import one_line
-
-        for tool in box.all.values():
-            flags = " (confirm)" if tool.confirm else ""
-            print(f"{one_line(tool.name)}{flags}\t{one_line(tool.description, 100)}")
-        return 0
+        finally:
+            box.close()
 
     raise typer.Exit(_guard(action, False))
 
@@ -410,46 +418,107 @@ def tools_run(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The tool to run.")],
     input_json: Annotated[str, typer.Option("--input", metavar="JSON", help="The tool input as a JSON object.")] = "{}",
     tools: _TOOLS = None,
+    mcp_config: _MCP_CONFIG = None,
 ) -> None:
-    """Run one tool's handler directly, as the model would; prints its output.
+    """Run one tool directly (a handler or an MCP server's tool), as the model would; prints its output.
 
     Exit 1 if the tool failed; 2 for an unknown tool or input that does not fit its schema.
     """
 
     def action() -> int:
-        from .toolsources.base import Call
-
-        box = _load_toolbox(tools)
-        if name not in box.tools:
-            raise UsageError(f"no tool named {name!r} (tools: {', '.join(box.tools) or 'none'})")
+        box = _load_toolbox(tools, mcp_config)
         try:
-            value = json.loads(input_json)
-        except ValueError as exc:
-            raise UsageError(f"--input is not valid JSON: {exc}") from None
-        call = Call("toolu_cli", name, value)
-        problem = box.check(call)  # what the model would be told; here it is the caller's mistake
-        if problem:
-            raise UsageError(f"--input: {problem}")
-        result = box.run_one(call)
-        if result.is_error:
-            _say(f"tool error: {result.output}")
-            return 1
-        from .text import neutralise
-
-        print(neutralise(result.output))
-        return 0
+            return _run_tool(box, name, input_json)
+        finally:
+            box.close()
 
     raise typer.Exit(_guard(action, False))
 
 
-def _load_toolbox(files: list[str] | None):
-    from .settings import resolve
-    from .toolsources.yaml import load_files
+def _run_tool(box, name: str, input_json: str) -> int:
+    from .toolsources.base import Call
 
-    settings = resolve({"tools": files}, os.environ)
-    if not settings.tools:
-        raise UsageError("no tools files: pass -t FILE or set TOOLCHAT_TOOLS")
-    return load_files(list(settings.tools))
+    if name not in box.tools:
+        raise UsageError(f"no tool named {name!r} (tools: {', '.join(box.tools) or 'none'})")
+    try:
+        value = json.loads(input_json)
+    except ValueError as exc:
+        raise UsageError(f"--input is not valid JSON: {exc}") from None
+    call = Call("toolu_cli", name, value)
+    problem = box.check(call)  # what the model would be told; here it is the caller's mistake
+    if problem:
+        raise UsageError(f"--input: {problem}")
+    result = box.run_one(call)
+    if result.is_error:
+        _say(f"tool error: {result.output}")
+        return 1
+    from .text import neutralise
+
+    print(neutralise(result.output))
+    return 0
+
+
+def _load_toolbox(files: list[str] | None, mcp_config: list[str] | None = None):
+    from .session import tool_runner
+    from .settings import resolve
+
+    settings = resolve({"tools": files, "mcp_config": mcp_config}, os.environ)
+    if not settings.tools and not settings.mcp_config:
+        raise UsageError("no tools files: pass -t FILE (or --mcp-config FILE), or set TOOLCHAT_TOOLS")
+    return tool_runner(settings)
+
+
+mcp_app = typer.Typer(no_args_is_help=True, help="Inspect the MCP servers of tools files and MCP config files.",
+                      context_settings=HELP)
+sub.add_typer(mcp_app, name="mcp")
+
+
+@mcp_app.command("list", cls=_Command)
+def mcp_list(
+    tools: _TOOLS = None,
+    mcp_config: _MCP_CONFIG = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the servers as JSON.")] = False,
+) -> None:
+    """Start each configured MCP server and show its transport, state and tool count.
+
+    Exit 1 if a server did not start.
+    """
+
+    def action() -> int:
+        import dataclasses
+
+        from .settings import resolve
+        from .toolsources.mcpconfig import collect
+
+        settings = resolve({"tools": tools, "mcp_config": mcp_config}, os.environ)
+        servers = collect(list(settings.tools), list(settings.mcp_config))
+        if not servers:
+            raise UsageError("no MCP servers: pass --mcp-config FILE or -t FILE with mcp_servers:")
+        from .toolsources.mcp import McpSource
+
+        # Every server listed, failed ones too: a listing is where a broken server is looked at.
+        source = McpSource([dataclasses.replace(s, optional=True) for s in servers],
+                           debug=settings.debug, warn=lambda message: None)
+        try:
+            source.start()
+            rows = source.servers()
+        finally:
+            source.close()
+        if json_output:
+            from .text import dumps
+
+            keys = ("name", "transport", "state", "tools", "target", "error", "origin", "log")
+            print(dumps([{k: r[k] for k in keys} for r in rows], indent=2))
+        else:
+            from .text import one_line
+
+            for r in rows:
+                error = f"\t{one_line(r['error'], 200)}" if r["error"] else ""
+                print(f"{one_line(r['name'], 60)}\t{r['transport']}\t{r['state']}\t{r['tools']} "
+                      f"tool{'s' * (r['tools'] != 1)}\t{one_line(r['target'], 100)}{error}")
+        return 0 if all(r["state"] == "ready" for r in rows) else 1
+
+    raise typer.Exit(_guard(action, False))
 
 
 @sub.command("mock-server", cls=_Command)

@@ -31,7 +31,11 @@ class Option:
 
 
 TOOLS = Option("tools", ("-t", "--tools"), list, (), "Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]",
-               "FILE", env=("TOOLCHAT_TOOLS",), commands=("ask", "tools list", "tools run"))
+               "FILE", env=("TOOLCHAT_TOOLS",), commands=("ask", "tools list", "tools run", "mcp list"))
+MCP_CONFIG = Option("mcp_config", ("--mcp-config",), list, (),
+                    'MCP servers: a {"mcpServers": ...} JSON file, e.g. .mcp.json (repeatable). '
+                    "[env TOOLCHAT_MCP_CONFIG]", "FILE", env=("TOOLCHAT_MCP_CONFIG",),
+                    commands=("ask", "tools list", "tools run", "mcp list"))
 
 OPTIONS: tuple[Option, ...] = (
     Option("model", ("-m", "--model"), str, DEFAULT_MODEL,
@@ -39,6 +43,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_tokens", ("--max-tokens",), int, 4096, "Max output tokens per turn. [default 4096]", "N"),
     Option("system", ("-s", "--system"), str, None, "System prompt.", "TEXT"),
     TOOLS,
+    MCP_CONFIG,
     Option("base_url", ("--base-url",), str, DEFAULT_BASE_URL,
            "API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL]", "URL",
            env=("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL")),

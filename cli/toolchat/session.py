@@ -23,14 +23,43 @@ def dialect_for(settings: Settings):
 
 
 def tool_runner(settings: Settings, approve=None):
-    """The tools of the settings' tools files under the settings' policy (deny, allow, --yes,
-    --no-parallel, output cap); `approve(spec, call)` asks about tools marked confirm."""
+    """The tools of the settings' tools files and MCP servers under the settings' policy (deny,
+    allow, --yes, --no-parallel, output cap); `approve(spec, call)` asks about tools marked confirm.
+
+    MCP servers (`mcp_servers:` in a tools file, --mcp-config files) start here, concurrently;
+    `mcp__<server>` in --allow-tool / --deny-tool stands for every tool of that server. The
+    runner's close() ends them."""
+    from .toolsources.mcpconfig import expand_names, source_for
     from .toolsources.runner import ToolRunner
     from .toolsources.yaml import YamlSource
 
-    return ToolRunner([YamlSource(list(settings.tools))], deny=settings.deny_tools,
-                      allow=settings.allow_tools, yes=settings.yes, parallel=settings.parallel,
-                      output_cap=settings.tool_output_cap, approve=approve)
+    sources = [YamlSource(list(settings.tools))]
+    quiet = (lambda message: None) if settings.quiet else None  # -q: nothing on stderr but errors
+    mcp = source_for(settings.tools, settings.mcp_config, debug=settings.debug, warn=quiet)
+    if mcp is not None:
+        sources.append(mcp)
+    try:
+        return ToolRunner(sources, deny=expand_names(settings.deny_tools, mcp),
+                          allow=expand_names(settings.allow_tools, mcp), yes=settings.yes,
+                          parallel=settings.parallel, output_cap=settings.tool_output_cap,
+                          approve=approve)
+    except BaseException:
+        if mcp is not None:
+            mcp.close()
+        raise
+
+
+def _names_expanded(settings: Settings, runner) -> Settings:
+    """The settings with `mcp__<server>` in --allow-tool / --deny-tool replaced by its tools."""
+    import dataclasses
+
+    from .toolsources.mcpconfig import expand_names
+
+    mcp = next((s for s in runner.sources if hasattr(s, "expand")), None)
+    if mcp is None:
+        return settings
+    return dataclasses.replace(settings, allow_tools=expand_names(settings.allow_tools, mcp),
+                               deny_tools=expand_names(settings.deny_tools, mcp))
 
 
 def view_for(settings: Settings):
@@ -63,12 +92,17 @@ class Session:
         self.settings = settings
         self.dialect = dialect or dialect_for(settings)
         self.tools = tool_runner(settings)
-        _check_tool_names(settings, self.tools.all)
-        if settings.save and not settings.dry_run:
-            from .sinks.transcript import check_target
+        try:
+            self.settings = settings = _names_expanded(settings, self.tools)
+            _check_tool_names(settings, self.tools.all)
+            if settings.save and not settings.dry_run:
+                from .sinks.transcript import check_target
 
-            check_target(settings.save)
-        self.view = view if view is not None else view_for(settings)
+                check_target(settings.save)
+            self.view = view if view is not None else view_for(settings)
+        except BaseException:
+            self.tools.close()  # MCP servers started for a run that will not happen
+            raise
         self.tools.approve = approve or _approver(self.view)
         self._transport = transport
 
@@ -76,7 +110,10 @@ class Session:
         """The wire body of the first request (--dry-run)."""
         from .chat import Chat
 
-        return self.dialect.body(Chat(self.settings, self.dialect, None, self.tools).request(messages))
+        try:
+            return self.dialect.body(Chat(self.settings, self.dialect, None, self.tools).request(messages))
+        finally:
+            self.tools.close()  # a dry run is not run: its MCP servers end here
 
     def run(self, messages: list[dict]) -> Result:
         """Play the conversation into the sinks; the Result says how it ended."""

@@ -24,6 +24,7 @@ class Settings:
     max_tokens: int = 4096
     system: str | None = None
     tools: tuple[str, ...] = ()
+    mcp_config: tuple[str, ...] = ()  # {"mcpServers": ...} JSON files (Claude Desktop, .mcp.json)
     base_url: str = DEFAULT_BASE_URL
     auth_style: str = "auto"
     api_key: str | None = field(default=None, repr=False)
@@ -137,6 +138,13 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         configured = config["tools"]
         tools = [configured] if isinstance(configured, str) else list(configured)
 
+    mcp_config = list(flags.get("mcp_config") or [])
+    if not mcp_config and env.get("TOOLCHAT_MCP_CONFIG"):
+        mcp_config = [p for p in env["TOOLCHAT_MCP_CONFIG"].split(os.pathsep) if p]
+    if not mcp_config and config.get("mcp_config"):
+        configured = config["mcp_config"]
+        mcp_config = [configured] if isinstance(configured, str) else list(configured)
+
     headers: list[tuple[str, str]] = []
     configured_headers = config.get("headers") or {}
     if isinstance(configured_headers, dict):
@@ -173,6 +181,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         max_tokens=_number("--max-tokens", pick("max_tokens"), int, minimum=1),
         system=pick("system"),
         tools=tuple(str(t) for t in tools),
+        mcp_config=tuple(str(Path(p).expanduser()) for p in mcp_config),
         base_url=base_url,
         auth_style=auth_style,
         api_key=key,

@@ -97,6 +97,8 @@ def load_file(path: str | Path) -> list[tuple[ToolSpec, Callable]]:
         raise ToolsFileError(f"{where}: not valid YAML{at}: {problem}") from None
     if isinstance(doc, dict) and "tools" in doc:
         entries = doc["tools"]
+    elif isinstance(doc, dict) and "mcp_servers" in doc:
+        entries = []  # MCP servers only: toolsources/mcpconfig.py reads them
     elif isinstance(doc, list):
         entries = doc
     else:
