@@ -359,14 +359,22 @@ def _check_content(content: Any, where: str, kinds: tuple[str, ...], required: b
 
 def messages_view(body: dict) -> dict:
     """The request as a Messages body, so model.py chooses and renders the turn unchanged: system
-    messages -> `system`, tool_calls -> tool_use blocks, each run of tool messages -> one user
-    message of tool_result blocks (an error is whatever the client wrote in the text)."""
+    messages -> `system`, tool_calls -> tool_use blocks, each run of tool messages (and a user
+    message right after them) -> one user message of tool_result blocks, then text (an error is
+    whatever the client wrote in the result's text)."""
     system = [_text(m.get("content")) for m in body["messages"] if m["role"] in ("system", "developer")]
     messages: list[dict] = []
     for message in body["messages"]:
         role = message["role"]
         if role == "user":
-            messages.append({"role": "user", "content": _text(message.get("content"))})
+            text = _text(message.get("content"))
+            last = messages[-1] if messages else None
+            if last and last["role"] == "user" and isinstance(last["content"], list):
+                # Text after tool results: Anthropic's shape has it in the results' own message.
+                if text:
+                    last["content"].append({"type": "text", "text": text})
+            else:
+                messages.append({"role": "user", "content": text})
         elif role == "assistant":
             blocks: list[dict] = []
             text = _text(message.get("content"))
