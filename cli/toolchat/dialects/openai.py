@@ -458,6 +458,12 @@ class OpenAIStreamDecoder:
         return events
 
     def _on_delta(self, delta: dict) -> list:
+        if len(delta) == 1 and type(delta.get("content")) is str:  # most chunks: one piece of text
+            text = delta["content"]
+            if not text:
+                return []
+            self._text.append(text)
+            return [TextDelta(text)]
         events: list = []
         reasoning = _reasoning(delta)
         if reasoning:
