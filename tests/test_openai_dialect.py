@@ -12,13 +12,13 @@ import pytest
 from toolchat import retry
 from toolchat.dialects.openai import (OpenAIDialect, OpenAIStreamDecoder, chat_completions_url, chat_messages,
                                       error_of, max_tokens_field, message_from_json, usage_of)
-from toolchat.errors import APIError, StreamError
+from toolchat.errors import APIError, StreamError, UsageError
 from toolchat.events import BlockDone, TextDelta, ThinkingDelta
 
 
 @dataclass(frozen=True)
 class Request:
-    """The shape of dialects/base.Request (SEAMS.md), for tests that do not need the real one."""
+    """The shape of dialects/base.Request (SEAMS.md), which the seams branch adds."""
 
     model: str = "m"
     max_tokens: int = 100
@@ -59,11 +59,28 @@ def test_max_tokens_goes_in_the_field_the_endpoint_accepts(base, field_name):
     assert not ({"max_tokens", "max_completion_tokens"} - {field_name}) & set(body)
 
 
-def test_headers_carry_a_bearer_key_and_nothing_without_one():
+def settings(key=None, base="https://api.openai.com"):
+    return type("S", (), {"api_key": key, "base_url": base})()
+
+
+def test_headers_carry_a_bearer_key():
     dialect = OpenAIDialect()
-    assert dialect.headers(type("S", (), {"api_key": "sk-1"})()) == {"authorization": "Bearer sk-1"}
-    assert dialect.headers(type("S", (), {"api_key": None})()) == {}
+    assert dialect.headers(settings("sk-1")) == {"authorization": "Bearer sk-1"}
     assert dialect.name == "openai"
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:11434/v1", "http://localhost:8080", "http://[::1]:1234",
+                                  "http://127.3.2.1"])
+def test_no_key_is_needed_for_a_loopback_server(base):
+    assert OpenAIDialect().headers(settings(None, base)) == {}
+
+
+@pytest.mark.parametrize("base", ["https://api.openai.com", "http://192.168.1.5:11434", "http://localhost.example.com"])
+def test_a_missing_key_for_any_other_host_is_a_usage_error(base):
+    with pytest.raises(UsageError) as caught:
+        OpenAIDialect().headers(settings(None, base))
+    assert (caught.value.exit_code, caught.value.type) == (2, "missing_credentials")
+    assert "OPENAI_API_KEY" in caught.value.message
 
 
 # ---------------------------------------------------------------- the request body
@@ -367,3 +384,14 @@ def test_a_converted_transcript_is_accepted_by_the_strict_mock_and_read_as_on_th
     assert anthropic.status_code == chat.status_code == 200, chat.text
     assert anthropic.json()["content"][0]["text"] == "add: 2\nping: error: boom\nagain"
     assert chat.json()["choices"][0]["message"]["content"] == "add: 2\nping: error: boom\nagain"
+
+
+def test_text_before_an_error_in_the_same_read_is_shown_then_the_error_is_raised():
+    decoder = OpenAIStreamDecoder()
+    events = decoder.feed(data(ch({"content": "so far"}), {"error": {"message": "gone", "type": "server_error"}},
+                               done=False))
+    assert (events, decoder.committed) == ([TextDelta("so far")], True)
+    with pytest.raises(APIError) as caught:
+        decoder.close()
+    assert caught.value.message == "server_error: gone"
+    assert decoder.snapshot()["content"] == [{"type": "text", "text": "so far"}]

@@ -17,7 +17,7 @@ import json
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from ..errors import APIError, StreamError
+from ..errors import APIError, StreamError, UsageError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..sse import ServerSentEvent, SSEDecoder
 
@@ -55,6 +55,19 @@ def chat_completions_url(base_url: str) -> str:
             base = base[: -len(suffix)]
             break
     return base.rstrip("/") + "/v1/chat/completions"
+
+
+def is_loopback(base_url: str) -> bool:
+    """Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    host = (urlsplit(base_url.strip()).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def max_tokens_field(base_url: str | None) -> str:
@@ -249,6 +262,13 @@ _STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402:
                  529: "overloaded_error"}
 
 
+def typed_error(kind: str, code: Any = None) -> str:
+    """The Messages API's name for an OpenAI-shaped error's type or code (else `kind` itself)."""
+    if isinstance(code, str) and code in ERROR_TYPES:
+        return ERROR_TYPES[code]
+    return ERROR_TYPES.get(kind, kind)
+
+
 def error_of(payload: dict) -> APIError:
     """The APIError an `error` in a chunk (or a JSON body) stands for, typed like Anthropic's."""
     error = payload.get("error")
@@ -265,7 +285,7 @@ def error_of(payload: dict) -> APIError:
     if "\n" in message or "\r" in message:
         message = " ".join(message.split())
     request_id = payload.get("request_id") or payload.get("id")
-    err = APIError(f"{kind}: {message}", type=ERROR_TYPES.get(kind, kind),
+    err = APIError(f"{kind}: {message}", type=typed_error(kind, code),
                    request_id=request_id if isinstance(request_id, str) else None)
     if isinstance(code, str) and code:
         err.error_code = code  # insufficient_quota and the like: retry.py will not retry them
@@ -359,20 +379,20 @@ class OpenAIStreamDecoder:
         self._calls: list[_ToolCall] = []
         self._by_index: dict[Any, _ToolCall] = {}
         self._final: list[dict] | None = None  # the content, once complete
+        self._failed: BaseException | None = None  # met mid-read, after events that must show first
 
     # ------------------------------------------------------------ the StreamDecoder interface
 
     def feed(self, chunk: bytes) -> list:
-        events: list = []
-        for sse in self._sse.feed(chunk):
-            events.extend(self._on_event(sse))
-        return events
+        if self._failed is not None:
+            raise self._failed
+        return self._events(self._sse.feed(chunk))
 
     def close(self) -> list:
         """End of the body: handle a last event without its blank line, then require an end."""
-        events: list = []
-        for sse in self._sse.flush():
-            events.extend(self._on_event(sse))
+        if self._failed is not None:
+            raise self._failed
+        events = self._events(self._sse.flush())
         if not (self.done or self._finished):
             raise StreamError("the stream ended before a finish_reason or [DONE]: the answer is truncated",
                               type="truncated_stream")
@@ -396,6 +416,19 @@ class OpenAIStreamDecoder:
         return self._message(self._content(record=False))
 
     # ------------------------------------------------------------ decoding
+
+    def _events(self, decoded: list) -> list:
+        events: list = []
+        try:
+            for sse in decoded:
+                events.extend(self._on_event(sse))
+        except (StreamError, APIError) as exc:
+            if not events:
+                raise
+            # What came before the failure in the same read is shown first (it was received, and
+            # it commits the attempt); the failure is raised by the next call, as anthropic.py does.
+            self._failed = exc
+        return events
 
     def _on_event(self, sse: ServerSentEvent) -> list:
         data = sse.data.strip()
@@ -598,7 +631,8 @@ class OpenAIStreamDecoder:
 
 
 class OpenAIDialect:
-    """The chat.completions dialect behind toolchat's Dialect interface (dialects/base.py)."""
+    """The chat.completions dialect, shaped as toolchat's Dialect interface (SEAMS.md: dialects/base.py,
+    which this class subclasses once the seams land)."""
 
     name = "openai"
 
@@ -609,9 +643,22 @@ class OpenAIDialect:
         return chat_completions_url(base_url)
 
     def headers(self, settings: Any) -> dict:
-        """Authorization: Bearer KEY; none without a key (a local server that needs no auth)."""
+        """Authorization: Bearer KEY. Without a key only for a loopback base URL (a local model
+        server that needs no auth); anywhere else a missing key is a UsageError before any request."""
         key = getattr(settings, "api_key", None)
-        return {"authorization": f"Bearer {key}"} if key else {}
+        if key:
+            if getattr(settings, "auth_style", "auto") == "x-api-key":
+                return {"x-api-key": key}  # asked for in so many words (some gateways take it)
+            return {"authorization": f"Bearer {key}"}
+        if is_loopback(getattr(settings, "base_url", "") or ""):
+            return {}
+        source = getattr(settings, "key_source", None)
+        if source:  # a profile's key_env names a variable that is not set
+            raise UsageError(f"no API key: {source} is not set (key_env of profile "
+                             f"{getattr(settings, 'profile', None)!r})", type="missing_credentials")
+        raise UsageError("no API key: set OPENAI_API_KEY or TOOLCHAT_API_KEY (sent as Authorization: "
+                         "Bearer), or name the variable with key_env in a profile; a local server on "
+                         "a loopback --base-url needs none", type="missing_credentials")
 
     def body(self, request: Any) -> dict:
         """The chat.completions body for a Request (Anthropic-shaped transcript and tool specs).
