@@ -5,30 +5,21 @@ rules (commit points, truncation, malformed chunks). Wire quirks over HTTP: test
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import pytest
 
 from toolchat import retry
+from toolchat.dialects.base import Request as BaseRequest
 from toolchat.dialects.openai import (OpenAIDialect, OpenAIStreamDecoder, chat_completions_url, chat_messages,
                                       error_of, max_tokens_field, message_from_json, usage_of)
 from toolchat.errors import APIError, StreamError, UsageError
 from toolchat.events import BlockDone, TextDelta, ThinkingDelta
 
 
-@dataclass(frozen=True)
-class Request:
-    """The shape of dialects/base.Request (SEAMS.md), which the seams branch adds."""
-
-    model: str = "m"
-    max_tokens: int = 100
-    messages: list = field(default_factory=lambda: [{"role": "user", "content": "hi"}])
-    system: str | None = None
-    temperature: float | None = None
-    tools: tuple = ()
-    tool_choice: str | None = None
-    parallel: bool = True
-    extra: dict = field(default_factory=dict)
+def Request(**fields) -> BaseRequest:
+    """dialects/base.Request with a model, a token limit and a prompt unless given."""
+    return BaseRequest(**{"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}],
+                          **fields})
 
 
 ADD = {"name": "add", "description": "Add two numbers",
@@ -395,3 +386,10 @@ def test_text_before_an_error_in_the_same_read_is_shown_then_the_error_is_raised
         decoder.close()
     assert caught.value.message == "server_error: gone"
     assert decoder.snapshot()["content"] == [{"type": "text", "text": "so far"}]
+
+
+def test_the_decoder_and_the_dialect_implement_the_seam():
+    from toolchat.dialects.base import Dialect, StreamDecoder
+
+    assert isinstance(OpenAIDialect(), Dialect)
+    assert isinstance(OpenAIDialect().decoder(), StreamDecoder)

@@ -9,7 +9,6 @@ import json
 import pytest
 import requests
 
-from toolchat.mock.server import MockServer
 
 KEY = "sk-test-openai-mock-0123"
 TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}},

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from toolchat import retry
+from toolchat.dialects.base import Request
 from toolchat.dialects.openai import OpenAIDialect
 from toolchat.errors import APIError, StreamError
 from toolchat.events import TextDelta, ThinkingDelta
@@ -74,10 +75,8 @@ def read(server):
     transport.close()
 
 
-class _Request:
-    model, max_tokens, system, temperature, tools, tool_choice, parallel = "m", 64, None, None, (), None, True
-    messages = [{"role": "user", "content": "hi"}]
-    extra: dict = {}
+def _Request() -> Request:
+    return Request(model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
 
 
 def shown(events) -> str:

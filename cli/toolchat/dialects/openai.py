@@ -20,11 +20,12 @@ from urllib.parse import urlsplit
 from ..errors import APIError, StreamError, UsageError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..sse import ServerSentEvent, SSEDecoder
+from .base import Dialect, Request, StreamDecoder
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 
 # finish_reason -> stop_reason; anything else (a future value) passes through as it came. The same
-# table as the JSON mapping in providers/openai.py.
+# table as the JSON mapping in openai_json.py.
 STOP_REASONS = {
     "stop": "end_turn",
     "tool_calls": "tool_use",
@@ -297,10 +298,10 @@ def message_from_json(data: object, bad_input: dict | None = None) -> dict:
 
     A `chat.completion` body, what a server sends when it ignores `stream: true`; an error body;
     or, from a gateway that answers in the other dialect, an Anthropic message. The JSON mapping
-    itself is providers/openai.py's; added here: reasoning -> a thinking block, and usage with the
+    itself is openai_json.py's; added here: reasoning -> a thinking block, and usage with the
     cache counts (usage_of).
     """
-    from ..providers import anthropic
+    from . import anthropic
 
     if isinstance(data, dict) and data.get("error") and "choices" not in data and "content" not in data:
         raise error_of(data)
@@ -318,7 +319,7 @@ def message_from_json(data: object, bad_input: dict | None = None) -> dict:
 
 def events_of_message(message: dict) -> list:
     """The events a complete message stands for: a JSON answer shown as if it had streamed."""
-    from ..providers import anthropic
+    from . import anthropic
 
     return list(anthropic.events_of_message(message))
 
@@ -343,7 +344,7 @@ class _ToolCall:
         self.parts: list[str] = []
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(StreamDecoder):
     """One attempt's `chat.completion.chunk` stream: bytes in (`feed`), toolchat's events out, and
     the assembled Anthropic-shaped message (`message`) at the end.
 
@@ -630,9 +631,8 @@ class OpenAIStreamDecoder:
         return message
 
 
-class OpenAIDialect:
-    """The chat.completions dialect, shaped as toolchat's Dialect interface (SEAMS.md: dialects/base.py,
-    which this class subclasses once the seams land)."""
+class OpenAIDialect(Dialect):
+    """The chat.completions dialect behind toolchat's Dialect interface (dialects/base.py)."""
 
     name = "openai"
 
@@ -660,7 +660,7 @@ class OpenAIDialect:
                          "Bearer), or name the variable with key_env in a profile; a local server on "
                          "a loopback --base-url needs none", type="missing_credentials")
 
-    def body(self, request: Any) -> dict:
+    def body(self, request: Request) -> dict:
         """The chat.completions body for a Request (Anthropic-shaped transcript and tool specs).
 
         `request.extra` holds features of later issues; none has a chat.completions form yet.
