@@ -115,6 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
                 status, answer = weather.answer(path, parse_qs(urlsplit(self.path).query))
                 self._send_json(status, answer)
                 return
+            if path == "/v1/chat/completions":
+                from . import openai
+
+                openai.handle(self, mock, headers, raw)  # OpenAI's dialect, its own errors (openai.py)
+                return
             if path != "/v1/messages":
                 raise ApiError(404, "not_found_error", "Not Found")
             if self.command != "POST":
