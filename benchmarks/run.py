@@ -260,7 +260,7 @@ def _mcp_scenario(spawner, files, toolchat, base_env, peer_bin, runs, work, log)
             # The server may exit at the end of its stdin before it answers tools/list: the
             # check is the initialize answer, which comes once it has started.
             Command("mcp_server_start", "mcp-server-time alone: start and initialize",
-                    ["sh", "-c", f'exec "$0" --local-timezone UTC < "$1"', str(TIME_SERVER),
+                    ["sh", "-c", 'exec "$0" --local-timezone UTC < "$1"', str(TIME_SERVER),
                      str(files["mcp_handshake"])], base_env, _expect(b'"serverInfo"')),
         ]
         bench(spawner, mcp, runs, work, log=log)
