@@ -54,6 +54,8 @@ def test_a_dot_mcp_json_as_is_with_json_output(toolchat, mock, tmp_path, state):
     assert doc["text"].startswith("It is mcp__time__get_current_time: {")
 
 
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_destructive_tools_fail_closed_without_a_terminal(toolchat, mock, tmp_path, state):
     config = mcp_json(tmp_path / "m.json", {"t": fake()})
     script = calls(("mcp__t__delete_file", {"path": "/x"}), ("mcp__t__add", {"a": 1, "b": 2}))
@@ -66,6 +68,8 @@ def test_destructive_tools_fail_closed_without_a_terminal(toolchat, mock, tmp_pa
         assert [(c["output"], c["is_error"]) for c in allowed["tool_calls"]] == [("deleted /x", False), ("3", False)], allow
 
 
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_deny_by_server_and_by_tool(toolchat, mock, tmp_path, state):
     config = mcp_json(tmp_path / "m.json", {"a": fake(), "b": fake()})
     server = mock(calls(("mcp__b__add", {"a": 1, "b": 1})))
@@ -96,6 +100,8 @@ def test_mcp_servers_beside_tools_in_a_tools_yaml_and_the_env_variable(toolchat,
     assert {"calc", "mcp__t__add", "mcp__u__hang"} <= offered and not {"mcp__t__crash", "mcp__u__crash"} & offered
 
 
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_a_server_that_fails_to_start_is_exit_2_naming_it(toolchat, mock, tmp_path, state):
     config = mcp_json(tmp_path / "m.json", {"broken": fake("--fail-start")})
     server = mock()
@@ -125,6 +131,8 @@ def test_a_server_that_crashes_mid_run(toolchat, mock, tmp_path, state):
 
 
 @needs_time
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_tools_list_run_and_mcp_list(toolchat, tmp_path, state):
     config = mcp_json(tmp_path / "m.json", {"time": {"command": TIME_SERVER}, "t": fake()})
     listed = toolchat("tools", "list", "--mcp-config", config, env=state)
@@ -168,6 +176,8 @@ def marked(toolchat_pid: int) -> list[int]:
 
 
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_no_orphans_after_ctrl_c_or_sigterm_of_a_real_run(mock, tmp_path, signal_number, code):
     config = mcp_json(tmp_path / "m.json", {"t": fake(), "u": fake()})
     server = mock(calls(("mcp__t__spawn_child", {}), ("mcp__t__hang", {"seconds": 600})))

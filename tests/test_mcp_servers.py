@@ -303,6 +303,8 @@ def test_a_server_that_fails_to_start_names_itself_and_its_stderr(open_source, t
                                     "command: 'no-such-command-for-toolchat' not found")
 
 
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_startup_timeout_and_optional_servers(open_source, tmp_path):
     slow, _ = open_source({"slow": fake_server("--slow-start", "600", startup_timeout=1)}, start=False)
     with pytest.raises(McpServerError) as caught:
@@ -403,6 +405,8 @@ except KeyboardInterrupt:
 """
 
 
+# Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
+@pytest.mark.slow
 def test_ctrl_c_while_servers_start_ends_them(tmp_path):
     script = tmp_path / "start.py"
     script.write_text(START_SCRIPT)
