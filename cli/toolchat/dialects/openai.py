@@ -21,18 +21,10 @@ from ..errors import APIError, StreamError, UsageError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..sse import ServerSentEvent, SSEDecoder
 from .base import Dialect, Request, StreamDecoder
+from .openai_json import STOP_REASONS  # finish_reason -> stop_reason: one table for JSON and streams
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 
-# finish_reason -> stop_reason; anything else (a future value) passes through as it came. The same
-# table as the JSON mapping in openai_json.py.
-STOP_REASONS = {
-    "stop": "end_turn",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "length": "max_tokens",
-    "content_filter": "refusal",
-}
 
 # Where --max-tokens goes. openai-python documents `max_tokens` as "deprecated in favor of
 # `max_completion_tokens`, and not compatible with o-series models" (types/chat/
