@@ -387,7 +387,10 @@ def test_server_stderr_goes_to_its_log_and_with_debug_to_stderr_neutralised(tmp_
         quiet.start()
     finally:
         quiet.close()
-    assert capfd.readouterr().err == ""
+    # Only this source's lines count: a mock server left by another test in the same worker
+    # may log a client's disconnect to the same fd 2 at any moment.
+    quiet_err = [line for line in capfd.readouterr().err.splitlines() if not line.startswith("mock server:")]
+    assert quiet_err == []
 
 
 START_SCRIPT = """
