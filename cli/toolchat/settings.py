@@ -18,7 +18,7 @@ AUTH_STYLES = ("auto", "bearer", "x-api-key")
 _CONFIG_KEYS = {"model", "max_tokens", "system", "tools", "base_url", "auth_style", "headers",
                 "tool_choice", "parallel", "max_turns", "temperature", "connect_timeout",
                 "read_timeout", "timeout", "retries", "tool_output_cap", "allow_tools",
-                "deny_tools", "color"}
+                "deny_tools", "color", "log"}
 COLORS = ("auto", "always", "never")
 OUTPUTS = ("auto", "plain", "json", "stream-json")
 
