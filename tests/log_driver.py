@@ -10,7 +10,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     from toolchat.chat import Chat
-    from toolchat.logdb import LogDB
+    from toolchat.logdb import LogDB, LogError
     from toolchat.settings import Settings
     from toolchat.sinks.log import LogSink, sources_of
     from toolchat.toolbox import load_files
@@ -26,15 +26,22 @@ def main(argv: list[str]) -> int:
     box = load_files(tools)
     chat = Chat(settings, box, transport)
     messages = [{"role": "user", "content": prompt}]
-    sink = LogSink(LogDB(db_path, secrets=(key,)), messages, model=settings.model,
-                   system=settings.system, base_url=base_url, sources=sources_of(box.tools.values()))
-    view = PlainView(quiet=True)
+    try:
+        db = LogDB(db_path, secrets=(key,))
+    except LogError as exc:  # the run goes on, unlogged
+        print(f"toolchat: warning: not logged: {exc.message}", file=sys.stderr)
+        sinks = []
+    else:
+        sinks = [LogSink(db, messages, model=settings.model, system=settings.system,
+                         base_url=base_url, sources=sources_of(box.tools.values()))]
+    sinks.append(PlainView(quiet=True))
     try:
         for event in chat.run(messages):
-            sink.handle(event)
-            view.handle(event)
+            for sink in sinks:
+                sink.handle(event)
     finally:
-        sink.close()
+        for sink in sinks:
+            getattr(sink, "close", lambda: None)()
         transport.close()
     return chat.result.exit_code
 

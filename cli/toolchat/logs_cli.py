@@ -55,8 +55,8 @@ def logs_show(conversation: Id, json_output: JsonFlag = False) -> None:
             summary = db.conversation(cid)
             messages, calls, runs = db.messages(cid), db.tool_calls(cid), db.runs(cid)
             if json_output:
-                _print_json({"conversation": {**summary, "messages": messages, "tool_calls": calls,
-                                              "turns": db.turns(cid), "runs": runs}})
+                _print_json({"conversation": summary, "messages": messages, "tool_calls": calls,
+                             "turns": db.turns(cid), "runs": runs})
                 return 0
         _Out().show(summary, messages, calls, runs)
         return 0
