@@ -668,3 +668,20 @@ def test_since_takes_durations_and_dates():
 def test_snippet_marks_split_into_pieces():
     assert split_marks("a \ue000b\ue001 c") == [("a ", False), ("b", True), (" c", False)]
     assert split_marks("\ue000x\ue001") == [("x", True)]
+
+
+def test_search_ranks_the_newest_passages_when_a_word_is_everywhere(tmp_path, monkeypatch):
+    import toolchat.logdb as logdb
+
+    with LogDB(tmp_path / "logs.db") as db:
+        ids = []
+        for i in range(6):
+            # Older ones repeat the word more: they would rank first if everything were ranked.
+            text = " ".join(["wombat"] * (6 - i)) + f" number {i}"
+            cid, _, _ = db.start_run(None, model="m", system=None, dialect="anthropic", endpoint=None,
+                                     messages=[{"role": "user", "content": text}])
+            ids.append(cid)
+        assert [r["id"] for r in db.search("wombat")][:2] == [ids[0], ids[1]]
+        monkeypatch.setattr(logdb, "SEARCH_WINDOW", 3)
+        assert [r["id"] for r in db.search("wombat")] == [ids[3], ids[4], ids[5]]
+        assert [r["id"] for r in db.search("number 1")] == [ids[1]]  # fewer matches: all ranked

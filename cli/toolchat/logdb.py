@@ -414,6 +414,7 @@ class LogDB:
         messages as they stand (the prompt). Returns (conversation id, run id, messages stored)."""
         stamp = now_iso()
         with self.transaction() as conn:
+            known: int | None = None  # messages of a continued conversation compared with the file
             if conversation_id is None or not self._exists(conversation_id):
                 conversation_id = conversation_id or new_id()
                 conn.execute(
@@ -421,11 +422,12 @@ class LogDB:
                     " title) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (conversation_id, stamp, stamp, model, self._clean(system), dialect, endpoint,
                      self._clean(title_of(messages))))
+                known = 0  # a new conversation: nothing stored to compare with
             else:
                 conn.execute("UPDATE conversations SET updated = ?, model = ?, system = ?, dialect = ?,"
                              " endpoint = ? WHERE id = ?",
                              (stamp, model, self._clean(system), dialect, endpoint, conversation_id))
-            stored = self._sync_messages(conversation_id, messages, None)
+            stored = self._sync_messages(conversation_id, messages, known)
             run_id = conn.execute("INSERT INTO runs (conversation_id, started, model, messages)"
                                   " VALUES (?, ?, ?, ?)", (conversation_id, stamp, model, stored)).lastrowid
         return conversation_id, int(run_id or 0), stored
@@ -467,14 +469,13 @@ class LogDB:
     def sync(self, conversation_id: str, run_id: int, messages: list[dict], stored: int) -> int:
         with self.transaction():
             stored = self._sync_messages(conversation_id, messages, stored)
-            self._touch(conversation_id, run_id, stored)
+            self._touch(conversation_id)
         return stored
 
-    def _touch(self, conversation_id: str, run_id: int, stored: int) -> str:
-        """The conversation was active now; the run has shown `stored` messages so far."""
+    def _touch(self, conversation_id: str) -> str:
+        """The conversation was active now."""
         stamp = now_iso()
         self.conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (stamp, conversation_id))
-        self.conn.execute("UPDATE runs SET messages = ? WHERE id = ?", (stored, run_id))
         return stamp
 
     def end_turn(self, conversation_id: str, run_id: int, turn: dict, messages: list[dict],
@@ -497,7 +498,7 @@ class LogDB:
                  self._dumps(usage) if usage else None, turn.get("retries", 0),
                  self._dumps(turn["error"]) if turn.get("error") is not None else None)).lastrowid
             stored = self._sync_messages(conversation_id, messages, stored)
-            self._touch(conversation_id, run_id, stored)
+            self._touch(conversation_id)
         return int(turn_id or 0), stored
 
     def add_tool_call(self, conversation_id: str, run_id: int, turn_id: int | None, call: dict) -> None:
@@ -514,9 +515,9 @@ class LogDB:
                 messages: list[dict], stored: int) -> int:
         with self.transaction() as conn:
             stored = self._sync_messages(conversation_id, messages, stored)
-            stamp = self._touch(conversation_id, run_id, stored)
-            conn.execute("UPDATE runs SET ended = ?, status = ?, error = ? WHERE id = ?",
-                         (stamp, status, self._dumps(error) if error is not None else None, run_id))
+            stamp = self._touch(conversation_id)
+            conn.execute("UPDATE runs SET ended = ?, status = ?, error = ?, messages = ? WHERE id = ?",
+                         (stamp, status, self._dumps(error) if error is not None else None, stored, run_id))
         return stored
 
     # -- reading (toolchat logs, -c) -----------------------------------------------------------
@@ -619,18 +620,25 @@ class LogDB:
 
     def search(self, text: str, limit: int = 20) -> list[dict]:
         """Conversations matching every word of `text` (FTS5, best first by bm25), one row each
-        with the best match's snippet; matches are wrapped in MARK_START / MARK_END."""
+        with the best match's snippet; matches are wrapped in MARK_START / MARK_END.
+
+        Ranking costs time for every passage that matches: for words found in more than
+        SEARCH_WINDOW passages, the newest SEARCH_WINDOW of them are ranked (finding where they
+        begin is cheap: the index is ordered by rowid, which grows as passages are written)."""
         query = fts_query(text)
         if not query:
             raise UsageError("search: give at least one word to look for")
+        row = self.conn.execute("SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid DESC"
+                                " LIMIT 1 OFFSET ?", (query, SEARCH_WINDOW - 1)).fetchone()
+        oldest = row[0] if row else 0
         seen: dict[str, dict] = {}
         fetch = limit * 4
         while True:
             rows = self.conn.execute(
                 "SELECT s.conversation_id, s.kind, snippet(search, 0, ?, ?, '…', 16), search.rank"
                 " FROM search JOIN search_text s ON s.id = search.rowid"
-                " WHERE search MATCH ? ORDER BY search.rank LIMIT ?",
-                (MARK_START, MARK_END, query, fetch)).fetchall()
+                " WHERE search MATCH ? AND search.rowid >= ? ORDER BY search.rank LIMIT ?",
+                (MARK_START, MARK_END, query, oldest, fetch)).fetchall()
             for conversation_id, kind, snippet, rank in rows:
                 if conversation_id not in seen and len(seen) < limit:
                     seen[conversation_id] = {"kind": kind, "snippet": snippet, "rank": rank}
@@ -678,6 +686,8 @@ class LogDB:
             blocks.append(block)
         return messages + [{"role": "user", "content": blocks}]
 
+
+SEARCH_WINDOW = 5_000  # passages ranked at most (the newest); see LogDB.search
 
 # Private-use characters mark matches in snippets: they cannot occur in text that was neutralised
 # for a terminal, and are replaced before anything is shown.

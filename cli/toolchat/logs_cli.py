@@ -396,7 +396,10 @@ class _Out:
         for call in calls:
             queue.setdefault(call["id"] or "", []).append(call)
         names: dict[str, str] = {}
+        # Where each run ended (its outcome is told there); a run that never ended: at the end.
         ends = {run["messages"]: run for run in runs if run.get("messages") is not None}
+        if runs and runs[-1].get("status") == "running":
+            ends[len(messages)] = runs[-1]
         for position, message in enumerate(messages):
             content = message.get("content")
             blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
