@@ -718,3 +718,41 @@ def split_marks(snippet: str) -> list[tuple[str, bool]]:
         pieces.append((rest[start + 1:end], True))
         rest = rest[end + 1:]
     return [(text.replace(MARK_START, "").replace(MARK_END, ""), match) for text, match in pieces if text]
+
+
+# ---------------------------------------------------------------------------------------------
+# Continuing a conversation (-c / --cid)
+
+
+class Continued:
+    """A logged conversation to continue: its id, its messages (ready to send again, tool calls a
+    killed run left open answered), and the model and system prompt of its latest run."""
+
+    def __init__(self, conversation_id: str, messages: list[dict], model: str | None,
+                 system: str | None):
+        self.conversation_id = conversation_id
+        self.messages = messages
+        self.model = model
+        self.system = system
+
+
+def load_conversation(path: str | os.PathLike, prefix: str | None) -> Continued:
+    """The conversation `prefix` names (a unique start of its id), or the most recent one."""
+    flag = "--cid" if prefix is not None else "-c"
+    try:
+        db = LogDB(path, create=False)
+    except FileNotFoundError:
+        raise UsageError(f"{flag}: nothing to continue: no conversation is logged yet ({path})") from None
+    with db:
+        if prefix is None:
+            conversation_id = db.latest()
+            if conversation_id is None:
+                raise UsageError(f"-c: nothing to continue: no conversation is logged yet ({path})")
+        else:
+            try:
+                conversation_id = db.resolve(prefix)
+            except UsageError as exc:
+                raise UsageError(f"--cid: {exc.message}") from None
+        summary = db.conversation(conversation_id)
+        return Continued(conversation_id, db.continuation(conversation_id), summary["model"],
+                         summary["system"])

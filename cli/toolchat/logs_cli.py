@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, List, Optional
 
@@ -275,6 +274,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def local_time(stamp: str | None) -> str:
+    """`2026-12-01 20:15` in local time, from the log's UTC text."""
+    from datetime import datetime
+
     if not stamp:
         return "-"
     try:
