@@ -13,8 +13,6 @@ def main(argv: list[str]) -> int:
     from toolchat.logdb import LogDB, LogError
     from toolchat.settings import Settings
     from toolchat.sinks.log import LogSink, sources_of
-    from toolchat.toolbox import load_files
-    from toolchat.transport import Transport, messages_url
     from toolchat.views.plain import PlainView
 
     db_path, base_url, prompt = argv[:3]
@@ -22,9 +20,24 @@ def main(argv: list[str]) -> int:
     key = os.environ["TOOLCHAT_API_KEY"]
     settings = Settings(base_url=base_url, api_key=key, key_source="TOOLCHAT_API_KEY",
                         system=os.environ.get("DRIVER_SYSTEM"))
-    transport = Transport(messages_url(base_url), settings.credential_header())
-    box = load_files(tools)
-    chat = Chat(settings, box, transport)
+    try:  # the loop as it is built before the seams (issue 11) ...
+        from toolchat.toolbox import load_files
+        from toolchat.transport import Transport, messages_url
+
+        transport = Transport(messages_url(base_url), settings.credential_header())
+        box = load_files(tools)
+        chat = Chat(settings, box, transport)
+        specs = box.tools.values()
+    except ImportError:  # ... and with the dialect and tool-source seams
+        from toolchat.dialects.anthropic import AnthropicDialect
+        from toolchat.toolsources.yaml import load_files
+        from toolchat.transport import Transport
+
+        dialect = AnthropicDialect()
+        transport = Transport(dialect.url(base_url), dialect.headers(settings))
+        box = load_files(tools)
+        chat = Chat(settings, dialect, transport, box)
+        specs = box.all.values()
     messages = [{"role": "user", "content": prompt}]
     try:
         db = LogDB(db_path, secrets=(key,))
@@ -33,7 +46,7 @@ def main(argv: list[str]) -> int:
         sinks = []
     else:
         sinks = [LogSink(db, messages, model=settings.model, system=settings.system,
-                         base_url=base_url, sources=sources_of(box.tools.values()))]
+                         base_url=base_url, sources=sources_of(specs))]
     sinks.append(PlainView(quiet=True))
     try:
         for event in chat.run(messages):
