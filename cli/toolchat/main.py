@@ -20,11 +20,12 @@ from . import __version__, options
 from .errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, Interrupted, Terminated, ToolchatError,
                      UsageError, interruption)
 
-SUBCOMMANDS = ("tools", "mcp", "mock-server")
+SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs")
 
 EPILOG = (
     "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
-    "toolchat mcp list, toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
+    "toolchat mcp list, toolchat logs [list | show ID | search TEXT | export ID | rm ID | path | off | on], "
+    "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
@@ -544,6 +545,11 @@ def mock_server(
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
     raise typer.Exit(_guard(action, False))
+
+
+from .logs_cli import logs_app  # noqa: E402  (it uses _Command and _guard from above)
+
+sub.add_typer(logs_app, name="logs")
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -89,6 +89,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("demo", ("--demo",), bool, False,
            "Run against the built-in offline mock model with the sample tools.", config=False, setting=False),
     Option("debug", ("--debug",), bool, False, "Show requests and full tracebacks on stderr.", config=False),
+    # `toolchat logs off|on` writes it; false: runs are not written to the conversation log.
+    Option("log", (), bool, True, setting=False),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}

@@ -1,7 +1,8 @@
 """JSON Schemas (draft 2020-12) of toolchat's machine-readable output.
 
 result.schema.json: the `--json` document. event.schema.json: one `--stream-json` line; its
-`result` event refers to result.schema.json by file name, so keep the two files side by side.
+`result` event refers to result.schema.json by file name, so keep the files side by side.
+logs.schema.json: what `toolchat logs ... --json` prints (one $defs entry per command).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import json
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
-NAMES = ("result", "event")
+NAMES = ("result", "event", "logs")
 
 
 def load(name: str) -> dict:
-    """The schema `name` ("result" or "event") as a dict."""
+    """The schema `name` ("result", "event" or "logs") as a dict."""
     return json.loads((FOLDER / f"{name}.schema.json").read_text(encoding="utf-8"))
 
 
