@@ -16,11 +16,11 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from . import main as _main  # the help formatting and the error guard of every command
+from . import commands  # the help formatting and the error guard of every command
 from .errors import UsageError
 
 logs_app = typer.Typer(help="The conversation log: list, show, search, export, remove.",
-                       context_settings=_main.HELP, invoke_without_command=True)
+                       context_settings=commands.HELP, invoke_without_command=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (cli/toolchat/schemas/logs.schema.json).")]
 Limit = Annotated[int, typer.Option("-n", "--limit", metavar="N", help="Show at most N conversations (0: all).")]
@@ -34,17 +34,17 @@ def logs(ctx: typer.Context, limit: Limit = 20, model: ModelFilter = None, since
          json_output: JsonFlag = False) -> None:
     """The conversation log. Without a command: the most recent conversations (as `logs list`)."""
     if ctx.invoked_subcommand is None:
-        raise typer.Exit(_main._guard(lambda: _list(limit, model, since, json_output), False))
+        raise typer.Exit(commands._guard(lambda: _list(limit, model, since, json_output), False))
 
 
-@logs_app.command("list", cls=_main._Command)
+@logs_app.command("list", cls=commands._Command)
 def logs_list(limit: Limit = 20, model: ModelFilter = None, since: Since = None,
               json_output: JsonFlag = False) -> None:
     """The most recent conversations, newest first: id, time, model, turns, tools, tokens, title."""
-    raise typer.Exit(_main._guard(lambda: _list(limit, model, since, json_output), False))
+    raise typer.Exit(commands._guard(lambda: _list(limit, model, since, json_output), False))
 
 
-@logs_app.command("show", cls=_main._Command)
+@logs_app.command("show", cls=commands._Command)
 def logs_show(conversation: Id, json_output: JsonFlag = False) -> None:
     """A conversation as it went: prompts, answers and tool calls."""
 
@@ -60,10 +60,10 @@ def logs_show(conversation: Id, json_output: JsonFlag = False) -> None:
         _Out().show(summary, messages, calls, runs)
         return 0
 
-    raise typer.Exit(_main._guard(action, False))
+    raise typer.Exit(commands._guard(action, False))
 
 
-@logs_app.command("search", cls=_main._Command)
+@logs_app.command("search", cls=commands._Command)
 def logs_search(
     words: Annotated[List[str], typer.Argument(metavar="TEXT", help="Words to find (all of them) in prompts, answers and tool outputs.")],
     limit: Limit = 20, json_output: JsonFlag = False,
@@ -97,10 +97,10 @@ def logs_search(
         _Out().search(found)
         return 0
 
-    raise typer.Exit(_main._guard(action, False))
+    raise typer.Exit(commands._guard(action, False))
 
 
-@logs_app.command("export", cls=_main._Command)
+@logs_app.command("export", cls=commands._Command)
 def logs_export(
     conversation: Id,
     output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write it to FILE instead of stdout.", show_default=False)] = None,
@@ -126,10 +126,10 @@ def logs_export(
         print(json.dumps(document, ensure_ascii=False, indent=None if json_output else 2))
         return 0
 
-    raise typer.Exit(_main._guard(action, False))
+    raise typer.Exit(commands._guard(action, False))
 
 
-@logs_app.command("rm", cls=_main._Command)
+@logs_app.command("rm", cls=commands._Command)
 def logs_rm(conversations: Annotated[List[str], typer.Argument(metavar="ID", help="Conversation ids (or unique starts of them).")],
             json_output: JsonFlag = False) -> None:
     """Remove conversations from the log, with everything logged of them."""
@@ -146,10 +146,10 @@ def logs_rm(conversations: Annotated[List[str], typer.Argument(metavar="ID", hel
                 print(f"deleted {cid}")
         return 0
 
-    raise typer.Exit(_main._guard(action, False))
+    raise typer.Exit(commands._guard(action, False))
 
 
-@logs_app.command("path", cls=_main._Command)
+@logs_app.command("path", cls=commands._Command)
 def logs_path(json_output: JsonFlag = False) -> None:
     """Where the log is ($TOOLCHAT_HOME/logs.db, else $XDG_DATA_HOME/toolchat/logs.db)."""
     from .logdb import default_path
@@ -161,16 +161,16 @@ def logs_path(json_output: JsonFlag = False) -> None:
         print(path)
 
 
-@logs_app.command("off", cls=_main._Command)
+@logs_app.command("off", cls=commands._Command)
 def logs_off(json_output: JsonFlag = False) -> None:
     """Stop logging runs: sets `log: false` in the config file."""
-    raise typer.Exit(_main._guard(lambda: _switch(False, json_output), False))
+    raise typer.Exit(commands._guard(lambda: _switch(False, json_output), False))
 
 
-@logs_app.command("on", cls=_main._Command)
+@logs_app.command("on", cls=commands._Command)
 def logs_on(json_output: JsonFlag = False) -> None:
     """Log every run again: sets `log: true` in the config file."""
-    raise typer.Exit(_main._guard(lambda: _switch(True, json_output), False))
+    raise typer.Exit(commands._guard(lambda: _switch(True, json_output), False))
 
 
 # ---------------------------------------------------------------------------------------------
