@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import zygote
 from toolchat.mock.server import MockServer
 
 # Property tests play a sixth of their examples in the default run (the README's test command, kept
@@ -120,14 +121,121 @@ def toolchat(tmp_path):
             environment["TOOLCHAT_API_KEY"] = key
         environment.update(env or {})
         before = files_state(tmp_path)
-        proc = subprocess.run([sys.executable, "-m", "toolchat", *args], input=stdin,
-                              stdin=None if stdin is not None else subprocess.DEVNULL,
-                              capture_output=True, text=True, env=environment, cwd=tmp_path,
-                              timeout=timeout)
+        proc = run_toolchat(list(args), environment, tmp_path, stdin, timeout)
         assert_no_secret(proc.stdout, proc.stderr, root=tmp_path, before=before)
         return Run(proc)
 
     return run
+
+
+def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | None, timeout: float
+                 ) -> subprocess.CompletedProcess:
+    """`python -m toolchat ARGS` as `subprocess.run(..., capture_output=True, text=True)` would run
+    it, forked from this worker's warm interpreter (tests/zygote.py) unless the environment asks for
+    a fresh one (a start-up variable differs, or TOOLCHAT_TEST_FRESH=1)."""
+    command = [sys.executable, "-m", "toolchat", *args]
+    server = _zygote()
+    if server is None or zygote.startup_env(env) != server.startup:
+        return subprocess.run(command, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    return server.run(command, env, cwd, stdin, timeout)
+
+
+class _Zygote:
+    def __init__(self):
+        import tempfile
+
+        self.folder = tempfile.mkdtemp(prefix="toolchat-zygote-")
+        self.path = os.path.join(self.folder, "socket")
+        env = clean_env(Path(self.folder))
+        self.startup = zygote.startup_env(env)
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py")), self.path],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+        if self.proc.stdout.readline() != b"ready\n":
+            raise RuntimeError("tests/zygote.py did not start")
+
+    def run(self, command, env, cwd, stdin, timeout) -> subprocess.CompletedProcess:
+        import locale
+        import signal
+        import socket
+        import threading
+        import time
+
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(self.path)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if stdin is None:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY), None
+        else:
+            in_r, in_w = os.pipe()
+        header = json.dumps({"args": command[3:], "env": env, "cwd": str(cwd)}).encode("utf-8")
+        socket.send_fds(conn, [header], [in_r, out_w, err_w])
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        encoding = locale.getpreferredencoding(False)
+        chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+
+        def drain(fd):
+            with open(fd, "rb", buffering=0, closefd=True) as pipe:
+                while data := pipe.read(65536):
+                    chunks[fd].append(data)
+
+        def feed():
+            try:
+                with open(in_w, "wb", closefd=True) as pipe:
+                    pipe.write(stdin.encode(encoding))
+            except BrokenPipeError:
+                pass
+
+        threads = [threading.Thread(target=drain, args=(fd,), daemon=True) for fd in (out_r, err_r)]
+        if in_w is not None:
+            threads.append(threading.Thread(target=feed, daemon=True))
+        for thread in threads:
+            thread.start()
+        replies = conn.makefile("rb")
+        pid = json.loads(replies.readline())["pid"]
+        deadline = time.monotonic() + timeout
+        conn.settimeout(timeout)
+        try:
+            line = replies.readline()
+        except (TimeoutError, socket.timeout):
+            line = b""
+        if not line:  # timed out: as subprocess.run does, kill it and say so
+            os.kill(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(command, timeout)
+        status = json.loads(line)["status"]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                raise subprocess.TimeoutExpired(command, timeout)
+        conn.close()
+
+        def text(fd):
+            data = b"".join(chunks[fd]).decode(encoding)
+            return data.replace("\r\n", "\n").replace("\r", "\n")
+
+        return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(status), text(out_r), text(err_r))
+
+
+_ZYGOTE: list = []
+
+
+def _zygote() -> _Zygote | None:
+    if os.environ.get("TOOLCHAT_TEST_FRESH") == "1" or not hasattr(os, "fork"):
+        return None
+    if not _ZYGOTE:
+        _ZYGOTE.append(_Zygote())
+    return _ZYGOTE[0]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for server in _ZYGOTE:
+        server.proc.kill()
+        server.proc.wait()
+        import shutil
+
+        shutil.rmtree(server.folder, ignore_errors=True)
 
 
 def run_chat(server, prompt, tools_files=(), approve=None, **overrides):

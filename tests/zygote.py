@@ -1,0 +1,107 @@
+"""A warm interpreter that runs `python -m toolchat ...` for the tests' `toolchat` fixture by forking.
+
+Most of a test's subprocess run is interpreter start-up and imports (typer, click, rich, requests,
+yaml, jsonschema: ~0.3-0.5 s of CPU each time, hundreds of times a run). This process imports them
+once, then for each request forks a child that becomes what `python -m toolchat ARGS` would be: its
+own pid, the test's stdin/stdout/stderr (passed as file descriptors over a Unix socket), working
+folder, environment, argv and import path; `__main__` run by runpy; exit code and atexit handlers as
+usual. What a fork cannot change is decided at interpreter start-up (locale and encodings, -X
+flags, PYTHON* variables): the fixture runs a fresh interpreter whenever a test's environment differs
+from this process's in any of those, and TOOLCHAT_TEST_FRESH=1 runs every test fresh (.ci/run plays
+the default set that way too).
+
+Protocol, one connection per run: the client sends one JSON line {args, env, cwd} with the three
+descriptors attached (socket.send_fds); a monitor process (forked per run, so this server stays
+single-threaded and free) forks the run, answers {"pid": N}, waits, then answers {"status": S}
+(os.waitpid's status word). Usage: python zygote.py SOCKET_PATH; prints "ready" once listening.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+# Start-up-sensitive variables: a fork keeps what the interpreter read at start.
+def startup_env(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE")}
+
+
+def _preload() -> None:
+    import jsonschema  # noqa: F401
+    import requests  # noqa: F401
+    import rich.console  # noqa: F401
+    import rich.live  # noqa: F401
+    import yaml  # noqa: F401
+
+    import toolchat.chat  # noqa: F401
+    import toolchat.dialects.anthropic  # noqa: F401
+    import toolchat.main  # noqa: F401
+    import toolchat.session  # noqa: F401
+    import toolchat.transport  # noqa: F401
+
+
+def _serve(path: str):
+    """Accept runs until killed; return (in a run's child) the request it is to become."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = listener.accept()
+        while True:  # reap the monitors of finished runs
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        try:
+            message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        except OSError:
+            conn.close()
+            continue
+        if os.fork() != 0:  # the server: on to the next run
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+            continue
+        # The monitor.
+        listener.close()
+        request = json.loads(message.decode("utf-8"))
+        pid = os.fork()
+        if pid == 0:
+            return request, fds, conn
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+        conn.sendall(json.dumps({"status": status}).encode() + b"\n")
+        conn.close()
+        os._exit(0)
+
+
+def _become(request: dict, fds: list[int], conn: socket.socket) -> None:
+    conn.close()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    # What `python -m` puts first on the import path: the working folder (toolchat's __main__
+    # takes it off again, as it does in a fresh interpreter).
+    sys.path[0] = os.getcwd()
+    sys.argv = ["-m", *request["args"]]
+
+    import runpy
+
+    runpy.run_module("toolchat", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _preload()
+    _become(*_serve(sys.argv[1]))
