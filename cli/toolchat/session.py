@@ -119,22 +119,56 @@ class Session:
         """Play the conversation into the sinks; the Result says how it ended."""
         from .chat import Chat
 
-        transport = self._transport or self._connect()
+        try:
+            transport = self._transport or self._connect()
+        except BaseException:
+            self.tools.close()
+            raise
         chat = Chat(self.settings, self.dialect, transport, self.tools)
         sinks = []
-        if self.settings.save:
-            from .sinks.transcript import SaveSink
-
-            # First: a failed save becomes the run's error before the views show the result.
-            sinks.append(SaveSink(self.settings.save, chat.result, model=self.settings.model,
-                                  system=self.settings.system))
-        sinks.append(self.view)
         try:
+            if self.settings.save:
+                from .sinks.transcript import SaveSink
+
+                # First: a failed save becomes the run's error before the views show the result.
+                sinks.append(SaveSink(self.settings.save, chat.result, model=self.settings.model,
+                                      system=self.settings.system))
+            # Before the view: every event is logged even when showing one is cut short (Ctrl-C).
+            log = self._log_sink(chat, messages)
+            if log is not None:
+                sinks.append(log)
+            sinks.append(self.view)
             _play(chat, messages, sinks)
         finally:
             transport.close()
             self.tools.close()
         return chat.result
+
+    def _log_sink(self, chat, messages: list[dict]):
+        """The conversation log's sink for this run (logdb.py, sinks/log.py), or None: not logged.
+        A log that cannot be opened (a newer schema, a damaged file) is told on stderr and the run
+        goes on unlogged."""
+        s = self.settings
+        if not s.log_path:
+            return None
+        from .logdb import LogDB, LogError, new_id
+        from .sinks.log import LogSink
+
+        warn = _warner(s)
+        # Credentials never reach the file: the key and every header value are replaced wherever
+        # a server or a tool echoes them.
+        secrets = (s.api_key or "", *(value for _, value in s.headers))
+        try:
+            db = LogDB(s.log_path, secrets=secrets)
+        except LogError as exc:
+            warn(f"warning: not logged: {exc.message}")
+            return None
+        conversation_id = s.conversation_id or new_id()
+        chat.result.conversation_id = conversation_id  # in the start event and the --json document
+        return LogSink(db, messages, model=s.model, system=s.system, dialect=self.dialect.name,
+                       base_url=s.base_url, conversation_id=conversation_id,
+                       sources={name: spec.source for name, spec in self.tools.all.items()},
+                       warn=warn)
 
     def _connect(self):
         from .transport import Transport
@@ -187,6 +221,19 @@ def _check_tool_names(settings: Settings, known: dict) -> None:
         raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(known)})")
     if choice in settings.deny_tools:
         raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
+
+
+def _warner(settings: Settings):
+    """A warning line on stderr, neutralised; none with -q (nothing on stderr but errors)."""
+    if settings.quiet:
+        return lambda line: None
+
+    def warn(line: str) -> None:
+        from .text import one_line
+
+        print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
+
+    return warn
 
 
 def _approver(view):
