@@ -86,15 +86,15 @@ def load_transcript(source: str) -> Loaded:
         try:
             text, replaced = decode(read_stdin())
         except OSError as exc:
-            raise UsageError(f"{label}: cannot read it: {exc.strerror or exc}") from None
+            raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
         warn_replaced(f"--messages {label}", replaced)
     else:
         try:
             text = read_text(Path(source), f"--messages {label}")
         except FileNotFoundError:
-            raise UsageError(f"{label}: file not found") from None
+            raise UsageError(f"--messages {label}: file not found") from None
         except OSError as exc:
-            raise UsageError(f"{label}: cannot read it: {exc.strerror or exc}") from None
+            raise UsageError(f"--messages {label}: cannot read it: {exc.strerror or exc}") from None
     loaded = parse_transcript(text, label)
     # JSON can spell lone surrogates ("\\ud800"), which no UTF-8 request can carry.
     loaded.messages, replaced = _repaired(loaded.messages)
@@ -156,24 +156,24 @@ def parse_transcript(text: str, label: str) -> Loaded:
     except ValueError as exc:
         data = _last_result_line(text)
         if data is None:
-            raise UsageError(f"{label}: not valid JSON ({exc})") from None
+            raise UsageError(f"--messages {label}: not valid JSON ({exc})") from None
     if isinstance(data, list):
         loaded = Loaded(messages=data)
     elif isinstance(data, dict) and isinstance(data.get("messages"), list):
         version = data.get("version")
         if data.get("format") == FORMAT and isinstance(version, int) and version > VERSION:
-            raise UsageError(f"{label}: transcript version {version} is newer than this "
+            raise UsageError(f"--messages {label}: transcript version {version} is newer than this "
                              f"toolchat reads ({VERSION}); upgrade toolchat")
         system = data.get("system")
         loaded = Loaded(messages=data["messages"], model=data.get("model") or None,
                         system=system if isinstance(system, str) and system else None)
     else:
-        raise UsageError(f"{label}: expected a saved conversation, a messages array "
+        raise UsageError(f"--messages {label}: expected a saved conversation, a messages array "
                          "or --json / --stream-json output")
     for position, message in enumerate(loaded.messages):
         problem = _message_problem(message)
         if problem:
-            raise UsageError(f"{label}: message {position + 1}: {problem}")
+            raise UsageError(f"--messages {label}: message {position + 1}: {problem}")
     return loaded
 
 
