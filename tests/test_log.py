@@ -340,8 +340,12 @@ def test_continue_refusals_are_usage_errors(home, mock, tools, logs, tmp_path, t
             (("-c",), "-c: the conversation ends with the model's answer; give a prompt to continue it")):
         refused = ask(*args)
         assert (refused.code, refused.err) == (2, f"toolchat: error: {message}\n"), args
-    dry = ask("--cid", "01aaaa", "--dry-run", "more")
-    assert json.loads(dry.out)["messages"][-1] == {"role": "user", "content": "more"}
+    dry = toolchat("--cid", "01aaaa", "--dry-run", "more", stdin="piped text\n",  # stdin joins the prompt
+                   env={"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": os.devnull})
+    assert json.loads(dry.out)["messages"] == [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+        {"role": "user", "content": "more\n\npiped text"}]
+    assert logs("list", "--json").json()["conversations"][0]["runs"] == 1  # a dry run is not a run
 
 
 def test_no_log_toolchat_log_0_and_config_log_false_write_nothing(home, mock, tmp_path):

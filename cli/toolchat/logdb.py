@@ -18,6 +18,19 @@ Nothing is lost: WAL mode, a busy timeout, and every write is a short transactio
 conversation and its prompt before the first request, each turn as it ends, each tool call as it
 finishes). A process killed at any moment leaves the file intact with everything committed before.
 Migrations only go forward; a file from a newer toolchat is refused and never rewritten.
+
+Using it (every run goes through Session.run -> sinks/log.LogSink; other writers, e.g. a batch
+runner keeping its state, use the same calls):
+  LogDB(path, secrets=(key, ...))   open (create=True makes the file, 0600, and migrates); a
+                                    context manager; raises LogError (a UsageError) when unusable
+  start_run(cid | None, model=, system=, dialect=, endpoint=, messages=) -> (cid, run_id, stored)
+  sync / end_turn / add_tool_call / end_run     the run as it goes; each is one transaction, and
+                                    `stored` (messages known to be in the file) is passed along
+  latest() / resolve(prefix) -> cid;  list(), search(text), conversation(cid), messages(cid),
+  tool_calls(cid), turns(cid), runs(cid), continuation(cid) (ready to send again), delete(cid)
+  transaction()                     BEGIN IMMEDIATE ... COMMIT for writes of one's own
+  default_path(env), new_id(), load_conversation(path, prefix) (-c / --cid)
+Every text written goes through the secrets filter; callers never redact themselves.
 """
 
 from __future__ import annotations

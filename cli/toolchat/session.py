@@ -2,8 +2,8 @@
 
 Everything that can be refused is checked while the session is built, before anything is sent: the
 tools files, tool names in --allow-tool / --deny-tool / --tool-choice, the --save target and the
-credentials. Then `run` plays the chat into the sinks and returns the Result; main.py turns it into
-a message and an exit code.
+credentials. Then `run` plays the chat into the sinks (the --save transcript, the conversation log
+unless it is off, the view) and returns the Result; main.py turns it into a message and an exit code.
 """
 
 from __future__ import annotations
