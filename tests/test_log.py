@@ -242,6 +242,19 @@ def test_credentials_are_never_stored(home, mock, tools, logs, tmp_path):
         assert gateway.encode() not in path.read_bytes(), path
 
 
+def test_the_secrets_kept_out_are_the_key_and_credential_headers():
+    from toolchat.session import _secrets
+    from toolchat.settings import Settings
+
+    settings = Settings(api_key=TEST_KEY, headers=(
+        ("Authorization", "Bearer tok-0123456789"), ("X-Gateway-Token", "gw-0123456789"),
+        ("Content-Type", "application/json"), ("anthropic-beta", "token-efficient-tools-2025-02-19")))
+    secrets = set(_secrets(settings))
+    assert {TEST_KEY, "tok-0123456789", "gw-0123456789"} <= secrets
+    assert "application/json" not in secrets  # ordinary header values stay searchable
+    assert "token-efficient-tools-2025-02-19" not in secrets
+
+
 def test_the_endpoint_is_its_host_only():
     assert endpoint_host("https://user:sk-secret@api.example.com/v1/messages?key=sk-secret") == "api.example.com"
     assert endpoint_host("http://127.0.0.1:8080/") == "127.0.0.1:8080"

@@ -155,11 +155,8 @@ class Session:
         from .sinks.log import LogSink
 
         warn = _warner(s)
-        # Credentials never reach the file: the key and every header value are replaced wherever
-        # a server or a tool echoes them.
-        secrets = (s.api_key or "", *(value for _, value in s.headers))
         try:
-            db = LogDB(s.log_path, secrets=secrets)
+            db = LogDB(s.log_path, secrets=_secrets(s))
         except LogError as exc:
             warn(f"warning: not logged: {exc.message}")
             return None
@@ -221,6 +218,22 @@ def _check_tool_names(settings: Settings, known: dict) -> None:
         raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(known)})")
     if choice in settings.deny_tools:
         raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
+
+
+# Header names that say their value is a credential (X-Gateway-Token, X-Portkey-Api-Key, ...), besides
+# the ones the transport knows (transport.SECRET_HEADERS).
+_CREDENTIAL_WORDS = ("key", "token", "auth", "secret", "password", "cookie", "session")
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    """What the conversation log must never hold: the key, and the values of credential headers
+    (--header, config headers), wherever a server or a tool echoes them."""
+    from .transport import secret_values
+
+    headers = settings.extra_headers()
+    named = [value for name, value in headers.items()
+             if any(word in name.lower() for word in _CREDENTIAL_WORDS)]
+    return (settings.api_key or "", *secret_values(headers), *named)
 
 
 def _warner(settings: Settings):
