@@ -421,6 +421,7 @@ def test_an_interrupted_run_is_logged_with_what_it_showed(home, mock, logs):
 # Many at once, killed at any moment
 
 
+@pytest.mark.slow
 def test_eight_concurrent_runs_all_land(home, mock, tools):
     server = mock(script=SIGHTING)
     procs = [drive(home, server, f"run number {i}", tools, wait=False) for i in range(8)]
