@@ -37,16 +37,17 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # datetime is imported where it is used: a run that logs never needs it
+    from datetime import datetime
 
 SCHEMA_VERSION = 2
 FILE_NAME = "logs.db"
@@ -166,22 +167,27 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def new_id(now: float | None = None) -> str:
     """A ULID: 48 bits of milliseconds then 80 random bits, 26 characters; sorts by time."""
     ms = int((time.time() if now is None else now) * 1000)
-    value = (ms << 80) | secrets.randbits(80)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def now_iso() -> str:
     """UTC with milliseconds, `2026-12-01T20:15:03.123Z`: sorts as text, compares as time."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def iso(moment: datetime) -> str:
+    from datetime import timezone
+
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """`--since`: `30m`, `2h`, `3d`, `1w` ago, or a date or time (`2026-12-01`, `2026-12-01 14:30`,
     ISO 8601; local time unless it says otherwise). The ISO UTC text to compare with."""
+    from datetime import datetime, timedelta, timezone
+
     now = now or datetime.now(timezone.utc)
     value = text.strip()
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
