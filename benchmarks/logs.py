@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         if "--no-log" in help_text:
             _log(f"two-turn tool chat with and without the log: {args.runs * 2} runs each")
             with MockProcess(REPO, files["chat_script"], work / "mock-chat.log") as mock:
-                chat_env = {**env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
+                chat_env = {**env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY,
+                            "TOOLCHAT_LOG": "1"}  # run.py's environment turns the log off
                 answer = _expect(b"The sum is 42.")
                 chat = [Command("chat_log", "toolchat -t tools.yaml PROMPT (logged)",
                                 toolchat + ["-t", str(files["tools"]), PROMPT_CHAT], chat_env, answer),

@@ -290,6 +290,7 @@ def _base_env(work: Path) -> dict:
         "XDG_CONFIG_HOME": str(work / "home" / ".config"),
         "LLM_USER_PATH": str(work / "llm"),
         "LANG": "C.UTF-8",
+        "TOOLCHAT_LOG": "0",  # like llm -n: neither side logs (benchmarks/logs.py measures the log)
     }
 
 

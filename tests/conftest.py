@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,12 +30,23 @@ SAMPLE_TOOLS = ROOT / "sample_tools.yaml"
 TEST_KEY = "sk-ant-test-MARKER-0123456789"
 
 
+# No test writes to the real conversation log: toolchat run in-process (resolve(flags, os.environ))
+# logs into a folder of this test process, removed at exit; a subprocess gets clean_env's.
+_HOME = tempfile.mkdtemp(prefix="toolchat-test-home-")
+atexit.register(shutil.rmtree, _HOME, True)
+os.environ["TOOLCHAT_HOME"] = _HOME
+os.environ["XDG_DATA_HOME"] = os.path.join(_HOME, "data")
+
+
 def clean_env(tmp_path: Path, **extra: str) -> dict:
-    """The environment toolchat runs in for a test: no real keys, no user config."""
+    """The environment toolchat runs in for a test: no real keys, no user config, the conversation
+    log in tmp_path/home/logs.db (so the leak check of the `toolchat` fixture reads it too)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANTHROPIC_", "TOOLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    env["TOOLCHAT_HOME"] = str(tmp_path / "home")
     env["PYTHONPATH"] = str(ROOT)
     # Open-Meteo is unreachable here; point the weather tool at a closed loopback port.
     env["TOOLCHAT_GEOCODING_URL"] = "http://127.0.0.1:9"

@@ -61,7 +61,8 @@ def test_json_document(toolchat, mock, calc):
     assert run.code == 0, run
     doc = run.json()
     assert set(doc) == {"text", "stop_reason", "stop_details", "incomplete", "model", "turns",
-                        "tool_calls", "usage", "messages", "error"}
+                        "tool_calls", "usage", "messages", "error", "conversation_id"}
+    assert len(doc["conversation_id"]) == 26  # the run was logged under it
     assert (doc["text"], doc["stop_reason"], doc["turns"], doc["error"], doc["incomplete"]) == (
         "calc: 7", "end_turn", 2, None, None)
     assert doc["model"] == "claude-sonnet-4-20250514"
@@ -117,7 +118,8 @@ def test_json_document_for_a_failure_before_the_run(toolchat):
                           "model": "claude-sonnet-4-20250514", "turns": 0, "tool_calls": [],
                           "usage": {"input_tokens": 0, "output_tokens": 0}, "messages": [],
                           "error": {"type": "tools_file_error", "message": "missing.yaml: tools file not found",
-                                    "status": None, "request_id": None}}
+                                    "status": None, "request_id": None},
+                          "conversation_id": None}  # refused before the run: nothing is logged
     assert run.err == "toolchat: error: missing.yaml: tools file not found\n"
 
 

@@ -15,14 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TEST_KEY, clean_env
+from conftest import TEST_KEY, Run, assert_no_secret, clean_env
 
 from toolchat.errors import UsageError
 from toolchat.logdb import (SCHEMA_V1, SCHEMA_VERSION, LogDB, LogError, default_path, endpoint_host,
                             fts_query, new_id, parse_since, split_marks)
 from toolchat.schemas import load, validator
-
-DRIVER = ROOT / "tests" / "log_driver.py"
 
 HANDLERS = '''
 import os, time
@@ -85,23 +83,40 @@ def home(tmp_path):
 
 
 @pytest.fixture
-def logs(toolchat, home):
-    """`logs(*args)`: run `toolchat logs ARGS` on the test's log."""
+def logs(tmp_path, home):
+    """`logs(*args)`: `toolchat logs ARGS` on the test's log, in-process (Typer's CliRunner: its
+    output, exit code and environment as a process would have them; no process start)."""
+    from typer.testing import CliRunner
 
-    def run(*args, env=None, **kwargs):
-        return toolchat("logs", *args, env={"TOOLCHAT_HOME": str(home), **(env or {})}, **kwargs)
+    from toolchat.main import sub
+
+    def run(*args, env=None):
+        environment = clean_env(tmp_path, TOOLCHAT_HOME=str(home), **(env or {}))
+        for name in os.environ:  # what clean_env leaves out is unset for the call
+            if name not in environment:
+                environment[name] = None
+        result = CliRunner().invoke(sub, ["logs", *args], env=environment, prog_name="toolchat")
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        run_ = Run.__new__(Run)
+        run_.code, run_.out, run_.err = result.exit_code, result.stdout, result.stderr
+        assert_no_secret(run_.out, run_.err)
+        return run_
 
     return run
 
 
 def drive(home: Path, server, prompt: str, tools_file: str | None = None, env: dict | None = None,
-          wait: bool = True):
-    """A real process runs one chat against `server` and logs it into home/logs.db."""
-    environment = clean_env(home.parent, TOOLCHAT_API_KEY=TEST_KEY, **(env or {}))
-    args = [sys.executable, str(DRIVER), str(home / "logs.db"), server.url, prompt]
+          wait: bool = True, args: tuple = ()):
+    """`toolchat [ARGS] PROMPT [-t TOOLS_FILE]` as a real process (plain, piped) against `server`,
+    logging into home/logs.db (clean_env's TOOLCHAT_HOME)."""
+    environment = clean_env(home.parent, TOOLCHAT_API_KEY=TEST_KEY, TOOLCHAT_BASE_URL=server.url,
+                            TOOLCHAT_CONFIG=os.devnull, **(env or {}))
+    assert environment["TOOLCHAT_HOME"] == str(home)
+    command = [sys.executable, "-m", "toolchat", *args, prompt]
     if tools_file:
-        args.append(tools_file)
-    proc = subprocess.Popen(args, env=environment, cwd=home.parent, stdout=subprocess.PIPE,
+        command += ["-t", tools_file]
+    proc = subprocess.Popen(command, env=environment, cwd=home.parent, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     if not wait:
         return proc
@@ -124,6 +139,16 @@ def integrity(path: Path) -> str:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         conn.close()
+
+
+def check_result(document: dict) -> None:
+    errors = sorted(validator("result").iter_errors(document), key=str)
+    assert not errors, errors[0]
+
+
+def check_event(line: dict) -> None:
+    errors = sorted(validator("event").iter_errors(line), key=str)
+    assert not errors, errors[0]
 
 
 def check(kind: str, document: dict) -> None:
@@ -201,9 +226,10 @@ def test_credentials_are_never_stored(home, mock, tools, logs, tmp_path):
     conversation = logs("show", only_conversation(logs)["id"], "--json").json()
     assert conversation["tool_calls"][0]["output"] == "the key is [redacted]"
     # A server that echoes the key in an error.
+    gateway = "gw-token-SECRET-4242424242"  # a credential sent as a header
     echo = mock(script={"turns": [{"error": {"status": 400, "type": "invalid_request_error",
-                                            "message": f"bad request from key {TEST_KEY}"}}]})
-    code, _, _ = drive(home, echo, "Again")
+                                            "message": f"bad request from key {TEST_KEY} via {gateway}"}}]})
+    code, _, _ = drive(home, echo, "Again", args=("--header", f"X-Gateway-Token: {gateway}"))
     assert code == 3
     errors = [r["error"] for r in logs("show", logs("search", "again", "--json").json()["results"][0]["id"],
                                        "--json").json()["runs"]]
@@ -213,6 +239,20 @@ def test_credentials_are_never_stored(home, mock, tools, logs, tmp_path):
     for path in files:
         assert TEST_KEY.encode() not in path.read_bytes(), path
         assert TEST_KEY[:20].encode() not in path.read_bytes(), path
+        assert gateway.encode() not in path.read_bytes(), path
+
+
+def test_the_secrets_kept_out_are_the_key_and_credential_headers():
+    from toolchat.session import _secrets
+    from toolchat.settings import Settings
+
+    settings = Settings(api_key=TEST_KEY, headers=(
+        ("Authorization", "Bearer tok-0123456789"), ("X-Gateway-Token", "gw-0123456789"),
+        ("Content-Type", "application/json"), ("anthropic-beta", "token-efficient-tools-2025-02-19")))
+    secrets = set(_secrets(settings))
+    assert {TEST_KEY, "tok-0123456789", "gw-0123456789"} <= secrets
+    assert "application/json" not in secrets  # ordinary header values stay searchable
+    assert "token-efficient-tools-2025-02-19" not in secrets
 
 
 def test_the_endpoint_is_its_host_only():
@@ -243,9 +283,145 @@ def test_a_failed_run_is_logged_with_its_error(home, mock, logs):
 
 
 # ---------------------------------------------------------------------------------------------
+# Every run logged; -c and --cid continue
+
+
+FOLLOW_UP = {"turns": SIGHTING["turns"] + [{"text": "And 5 near Sydney."}]}
+
+
+def test_continue_sends_exactly_the_latest_conversation_plus_the_prompt(home, mock, tools, logs):
+    server = mock(script=FOLLOW_UP)
+    drive(home, server, "How many quokkas near Perth?", tools, args=("-m", "claude-x", "-s", "Be brief."))
+    first = only_conversation(logs)
+    logged = logs("show", first["id"], "--json").json()["messages"]
+    code, out, _ = drive(home, server, "And near Sydney?", tools, args=("-c", "--json"))
+    assert code == 0
+    document = json.loads(out)
+    # The request: exactly the logged conversation, the new prompt after it; its model and system.
+    body = server.requests[-1].body
+    assert body["messages"] == logged + [{"role": "user", "content": "And near Sydney?"}]
+    assert (body["model"], body["system"]) == ("claude-x", "Be brief.")
+    assert document["conversation_id"] == first["id"]
+    assert document["messages"] == body["messages"] + [
+        {"role": "assistant", "content": [{"type": "text", "text": "And 5 near Sydney."}]}]
+    check_result(document)
+    again = only_conversation(logs)  # the same conversation, one run more
+    assert (again["id"], again["runs"], again["turns"], again["title"]) == (
+        first["id"], 2, 3, "How many quokkas near Perth?")
+    assert logs("show", first["id"], "--json").json()["messages"] == document["messages"]
+
+
+def test_cid_by_prefix_with_save_and_stream_json(home, mock, tools, logs, tmp_path):
+    server = mock(script=FOLLOW_UP)
+    drive(home, server, "How many quokkas near Perth?", tools)
+    perth = only_conversation(logs)["id"]
+    drive(home, mock(), "Another conversation, more recent")
+    saved = tmp_path / "saved.json"
+    code, out, _ = drive(home, server, "And near Sydney?", tools,
+                         args=("--cid", perth[:8].lower(), "-m", "claude-y", "--save", str(saved),
+                               "--stream-json"))
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    for line in lines:
+        check_event(line)
+    assert lines[0]["type"] == "start" and lines[0]["conversation_id"] == perth
+    assert lines[-1]["type"] == "result" and lines[-1]["conversation_id"] == perth
+    assert server.requests[-1].body["model"] == "claude-y"  # -m wins over the logged model
+    assert server.requests[-1].body["messages"][0] == {"role": "user", "content": "How many quokkas near Perth?"}
+    # --save writes the whole conversation, as continued.
+    assert json.loads(saved.read_text())["messages"] == lines[-1]["messages"]
+    assert logs("show", perth, "--json").json()["messages"] == lines[-1]["messages"]
+
+
+def test_continue_refusals_are_usage_errors(home, mock, tools, logs, tmp_path, toolchat):
+    def ask(*args):
+        return toolchat(*args, env={"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": os.devnull})
+
+    nothing = ask("-c", "hi", "--json")
+    assert nothing.code == 2
+    assert nothing.err == f"toolchat: error: -c: nothing to continue: no conversation is logged yet ({home / 'logs.db'})\n"
+    assert nothing.json()["conversation_id"] is None and nothing.json()["error"]["type"] == "usage_error"
+    with LogDB(home / "logs.db") as db:
+        db.start_run("01AAAA0000000000000000000A", model="m", system=None, dialect="anthropic",
+                     endpoint=None, messages=[{"role": "user", "content": "q"},
+                                              {"role": "assistant", "content": [{"type": "text", "text": "a"}]}])
+    for args, message in (
+            (("-c", "--cid", "01A", "hi"), "-c/--continue and --cid cannot be used together; pick one"),
+            (("--cid", "01A", "--messages", "x.json", "hi"),
+             "--messages and --cid cannot be used together: each names the conversation to continue"),
+            (("--cid", "01B", "hi"), "--cid: no logged conversation has an id starting with 01B"),
+            (("-c",), "-c: the conversation ends with the model's answer; give a prompt to continue it")):
+        refused = ask(*args)
+        assert (refused.code, refused.err) == (2, f"toolchat: error: {message}\n"), args
+    dry = toolchat("--cid", "01aaaa", "--dry-run", "more", stdin="piped text\n",  # stdin joins the prompt
+                   env={"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": os.devnull})
+    assert json.loads(dry.out)["messages"] == [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+        {"role": "user", "content": "more\n\npiped text"}]
+    assert logs("list", "--json").json()["conversations"][0]["runs"] == 1  # a dry run is not a run
+
+
+def test_no_log_toolchat_log_0_and_config_log_false_write_nothing(home, mock, tmp_path):
+    server = mock()
+    drive(home, server, "not logged", args=("--no-log",))
+    drive(home, server, "not logged either", env={"TOOLCHAT_LOG": "0"})
+    assert not (home / "logs.db").exists()
+    from toolchat.settings import resolve
+
+    config = tmp_path / "config.yaml"
+    config.write_text("log: false\n")
+    base = {"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": str(config)}
+    assert resolve({}, base).log_path is None
+    assert resolve({}, {**base, "TOOLCHAT_LOG": "1"}).log_path == str(home / "logs.db")  # env > config
+    assert resolve({"log": False}, {**base, "TOOLCHAT_LOG": "yes"}).log_path is None  # flag > env
+    config.write_text("model: m\n")
+    assert resolve({}, base).log_path == str(home / "logs.db")
+    assert resolve({}, {"XDG_DATA_HOME": str(tmp_path / "d"), "TOOLCHAT_CONFIG": str(config)}).log_path == \
+        str(tmp_path / "d" / "toolchat" / "logs.db")
+    for word in ("0", "false", "OFF", "no"):
+        assert resolve({}, {**base, "TOOLCHAT_LOG": word}).log_path is None
+    with pytest.raises(UsageError, match="TOOLCHAT_LOG"):
+        resolve({}, {**base, "TOOLCHAT_LOG": "maybe"})
+
+
+def test_json_carries_the_conversation_id_and_not_logged_is_null(home, mock, logs):
+    server = mock()
+    code, out, _ = drive(home, server, "hello", args=("--json",))
+    document = json.loads(out)
+    check_result(document)
+    assert document["conversation_id"] == only_conversation(logs)["id"]
+    code, out, _ = drive(home, server, "hello", args=("--stream-json", "--no-log"))
+    first, last = json.loads(out.splitlines()[0]), json.loads(out.splitlines()[-1])
+    assert first["conversation_id"] is None and last["conversation_id"] is None
+    check_event(first)
+
+
+def test_an_interrupted_run_is_logged_with_what_it_showed(home, mock, logs):
+    server = mock(script={"turns": [{"text": "alpha beta gamma delta epsilon zeta eta theta",
+                                     "delta_size": 6, "delay": 0.3}]})
+    proc = drive(home, server, "Say the letters", wait=False)
+    shown = os.read(proc.stdout.fileno(), 1000)  # the first piece of the answer is on stdout
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    shown = shown.decode() + out
+    assert shown and "theta" not in shown
+    assert integrity(home / "logs.db") == "ok"
+    summary = only_conversation(logs)
+    assert summary["status"] == "interrupted"
+    conversation = logs("show", summary["id"], "--json").json()
+    assert conversation["messages"] == [
+        {"role": "user", "content": "Say the letters"},
+        {"role": "assistant", "content": [{"type": "text", "text": shown.rstrip("\n")}]}]
+    assert conversation["runs"][0]["error"]["type"] == "interrupted"
+    assert conversation["turns"][0]["error"]["type"] == "interrupted"
+
+
+# ---------------------------------------------------------------------------------------------
 # Many at once, killed at any moment
 
 
+@pytest.mark.slow
 def test_eight_concurrent_runs_all_land(home, mock, tools):
     server = mock(script=SIGHTING)
     procs = [drive(home, server, f"run number {i}", tools, wait=False) for i in range(8)]
@@ -497,7 +673,7 @@ def test_ids_by_unique_prefix(home, logs, tmp_path):
 
 def test_export_is_a_transcript_that_messages_continues(home, mock, tools, logs, toolchat, tmp_path):
     server = mock(script=SIGHTING)
-    drive(home, server, "How many quokkas near Perth?", tools, env={"DRIVER_SYSTEM": "Be brief."})
+    drive(home, server, "How many quokkas near Perth?", tools, args=("-s", "Be brief."))
     cid = only_conversation(logs)["id"]
     exported = logs("export", cid)
     document = json.loads(exported.out)

@@ -74,7 +74,7 @@ def test_each_event_is_one_line_with_exactly_its_fields():
     for event in events:
         view.handle(event)
     assert lines_of(out.getvalue()) == [
-        {"type": "start", "version": 1, "model": "claude-x", "tools": ["calc", "clock"]},
+        {"type": "start", "version": 1, "model": "claude-x", "tools": ["calc", "clock"], "conversation_id": None},
         {"type": "thinking", "text": "Hmm."},
         {"type": "turn", "turn": 1, "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 4}},
         {"type": "tool_call", "id": "toolu_1", "name": "calc", "input": {"e": "6*7"}},
@@ -129,7 +129,8 @@ def test_result_line_is_the_json_document_plus_its_type():
 
 
 def test_start_line_for_a_run_that_failed_before_it_began():
-    assert json.loads(start_line("m")) == {"type": "start", "version": VERSION, "model": "m", "tools": []}
+    assert json.loads(start_line("m")) == {"type": "start", "version": VERSION, "model": "m", "tools": [],
+                                           "conversation_id": None}
 
 
 def test_interrupted_result_validates():
@@ -164,6 +165,8 @@ def test_start_schema_carries_the_current_version():
     ({"type": "nope"}, "unknown type"),
     ({"text": "x"}, "no type"),
     ({"type": "start", "version": 2, "model": "m", "tools": []}, "other version"),
+    ({"type": "start", "version": 1, "model": "m", "tools": []}, "start without conversation_id"),
+    ({"type": "start", "version": 1, "model": "m", "tools": [], "conversation_id": "nope"}, "not a conversation id"),
     ({"type": "retry", "attempt": 1, "attempts": 3, "delay": 0, "reason": "x"}, "attempt 1 is not a retry"),
     ({"type": "retry", "attempt": 2, "delay": 0, "reason": "x"}, "retry without attempts"),
     ({"type": "tool_result", "id": "t", "name": "n", "output": 3, "is_error": False, "duration_ms": 1}, "output not a string"),
@@ -284,6 +287,7 @@ def test_result_line_equals_the_json_document_of_the_same_run(toolchat, mock):
     def steady(doc):
         for call in doc["tool_calls"]:
             call["duration_ms"] = 0
+        assert doc.pop("conversation_id") is not None  # two runs: two logged conversations
         return doc
 
     assert steady(streamed) == {"type": "result", **steady(document)}
@@ -294,7 +298,8 @@ def test_failure_before_the_run_is_a_start_line_then_a_result_line(toolchat, moc
     run = toolchat("--stream-json", "hi", server=server, key=None)
     assert run.code == 2 and server.requests == []
     start, result = lines_of(run.out)
-    assert start == {"type": "start", "version": 1, "model": "claude-sonnet-4-20250514", "tools": []}
+    assert start == {"type": "start", "version": 1, "model": "claude-sonnet-4-20250514", "tools": [],
+                     "conversation_id": None}  # nothing was logged
     assert result["error"]["message"].startswith("no API key") and result["turns"] == 0
     assert run.err.startswith("toolchat: error: no API key")
 

@@ -1,4 +1,4 @@
-"""Scripting: every README "Scripting" example runs as written, and stdout stays pure in every mode.
+"""Scripting: every README "Scripting" (and "The conversation log") example runs as written, and stdout stays pure in every mode.
 
 README examples are marked for this file: an HTML comment `<!-- example NAME ... -->` whose body is
 YAML (`mock`: the mock server's script, echo model if absent; `files`: files to create first;
@@ -28,6 +28,7 @@ needs_jq = pytest.mark.skipif(shutil.which("jq") is None and not os.environ.get(
                               reason="jq is not installed here (.ci/run installs it; in CI these must run)")
 
 SECTION = "## Scripting"
+SECTIONS = (SECTION, "## The conversation log")
 EXAMPLE = re.compile(r"<!-- example (?P<name>[\w-]+)\n(?P<spec>.*?)-->\s*\n"
                      r"```sh\n(?P<script>.*?)```\s*\n"
                      r"```output\n(?P<output>.*?)```", re.S)
@@ -47,13 +48,20 @@ class Example:
 
 
 def scripting_section(readme: str) -> str:
-    start = readme.index(f"\n{SECTION}\n")
-    end = readme.find("\n## ", start + len(SECTION) + 2)
-    return readme[start: end if end != -1 else len(readme)]
+    """The sections whose ```sh blocks are tested examples, one after the other (the Scripting
+    section must be there; the others when they are)."""
+    parts = []
+    for title in SECTIONS:
+        if f"\n{title}\n" not in readme and title != SECTION:
+            continue
+        start = readme.index(f"\n{title}\n")
+        end = readme.find("\n## ", start + len(title) + 2)
+        parts.append(readme[start: end if end != -1 else len(readme)])
+    return "\n".join(parts)
 
 
 def parse_examples(readme: str) -> list[Example]:
-    """The examples of the Scripting section; every ```sh block there must be one."""
+    """The examples of the Scripting and conversation-log sections; every ```sh block there must be one."""
     section = scripting_section(readme)
     examples = []
     for match in EXAMPLE.finditer(section):
@@ -75,7 +83,7 @@ def test_the_scripting_section_has_the_promised_examples():
     assert len(scripts) >= 6
     together = "\n".join(scripts.values())
     for needle in ("| jq -r .text", ".tool_calls[]", "--stream-json", "< ", "--save", "--messages",
-                   "xargs -0", "-P 4", "status=$?"):
+                   "xargs -0", "-P 4", "status=$?", " -c ", "--cid", "logs search"):
         assert needle in together, needle
 
 

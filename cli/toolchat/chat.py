@@ -52,7 +52,7 @@ class Chat:
         result = self.result
         result.messages = messages
         try:
-            yield Start(self.settings.model, self.tools.names())
+            yield Start(self.settings.model, self.tools.names(), result.conversation_id)
             yield from self._loop(messages, result)
         except ToolchatError as exc:
             result.error = exc

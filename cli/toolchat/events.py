@@ -10,6 +10,7 @@ from typing import Any
 class Start:
     model: str
     tools: list[str]
+    conversation_id: str | None = None  # where the conversation log keeps this run; None: not logged
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Result:
     messages: list[dict] = field(default_factory=list)
     error: Any = None  # a ToolchatError, or None
     incomplete: str | None = None  # why the answer is not complete, when it is not
+    conversation_id: str | None = None  # the conversation log's id of it (-c / --cid); None: not logged
 
     @property
     def exit_code(self) -> int:
@@ -121,6 +123,7 @@ class Result:
             "usage": self.usage,
             "messages": self.messages,
             "error": self.error.to_json() if self.error is not None else None,
+            "conversation_id": self.conversation_id,
         }
 
 

@@ -18,22 +18,36 @@ Nothing is lost: WAL mode, a busy timeout, and every write is a short transactio
 conversation and its prompt before the first request, each turn as it ends, each tool call as it
 finishes). A process killed at any moment leaves the file intact with everything committed before.
 Migrations only go forward; a file from a newer toolchat is refused and never rewritten.
+
+Using it (every run goes through Session.run -> sinks/log.LogSink; other writers, e.g. a batch
+runner keeping its state, use the same calls):
+  LogDB(path, secrets=(key, ...))   open (create=True makes the file, 0600, and migrates); a
+                                    context manager; raises LogError (a UsageError) when unusable
+  start_run(cid | None, model=, system=, dialect=, endpoint=, messages=) -> (cid, run_id, stored)
+  sync / end_turn / add_tool_call / end_run     the run as it goes; each is one transaction, and
+                                    `stored` (messages known to be in the file) is passed along
+  latest() / resolve(prefix) -> cid;  list(), search(text), conversation(cid), messages(cid),
+  tool_calls(cid), turns(cid), runs(cid), continuation(cid) (ready to send again), delete(cid)
+  transaction()                     BEGIN IMMEDIATE ... COMMIT for writes of one's own
+  default_path(env), new_id(), load_conversation(path, prefix) (-c / --cid)
+Every text written goes through the secrets filter; callers never redact themselves.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # datetime is imported where it is used: a run that logs never needs it
+    from datetime import datetime
 
 SCHEMA_VERSION = 2
 FILE_NAME = "logs.db"
@@ -153,22 +167,27 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def new_id(now: float | None = None) -> str:
     """A ULID: 48 bits of milliseconds then 80 random bits, 26 characters; sorts by time."""
     ms = int((time.time() if now is None else now) * 1000)
-    value = (ms << 80) | secrets.randbits(80)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def now_iso() -> str:
     """UTC with milliseconds, `2026-12-01T20:15:03.123Z`: sorts as text, compares as time."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def iso(moment: datetime) -> str:
+    from datetime import timezone
+
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """`--since`: `30m`, `2h`, `3d`, `1w` ago, or a date or time (`2026-12-01`, `2026-12-01 14:30`,
     ISO 8601; local time unless it says otherwise). The ISO UTC text to compare with."""
+    from datetime import datetime, timedelta, timezone
+
     now = now or datetime.now(timezone.utc)
     value = text.strip()
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

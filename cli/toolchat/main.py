@@ -136,24 +136,31 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
         piped, replaced = decode(read_stdin())
         warn_replaced("stdin", replaced)
         text = "\n\n".join(part for part in (text, piped.strip()) if part)
+    env, replaced = _repair_env(dict(os.environ))
+    warn_replaced("the environment (TOOLCHAT_*, ANTHROPIC_*)", replaced)
     messages: list[dict] = []
-    if messages_file is not None:
-        from .transcript import continue_from, load_transcript
+    loaded, where = None, ("", "")
+    if flags.get("continue_latest") or flags.get("cid") is not None:
+        loaded, where = _logged(flags, env, messages_file)
+        flags = {**flags, "conversation_id": loaded.conversation_id}
+    elif messages_file is not None:
+        from .transcript import load_transcript
 
-        loaded = load_transcript(messages_file)
+        loaded, where = load_transcript(messages_file), ("--messages", messages_file)
+    if loaded is not None:
+        from .transcript import continue_from
+
         if flags.get("model") is None and loaded.model:
             flags = {**flags, "model": loaded.model}
         if flags.get("system") is None and loaded.system:
             flags = {**flags, "system": loaded.system}
-        messages = continue_from(loaded.messages, text, messages_file)
+        messages = continue_from(loaded.messages, text, where[1], flag=where[0])
     elif not text:
         raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
     else:
         messages = [{"role": "user", "content": text}]
 
     server = None
-    env, replaced = _repair_env(dict(os.environ))
-    warn_replaced("the environment (TOOLCHAT_*, ANTHROPIC_*)", replaced)
     if demo:
         from .mock.server import DEMO_SCRIPT, MockServer
 
@@ -169,6 +176,22 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     finally:
         if server is not None:
             server.stop()
+
+
+def _logged(flags: dict, env: dict, messages_file: str | None):
+    """-c / --cid: the logged conversation to continue (logdb.Continued), and (flag, id) to name
+    it in errors."""
+    from .logdb import default_path, load_conversation
+
+    cid = flags.get("cid")
+    flag = "--cid" if cid is not None else "-c"
+    if flags.get("continue_latest") and cid is not None:
+        raise UsageError("-c/--continue and --cid cannot be used together; pick one")
+    if messages_file is not None:
+        raise UsageError(f"--messages and {flag} cannot be used together: each names the "
+                         "conversation to continue")
+    # Read even when this run is not logged (--no-log): the continuation is then not written.
+    return load_conversation(default_path(env), cid), (flag, cid or "")
 
 
 def _repair_env(env: dict) -> tuple[dict, int]:

@@ -84,13 +84,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("messages", ("--messages",), str, None,
            "Start from a saved conversation, messages array or --json document ('-' = stdin).", "FILE",
            config=False, setting=False),
+    Option("continue_latest", ("-c", "--continue"), bool, False,
+           "Continue the most recent logged conversation (its model and system prompt unless -m/-s).",
+           config=False, setting=False),
+    Option("cid", ("--cid",), str, None, "Continue this logged conversation (a unique start of its id).",
+           "ID", config=False, setting=False),
     Option("dry_run", ("--dry-run",), bool, False, "Print the request body and send nothing.", config=False),
     Option("yes", ("-y", "--yes"), bool, False, "Run tools marked confirm: true without asking.", config=False),
     Option("demo", ("--demo",), bool, False,
            "Run against the built-in offline mock model with the sample tools.", config=False, setting=False),
     Option("debug", ("--debug",), bool, False, "Show requests and full tracebacks on stderr.", config=False),
-    # `toolchat logs off|on` writes it; false: runs are not written to the conversation log.
-    Option("log", (), bool, True, setting=False),
+    # True: the run is written to the conversation log; `toolchat logs off|on` sets it in the config
+    # file. Settings holds the log's file instead (log_path, None when off).
+    Option("log", ("--no-log",), bool, True,
+           "Do not write this run to the conversation log. [env TOOLCHAT_LOG=0; config log: false]",
+           env=("TOOLCHAT_LOG",), setting=False, flag_value=False),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}

@@ -2,8 +2,8 @@
 
 Everything that can be refused is checked while the session is built, before anything is sent: the
 tools files, tool names in --allow-tool / --deny-tool / --tool-choice, the --save target and the
-credentials. Then `run` plays the chat into the sinks and returns the Result; main.py turns it into
-a message and an exit code.
+credentials. Then `run` plays the chat into the sinks (the --save transcript, the conversation log
+unless it is off, the view) and returns the Result; main.py turns it into a message and an exit code.
 """
 
 from __future__ import annotations
@@ -119,22 +119,53 @@ class Session:
         """Play the conversation into the sinks; the Result says how it ended."""
         from .chat import Chat
 
-        transport = self._transport or self._connect()
+        try:
+            transport = self._transport or self._connect()
+        except BaseException:
+            self.tools.close()
+            raise
         chat = Chat(self.settings, self.dialect, transport, self.tools)
         sinks = []
-        if self.settings.save:
-            from .sinks.transcript import SaveSink
-
-            # First: a failed save becomes the run's error before the views show the result.
-            sinks.append(SaveSink(self.settings.save, chat.result, model=self.settings.model,
-                                  system=self.settings.system))
-        sinks.append(self.view)
         try:
+            if self.settings.save:
+                from .sinks.transcript import SaveSink
+
+                # First: a failed save becomes the run's error before the views show the result.
+                sinks.append(SaveSink(self.settings.save, chat.result, model=self.settings.model,
+                                      system=self.settings.system))
+            # Before the view: every event is logged even when showing one is cut short (Ctrl-C).
+            log = self._log_sink(chat, messages)
+            if log is not None:
+                sinks.append(log)
+            sinks.append(self.view)
             _play(chat, messages, sinks)
         finally:
             transport.close()
             self.tools.close()
         return chat.result
+
+    def _log_sink(self, chat, messages: list[dict]):
+        """The conversation log's sink for this run (logdb.py, sinks/log.py), or None: not logged.
+        A log that cannot be opened (a newer schema, a damaged file) is told on stderr and the run
+        goes on unlogged."""
+        s = self.settings
+        if not s.log_path:
+            return None
+        from .logdb import LogDB, LogError, new_id
+        from .sinks.log import LogSink
+
+        warn = _warner(s)
+        try:
+            db = LogDB(s.log_path, secrets=_secrets(s))
+        except LogError as exc:
+            warn(f"warning: not logged: {exc.message}")
+            return None
+        conversation_id = s.conversation_id or new_id()
+        chat.result.conversation_id = conversation_id  # in the start event and the --json document
+        return LogSink(db, messages, model=s.model, system=s.system, dialect=self.dialect.name,
+                       base_url=s.base_url, conversation_id=conversation_id,
+                       sources={name: spec.source for name, spec in self.tools.all.items()},
+                       warn=warn)
 
     def _connect(self):
         from .transport import Transport
@@ -187,6 +218,35 @@ def _check_tool_names(settings: Settings, known: dict) -> None:
         raise UsageError(f"--tool-choice: no tool named {choice!r} (tools: {', '.join(known)})")
     if choice in settings.deny_tools:
         raise UsageError(f"--tool-choice {choice} names a tool that --deny-tool removes")
+
+
+# Header names that say their value is a credential (X-Gateway-Token, X-Portkey-Api-Key, ...), besides
+# the ones the transport knows (transport.SECRET_HEADERS).
+_CREDENTIAL_WORDS = ("key", "token", "auth", "secret", "password", "cookie", "session")
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    """What the conversation log must never hold: the key, and the values of credential headers
+    (--header, config headers), wherever a server or a tool echoes them."""
+    from .transport import secret_values
+
+    headers = settings.extra_headers()
+    named = [value for name, value in headers.items()
+             if any(word in name.lower() for word in _CREDENTIAL_WORDS)]
+    return (settings.api_key or "", *secret_values(headers), *named)
+
+
+def _warner(settings: Settings):
+    """A warning line on stderr, neutralised; none with -q (nothing on stderr but errors)."""
+    if settings.quiet:
+        return lambda line: None
+
+    def warn(line: str) -> None:
+        from .text import one_line
+
+        print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
+
+    return warn
 
 
 def _approver(view):

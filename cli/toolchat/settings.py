@@ -49,6 +49,10 @@ class Settings:
     yes: bool = False
     debug: bool = False
     raw: bool = False  # plain output: the model's text byte-exact, not neutralised (--raw)
+    # The conversation log's file ($TOOLCHAT_HOME/logs.db, ...); None: this run is not logged
+    # (--no-log, TOOLCHAT_LOG=0, config `log: false`, or Settings built without resolve()).
+    log_path: str | None = None
+    conversation_id: str | None = None  # the logged conversation this run continues (-c / --cid)
 
     def credential_header(self) -> dict:
         """The auth header for the key, or raise a UsageError saying how to provide one."""
@@ -176,6 +180,12 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     if color == "auto" and env.get("NO_COLOR"):
         color = "never"  # https://no-color.org: any non-empty value
 
+    log_path = None
+    if _yes_no(pick("log")):
+        from .logdb import default_path
+
+        log_path = str(default_path(env))
+
     settings = Settings(
         model=str(pick("model")),
         max_tokens=_number("--max-tokens", pick("max_tokens"), int, minimum=1),
@@ -207,6 +217,8 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         yes=bool(flags.get("yes")),
         debug=bool(flags.get("debug")),
         raw=bool(flags.get("raw")),
+        log_path=log_path,
+        conversation_id=flags.get("conversation_id"),
     )
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
         raise UsageError("--temperature must be between 0 and 1")
@@ -233,3 +245,15 @@ def _names(flagged: Any, configured: Any) -> tuple[str, ...]:
 
 def _optional_float(label: str, value: Any) -> float | None:
     return None if value is None else _number(label, value, float, float("-inf"))
+
+
+def _yes_no(value: Any) -> bool:
+    """`log`: a bool (flag, config file) or TOOLCHAT_LOG's text: 0/1, false/true, no/yes, off/on."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"TOOLCHAT_LOG / log: {value!r} is not one of 0, 1, false, true, no, yes, off, on")

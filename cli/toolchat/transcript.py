@@ -177,11 +177,13 @@ def parse_transcript(text: str, label: str) -> Loaded:
     return loaded
 
 
-def continue_from(messages: list[dict], prompt: str, label: str) -> list[dict]:
-    """The loaded messages with the new prompt appended (if any), ready to send."""
+def continue_from(messages: list[dict], prompt: str, label: str, flag: str = "--messages") -> list[dict]:
+    """The loaded messages with the new prompt appended (if any), ready to send. Errors name them
+    as `flag label` (`--messages FILE`, `--cid ID`, or `-c` with an empty label)."""
+    label = f"{flag} {label}" if label else flag
     messages = [dict(m) for m in messages]
     if prompt and messages and messages[-1]["role"] == "assistant" and _tool_uses(messages[-1]):
-        raise UsageError(f"--messages {label}: the conversation ends with tool calls that have no "
+        raise UsageError(f"{label}: the conversation ends with tool calls that have no "
                          "results; it cannot be continued with a prompt")
     if prompt:
         if messages and messages[-1]["role"] == "user":
@@ -192,9 +194,9 @@ def continue_from(messages: list[dict], prompt: str, label: str) -> list[dict]:
         else:
             messages.append({"role": "user", "content": prompt})
     if not messages:
-        raise UsageError(f"--messages {label}: the conversation is empty and no prompt was given")
+        raise UsageError(f"{label}: the conversation is empty and no prompt was given")
     if messages[-1]["role"] != "user":
-        raise UsageError(f"--messages {label}: the conversation ends with the model's answer; "
+        raise UsageError(f"{label}: the conversation ends with the model's answer; "
                          "give a prompt to continue it")
     return messages
 

@@ -29,13 +29,14 @@ def encode(event: dict) -> str:
     return dumps(event, default=str)
 
 
-def start_event(model: str, tools: list[str]) -> dict:
-    return {"type": "start", "version": VERSION, "model": model, "tools": list(tools)}
+def start_event(model: str, tools: list[str], conversation_id: str | None = None) -> dict:
+    return {"type": "start", "version": VERSION, "model": model, "tools": list(tools),
+            "conversation_id": conversation_id}
 
 
-def start_line(model: str, tools: list[str] = ()) -> str:
+def start_line(model: str, tools: list[str] = (), conversation_id: str | None = None) -> str:
     """The JSON text of a `start` event, no newline."""
-    return encode(start_event(model, list(tools)))
+    return encode(start_event(model, list(tools), conversation_id))
 
 
 def result_line(result: Result) -> str:
@@ -62,7 +63,7 @@ def event_of(event: Any) -> dict | None:
         return {"type": "retry", "attempt": event.attempt, "attempts": attempts, "delay": event.delay,
                 "reason": event.reason}
     if isinstance(event, Start):
-        return start_event(event.model, event.tools)
+        return start_event(event.model, event.tools, event.conversation_id)
     if isinstance(event, Finished):
         return {"type": "result", **event.result.to_json()}
     return None  # TurnStart, BlockDone: implied by the lines around them
