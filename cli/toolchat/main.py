@@ -28,7 +28,7 @@ EPILOG = (
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings=HELP)
 sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   no_args_is_help=True, help="toolchat subcommands.", context_settings=HELP)
@@ -152,8 +152,11 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
 
         if flags.get("model") is None and loaded.model:
             flags = {**flags, "model": loaded.model}
-        if flags.get("system") is None and loaded.system:
-            flags = {**flags, "system": loaded.system}
+        if flags.get("system") is None and flags.get("system_file") is None and loaded.system:
+            # "@@": a saved system prompt that starts with "@" is text, not a file to read.
+            saved = loaded.system
+            flags = {**flags, "system": "@" + saved if isinstance(saved, str) and saved.startswith("@")
+                     else saved}
         messages = continue_from(loaded.messages, text, where[1], flag=where[0])
     elif not text:
         raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
@@ -231,12 +234,15 @@ def _repair_flags(flags: dict) -> tuple[dict, int]:
     return repaired, total
 
 
-_PATH_FLAGS = {"tools", "save", "messages"}
+_PATH_FLAGS = {"tools", "save", "messages", "system_file"}
 
 
 def _run(settings, messages: list[dict]) -> int:
     from .session import Session
 
+    if not settings.quiet:
+        for note in settings.notes:
+            _say(note)
     session = Session(settings)
     if settings.dry_run:
         from .text import dumps
@@ -270,6 +276,10 @@ def _report(result, settings) -> int:
             _traceback(result.error)
     elif result.incomplete:
         line = "incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete)
+        if result.incomplete == "schema" and result.output_error:
+            from .text import one_line
+
+            line += f" ({one_line(result.output_error, 300)})"
         if result.stop_details:
             from .text import compact_json, one_line
 
@@ -288,6 +298,7 @@ _INCOMPLETE = {
     "max_tokens": "the model hit --max-tokens; the answer is cut off (raise --max-tokens)",
     "model_context_window_exceeded": "the conversation no longer fits the model's context window",
     "refusal": "the model refused to answer",
+    "schema": "the answer is not valid JSON of --schema",
 }
 
 

@@ -623,6 +623,12 @@ class OpenAIStreamDecoder(StreamDecoder):
         return message
 
 
+def reasoning_effort(budget: int) -> str:
+    """--thinking BUDGET as chat.completions' reasoning_effort: up to 2048 tokens low, up to 8192
+    medium, more high (the budgets gateways such as LiteLLM map the three levels near)."""
+    return "low" if budget <= 2048 else "medium" if budget <= 8192 else "high"
+
+
 class OpenAIDialect(Dialect):
     """The chat.completions dialect behind toolchat's Dialect interface (dialects/base.py)."""
 
@@ -655,13 +661,25 @@ class OpenAIDialect(Dialect):
     def body(self, request: Request) -> dict:
         """The chat.completions body for a Request (Anthropic-shaped transcript and tool specs).
 
-        `request.extra` holds features of later issues; none has a chat.completions form yet.
+        From `request.extra`: stop sequences -> `stop`, top_p, --schema -> `response_format`
+        (json_schema, strict), --thinking BUDGET -> `reasoning_effort` (see reasoning_effort); top_k
+        has no chat.completions field and is not sent.
         """
         body: dict[str, Any] = {"model": request.model,
                                 "messages": chat_messages(request.messages, request.system),
                                 self.max_tokens_field: request.max_tokens}
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        extra = request.extra
+        if extra.get("stop_sequences"):
+            body["stop"] = list(extra["stop_sequences"])
+        if extra.get("top_p") is not None:
+            body["top_p"] = extra["top_p"]
+        if extra.get("thinking") is not None:
+            body["reasoning_effort"] = reasoning_effort(extra["thinking"])
+        if extra.get("output_schema") is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": extra["output_schema"], "strict": True}}
         tools = chat_tools(request.tools)
         if tools:
             body["tools"] = tools
