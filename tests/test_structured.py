@@ -35,7 +35,8 @@ def play(server, prompt="Who?", tools_files=(), **overrides):
     """The chat loop in-process over real HTTP; (result, notes said on stderr)."""
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         tools=tuple(str(f) for f in tools_files), **overrides)
-    transport = Transport(messages_url(server.url), settings.credential_header(), read_timeout=20)
+    transport = Transport(messages_url(server.url), {**settings.credential_header(),
+                                                     **settings.extra_headers()}, read_timeout=20)
     chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings))
     notes: list[str] = []
     chat.warn = notes.append
@@ -268,3 +269,15 @@ def test_a_tool_named_like_the_answer_tool_is_refused(tmp_path, monkeypatch, cap
     (tmp_path / "h.py").write_text("def f():\n    return 'x'\n")
     run = cli(monkeypatch, capsys, tmp_path, None, "--schema", "name", "-t", str(tools), "--dry-run", "Who?")
     assert run.code == 2 and "--schema: a tool named 'structured_output' is defined" in run.err
+
+
+def test_stream_json_ends_with_the_output_in_its_result_line(mock, tmp_path, monkeypatch, capsys):
+    from toolchat.schemas import validator
+
+    server = mock(script=[{"text": json.dumps(ADA)}])
+    run = cli(monkeypatch, capsys, tmp_path, server, "--schema", PERSON, "--stream-json", "Who?")
+    lines = [json.loads(line) for line in run.out.splitlines()]
+    check = validator("event")
+    for line in lines:
+        check.validate(line)
+    assert lines[-1]["type"] == "result" and lines[-1]["output"] == ADA and run.code == 0

@@ -166,7 +166,7 @@ def code_blocks(text: str) -> list[str]:
 
 
 def extracted(text: str, last: bool = False) -> str | None:
-    """-x: the code blocks joined by a blank line; --extract-last: the last one. None if there is none."""
+    """-x: the code blocks, a blank line between two; --extract-last: the last one. None if there is none."""
     blocks = code_blocks(text)
     if not blocks:
         return None
