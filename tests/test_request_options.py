@@ -261,3 +261,21 @@ def test_install_completion_writes_the_script_into_the_shells_rc_file(tmp_path, 
     script = home / ".bash_completions" / "toolchat.sh"
     assert "_TOOLCHAT_COMPLETE=complete_bash" in script.read_text()
     assert "source" in (home / ".bashrc").read_text()
+
+
+def test_a_schema_with_optional_fields_goes_to_openai_without_strict_which_would_refuse_it():
+    from toolchat.mock.openai import validate_body as openai_validate
+
+    loose = wire_schema({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+                         "required": ["a"]})
+    body = _openai_body(output_schema=loose, schema_mode="native")
+    assert body["response_format"]["json_schema"]["strict"] is False
+    openai_validate(body)
+    body["response_format"]["json_schema"]["strict"] = True
+    with pytest.raises(ApiError) as caught:
+        openai_validate(body)
+    assert caught.value.message == ("Invalid schema for response_format 'answer': In context=(), 'required' "
+                                    "is required to be supplied and to be an array including every key in "
+                                    "properties. Missing 'b'.")
+    strict = _openai_body(output_schema=wire_schema(parse_schema(PERSON)), schema_mode="native", thinking=4000)
+    openai_validate(strict)

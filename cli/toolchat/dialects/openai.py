@@ -623,6 +623,22 @@ class OpenAIStreamDecoder(StreamDecoder):
         return message
 
 
+def strict_compatible(schema: Any) -> bool:
+    """Whether OpenAI's strict structured outputs take this schema: every object closed
+    (additionalProperties: false) and listing every property as required."""
+    if isinstance(schema, list):
+        return all(strict_compatible(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("properties") or {}) - set(schema.get("required") or []):
+            return False
+    return all(strict_compatible(value) for key, value in schema.items()
+               if key not in ("enum", "const", "default", "examples"))
+
+
 def reasoning_effort(budget: int) -> str:
     """--thinking BUDGET as chat.completions' reasoning_effort: up to 2048 tokens low, up to 8192
     medium, more high (the budgets gateways such as LiteLLM map the three levels near)."""
@@ -678,8 +694,11 @@ class OpenAIDialect(Dialect):
         if extra.get("thinking") is not None:
             body["reasoning_effort"] = reasoning_effort(extra["thinking"])
         if extra.get("output_schema") is not None:
+            # strict only where OpenAI's strict mode takes the schema (every property required):
+            # it refuses other schemas outright.
             body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "answer", "schema": extra["output_schema"], "strict": True}}
+                "name": "answer", "schema": extra["output_schema"],
+                "strict": strict_compatible(extra["output_schema"])}}
         tools = chat_tools(request.tools)
         if tools:
             body["tools"] = tools
