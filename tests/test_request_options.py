@@ -279,3 +279,18 @@ def test_a_schema_with_optional_fields_goes_to_openai_without_strict_which_would
                                     "properties. Missing 'b'.")
     strict = _openai_body(output_schema=wire_schema(parse_schema(PERSON)), schema_mode="native", thinking=4000)
     openai_validate(strict)
+
+
+def test_completion_of_a_subcommand_line_completes_the_subcommand(tmp_path, monkeypatch, capsys):
+    run = cli(monkeypatch, capsys, tmp_path, None, env={
+        "_TOOLCHAT_COMPLETE": "complete_bash", "COMP_WORDS": "toolchat logs s", "COMP_CWORD": "2"})
+    assert run.code == 0 and run.out.split() == ["show", "search"]
+
+
+def test_fish_gets_one_line_per_candidate_however_long_its_help(toolchat):
+    """A subprocess: Typer reads the help width when it first imports its rich helpers."""
+    run = toolchat(env={"_TOOLCHAT_COMPLETE": "complete_fish", "_TYPER_COMPLETE_ARGS": "toolchat --thi",
+                        "_TYPER_COMPLETE_FISH_ACTION": "get-args"})
+    assert run.code == 0
+    assert run.out == ("--thinking\tExtended thinking with this token budget (at least 1024; --max-tokens "
+                       "is raised to fit).\n")

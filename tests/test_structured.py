@@ -281,3 +281,17 @@ def test_stream_json_ends_with_the_output_in_its_result_line(mock, tmp_path, mon
     for line in lines:
         check.validate(line)
     assert lines[-1]["type"] == "result" and lines[-1]["output"] == ADA and run.code == 0
+
+
+def test_the_fallback_is_noted_on_stderr_and_quiet_keeps_it_silent(mock, tmp_path, monkeypatch, capsys):
+    server = mock(script={"reject_fields": ["output_config", "output_format"], "turns": [
+        {"tool_calls": [{"id": "toolu_a", "name": "structured_output", "input": ADA}]}]})
+    run = cli(monkeypatch, capsys, tmp_path, server, "--schema", PERSON, "--plain", "Who?")
+    assert run.code == 0 and json.loads(run.out) == ADA
+    assert run.err.splitlines() == [
+        "toolchat: note: the endpoint rejected structured outputs (the output format field) (400); "
+        "trying the structured-outputs beta (output_format)",
+        "toolchat: note: the endpoint rejected the structured-outputs beta (output_format) (400); "
+        "trying a forced answer tool"]
+    run = cli(monkeypatch, capsys, tmp_path, server, "--schema", PERSON, "-q", "Who?")
+    assert (run.code, run.err) == (0, "")

@@ -521,15 +521,35 @@ from .logs_cli import logs_app  # noqa: E402
 sub.add_typer(logs_app, name="logs")
 
 
+def _completing_subcommand() -> bool:
+    """Shell completion (Typer's scripts set _TOOLCHAT_COMPLETE) of a line whose first word is a
+    subcommand: `sub` answers it, as it would run it. bash passes the line in COMP_WORDS, zsh and
+    fish in _TYPER_COMPLETE_ARGS."""
+    if not os.environ.get("_TOOLCHAT_COMPLETE"):
+        return False
+    words = (os.environ.get("_TYPER_COMPLETE_ARGS") or os.environ.get("COMP_WORDS") or "").split()
+    return len(words) >= 2 and words[1] in SUBCOMMANDS
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console entry point: subcommands by name, anything else is a prompt."""
     from .stdio import guarded_stdout, safe_streams
 
     args = sys.argv[1:] if argv is None else argv
     safe_streams()
+    if os.environ.get("_TOOLCHAT_COMPLETE"):
+        # Typer renders each option's help for zsh and fish through rich, wrapped at the console
+        # width (80 when piped): a wrapped line would reach fish as a candidate of its own.
+        # TERMINAL_WIDTH is typer.rich_utils' public setting, read when it is imported.
+        os.environ.setdefault("TERMINAL_WIDTH", "100000")
     try:
         with guarded_stdout():  # a handler's print() or subprocess writes to stderr, not stdout
-            if args and args[0] in SUBCOMMANDS:
+            if _completing_subcommand():
+                import typer.completion
+
+                typer.completion.completion_init()  # Typer's bash/zsh/fish answers, as `app` sets up
+                sub(args=[], prog_name="toolchat")
+            elif args and args[0] in SUBCOMMANDS:
                 sub(args=args, prog_name="toolchat")
             else:
                 app(args=args, prog_name="toolchat")
