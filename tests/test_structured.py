@@ -122,8 +122,8 @@ def test_a_gateway_rejecting_output_config_gets_the_beta_field_with_its_header(m
     assert bodies[1]["output_format"] == {"type": "json_schema", "schema": PERSON_SCHEMA}
     assert betas == [None, "structured-outputs-2025-11-13"]
     assert result.output == ADA
-    assert notes == ["note: the endpoint rejected structured outputs (the output format field) (400); "
-                     "trying the structured-outputs beta (output_format)"]
+    assert notes == ["note: the endpoint rejected output_config.format (HTTP 400); "
+                     "trying the beta output_format (structured-outputs-2025-11-13)"]
 
 
 def test_a_gateway_rejecting_both_fields_gets_a_forced_answer_tool(mock):
@@ -137,8 +137,8 @@ def test_a_gateway_rejecting_both_fields_gets_a_forced_answer_tool(mock):
     assert last["tools"] == [ANSWER_TOOL]
     assert last["tool_choice"] == {"type": "tool", "name": "structured_output"}
     assert result.output == ADA and result.exit_code == 0 and result.turns == 1
-    assert notes[1] == ("note: the endpoint rejected the structured-outputs beta (output_format) (400); "
-                        "trying a forced answer tool")
+    assert notes[1] == ("note: the endpoint rejected the beta output_format (structured-outputs-2025-11-13) "
+                        "(HTTP 400); trying a forced answer tool")
     # The transcript stays valid to continue: the answer call has its tool_result.
     assert result.messages[-1] == {"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "toolu_answer", "content": "answer received"}]}
@@ -289,9 +289,9 @@ def test_the_fallback_is_noted_on_stderr_and_quiet_keeps_it_silent(mock, tmp_pat
     run = cli(monkeypatch, capsys, tmp_path, server, "--schema", PERSON, "--plain", "Who?")
     assert run.code == 0 and json.loads(run.out) == ADA
     assert run.err.splitlines() == [
-        "toolchat: note: the endpoint rejected structured outputs (the output format field) (400); "
-        "trying the structured-outputs beta (output_format)",
-        "toolchat: note: the endpoint rejected the structured-outputs beta (output_format) (400); "
-        "trying a forced answer tool"]
+        "toolchat: note: the endpoint rejected output_config.format (HTTP 400); "
+        "trying the beta output_format (structured-outputs-2025-11-13)",
+        "toolchat: note: the endpoint rejected the beta output_format (structured-outputs-2025-11-13) "
+        "(HTTP 400); trying a forced answer tool"]
     run = cli(monkeypatch, capsys, tmp_path, server, "--schema", PERSON, "-q", "Who?")
     assert (run.code, run.err) == (0, "")

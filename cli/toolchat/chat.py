@@ -180,8 +180,9 @@ class Chat:
                     if fallback is not None:
                         # The endpoint refuses this form of structured output: the next form, sent at
                         # once (a changed request, not a retry of the same one).
-                        self.warn(f"note: the endpoint rejected {_FORMS[self.schema_mode]} "
-                                  f"({exc.status}); trying {_FORMS[fallback]}")
+                        forms = self.dialect.schema_forms
+                        self.warn(f"note: the endpoint rejected {forms[self.schema_mode]} "
+                                  f"(HTTP {exc.status}); trying {forms[fallback]}")
                         self.schema_mode = fallback
                         request = self.request(messages)
                         body, headers = self.dialect.body(request), self.dialect.request_headers(request)
@@ -256,12 +257,6 @@ class _Attempt:
     def __init__(self) -> None:
         self.committed = False
         self.partial: list[dict] = []
-
-
-# How each structured-output mode is named in the fallback note.
-_FORMS = {"native": "structured outputs (the output format field)",
-          "beta": "the structured-outputs beta (output_format)",
-          "tool": "a forced answer tool"}
 
 
 # Stop reasons under which complete tool_use blocks still mean "run these tools". Not max_tokens or a

@@ -361,6 +361,9 @@ class AnthropicDialect(Dialect):
 
     name = "anthropic"
     schema_modes = ("native", "beta", "tool")
+    schema_forms = {"native": "output_config.format",
+                    "beta": f"the beta output_format ({STRUCTURED_OUTPUTS_BETA})",
+                    "tool": "a forced answer tool"}
 
     def url(self, base_url: str) -> str:
         return endpoint(base_url, "/v1/messages")

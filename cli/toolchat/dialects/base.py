@@ -79,8 +79,10 @@ class Dialect(ABC):
     def headers(self, settings: Any) -> dict:
         """Auth and version headers (raises UsageError when no credential is configured)."""
 
-    # The --schema modes this dialect can send, in the order they are tried (structured.MODES).
+    # The --schema modes this dialect can send, in the order they are tried (structured.MODES),
+    # and how the fallback note names each.
     schema_modes: tuple[str, ...] = ("native", "tool")
+    schema_forms: dict = {"native": "structured outputs", "tool": "a forced answer tool"}
 
     @abstractmethod
     def body(self, request: Request) -> dict:

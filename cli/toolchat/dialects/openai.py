@@ -649,6 +649,7 @@ class OpenAIDialect(Dialect):
     """The chat.completions dialect behind toolchat's Dialect interface (dialects/base.py)."""
 
     name = "openai"
+    schema_forms = {"native": "response_format json_schema", "tool": "a forced answer tool"}
 
     def __init__(self, base_url: str | None = None):
         self.max_tokens_field = max_tokens_field(base_url)
