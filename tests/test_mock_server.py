@@ -181,9 +181,14 @@ def test_valid_optional_fields_are_accepted(echo):
     payload = body(system=[{"type": "text", "text": "be brief"}], temperature=0.5, top_p=0.9, top_k=5,
                    stop_sequences=["END"], tools=TOOLS + [{"type": "web_search_20250305", "name": "web_search"}],
                    tool_choice={"type": "tool", "name": "calculate", "disable_parallel_tool_use": True},
-                   max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024}, metadata={"user_id": "u1"},
-                   service_tier="auto")
+                   max_tokens=2048, metadata={"user_id": "u1"}, service_tier="auto")
     assert post(echo, payload).status_code == 200
+    # Thinking takes no temperature but 1, no top_k and no forced tool_choice (test_request_options).
+    thinking = body(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024}, temperature=1,
+                    top_p=0.95, tools=TOOLS, tool_choice={"type": "auto"},
+                    output_config={"format": {"type": "json_schema", "schema": {
+                        "type": "object", "properties": {}, "additionalProperties": False}}})
+    assert post(echo, thinking).status_code == 200
 
 
 def _tool_history(ids=("toolu_a", "toolu_b")):

@@ -25,7 +25,8 @@ def test_the_readme_option_table_lists_exactly_the_options_of_the_command():
     documented = set(re.findall(r"(?<![\w-])(-{1,2}[a-z][a-z-]*)", " ".join(
         row.split("|")[1] for row in table.splitlines() if row.startswith("| `"))))
     declared = {flag for option in options.for_command("ask") for flag in option.flags}
-    assert documented - {"--version", "-h", "--help"} == declared
+    typer_own = {"--version", "-h", "--help", "--install-completion", "--show-completion"}
+    assert documented - typer_own == declared
 
 
 def test_every_config_key_is_an_option_row():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-from . import retry
+from . import retry, structured
 from .errors import ToolchatError, interruption
 from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
 from .dialects.base import Dialect, Request
@@ -32,16 +32,38 @@ class Chat:
         self.dialect = dialect
         self.transport = transport
         self.tools = tools
-        self.result = Result(model=settings.model)
+        self.result = Result(model=settings.model, structured=settings.schema is not None)
         self._turn_calls = 0  # where this turn's calls begin in result.tool_calls
         self.sleep = time.sleep  # the wait before a retry; tests may replace it
+        # --schema: how the schema travels (structured.MODES); moves on when an endpoint rejects it.
+        self.schema_mode = structured.MODES[0] if settings.schema is not None else None
+        self.warn = lambda line: None  # says the structured-output fallback (Session: on stderr)
 
     def request(self, messages: list[dict]) -> Request:
         """What the next turn of `messages` asks the model for (the dialect makes the body)."""
         s = self.settings
+        tools, choice = self.tools.wire(), s.tool_choice
+        extra: dict = {}
+        if s.stop:
+            extra["stop_sequences"] = list(s.stop)
+        if s.top_p is not None:
+            extra["top_p"] = s.top_p
+        if s.top_k is not None:
+            extra["top_k"] = s.top_k
+        if s.thinking is not None:
+            extra["thinking"] = s.thinking
+        if self.schema_mode in ("native", "beta"):
+            extra["output_schema"] = structured.wire_schema(s.schema)
+            extra["schema_mode"] = self.schema_mode
+        elif self.schema_mode == "tool":
+            # The answer is a call of one more tool: forced when it is the only one, else any tool
+            # (the others may be called first). Thinking allows no forced choice: auto then.
+            tools = [*tools, structured.answer_tool(structured.wire_schema(s.schema))]
+            if s.thinking is None and choice in (None, "auto", "any"):
+                choice = structured.ANSWER_TOOL if len(tools) == 1 else "any"
         return Request(model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
-                       temperature=s.temperature, tools=self.tools.wire(),
-                       tool_choice=s.tool_choice, parallel=s.parallel)
+                       temperature=s.temperature, tools=tools,
+                       tool_choice=choice, parallel=s.parallel, extra=extra)
 
     def run(self, messages: list[dict]) -> Iterator:
         """Play the conversation to its end; the last event is always Finished.
@@ -95,6 +117,16 @@ class Chat:
             result.stop_details = message.get("stop_details")
             result.text = _text_of(content)
             yield TurnEnd(result.turns, stop, usage)
+            answer = [b for b in tool_uses if b.get("name") == structured.ANSWER_TOOL]
+            if self.schema_mode == "tool" and answer and stop in ("tool_use", "end_turn"):
+                # The answer tool called: that is the answer. Every call of the turn gets a result so
+                # the transcript stays valid to continue.
+                messages.append({"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": b.get("id", ""),
+                     "content": "answer received" if b is answer[0] else "not run: the answer was given",
+                     **({} if b is answer[0] else {"is_error": True})} for b in tool_uses]})
+                self._answer(answer[0].get("input"), result)
+                return
             if stop == "tool_use" and tool_uses:
                 results = yield from self._run_tools(tool_uses, bad_input)
                 messages.append({"role": "user", "content": results})
@@ -103,19 +135,34 @@ class Chat:
                 continue  # the server-tool loop paused: send it back as it is
             if stop in INCOMPLETE_STOPS:
                 result.incomplete = stop
+            elif self.schema_mode is not None:
+                value, why = structured.parse_answer(result.text)
+                if why is not None:
+                    result.incomplete, result.output_error = "schema", why
+                else:
+                    self._answer(value, result)
             return
+
+    def _answer(self, value, result: Result) -> None:
+        """The structured answer, checked against --schema (exit 4, incomplete "schema", if it fails)."""
+        why = structured.problem(value, self.settings.schema)
+        if why is None:
+            result.output = value
+        else:
+            result.incomplete, result.output_error = "schema", why
 
     def _turn(self, messages: list[dict], result: Result):
         """One model request, retried while it fails in a retryable way before anything of it
         was shown or run (retry.py says which failures and how long to wait)."""
         # Built once: every attempt sends exactly the same request.
-        body = self.dialect.body(self.request(messages))
+        request = self.request(messages)
+        body, headers = self.dialect.body(request), self.dialect.request_headers(request)
         attempts = 1 + self.settings.retries
         attempt = 1
         while True:
             progress = _Attempt()
             try:
-                return (yield from self._attempt(body, result, progress))
+                return (yield from self._attempt(body, result, progress, headers))
             except (KeyboardInterrupt, GeneratorExit):
                 # Keep the answer that was on screen in the transcript: its text blocks only (a cut
                 # tool_use or an unsigned thinking block could not be sent back), so it stays valid.
@@ -128,6 +175,18 @@ class Chat:
                 self.transport.scrubbed(exc)  # a server may echo the key in an error event
                 if progress.committed:
                     raise  # text was shown or a tool call began: a retry would repeat it
+                if self.schema_mode is not None and structured.rejects_field(exc):
+                    fallback = structured.next_mode(self.schema_mode, self.dialect.schema_modes)
+                    if fallback is not None:
+                        # The endpoint refuses this form of structured output: the next form, sent at
+                        # once (a changed request, not a retry of the same one).
+                        forms = self.dialect.schema_forms
+                        self.warn(f"note: the endpoint rejected {forms[self.schema_mode]} "
+                                  f"(HTTP {exc.status}); trying {forms[fallback]}")
+                        self.schema_mode = fallback
+                        request = self.request(messages)
+                        body, headers = self.dialect.body(request), self.dialect.request_headers(request)
+                        continue
                 decision = retry.decide(exc, attempt, self.settings.retries)
                 if not decision.retry:
                     if decision.note:
@@ -138,8 +197,9 @@ class Chat:
                 yield Retry(attempt, round(decision.delay, 3), decision.reason, attempts)
                 self.sleep(decision.delay)  # a signal (Ctrl-C, SIGTERM) ends it at once
 
-    def _attempt(self, body: dict, result: Result, progress: "_Attempt"):
-        reply = self.transport.send(body)
+    def _attempt(self, body: dict, result: Result, progress: "_Attempt", headers: dict | None = None):
+        # Per-request headers (anthropic-beta) only when there are some: a transport may take just the body.
+        reply = self.transport.send(body, headers) if headers else self.transport.send(body)
         try:
             if reply.kind == "json":
                 bad_input: dict[str, str] = {}

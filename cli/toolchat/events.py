@@ -102,6 +102,9 @@ class Result:
     error: Any = None  # a ToolchatError, or None
     incomplete: str | None = None  # why the answer is not complete, when it is not
     conversation_id: str | None = None  # the conversation log's id of it (-c / --cid); None: not logged
+    structured: bool = False  # --schema was given: the document carries "output"
+    output: Any = None  # the structured answer (parsed and valid), with --schema
+    output_error: str | None = None  # why the answer is not valid JSON of the schema
 
     @property
     def exit_code(self) -> int:
@@ -112,6 +115,13 @@ class Result:
         return EXIT_INCOMPLETE if self.incomplete else EXIT_OK
 
     def to_json(self) -> dict:
+        document = self._document()
+        if self.structured:
+            document["output"] = self.output
+            document["output_error"] = self.output_error
+        return document
+
+    def _document(self) -> dict:
         return {
             "text": self.text,
             "stop_reason": self.stop_reason,

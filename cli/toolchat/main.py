@@ -28,7 +28,7 @@ EPILOG = (
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings=HELP)
 sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   no_args_is_help=True, help="toolchat subcommands.", context_settings=HELP)
@@ -152,8 +152,11 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
 
         if flags.get("model") is None and loaded.model:
             flags = {**flags, "model": loaded.model}
-        if flags.get("system") is None and loaded.system:
-            flags = {**flags, "system": loaded.system}
+        if flags.get("system") is None and flags.get("system_file") is None and loaded.system:
+            # "@@": a saved system prompt that starts with "@" is text, not a file to read.
+            saved = loaded.system
+            flags = {**flags, "system": "@" + saved if isinstance(saved, str) and saved.startswith("@")
+                     else saved}
         messages = continue_from(loaded.messages, text, where[1], flag=where[0])
     elif not text:
         raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
@@ -231,12 +234,15 @@ def _repair_flags(flags: dict) -> tuple[dict, int]:
     return repaired, total
 
 
-_PATH_FLAGS = {"tools", "save", "messages"}
+_PATH_FLAGS = {"tools", "save", "messages", "system_file"}
 
 
 def _run(settings, messages: list[dict]) -> int:
     from .session import Session
 
+    if not settings.quiet:
+        for note in settings.notes:
+            _say(note)
     session = Session(settings)
     if settings.dry_run:
         from .text import dumps
@@ -270,6 +276,10 @@ def _report(result, settings) -> int:
             _traceback(result.error)
     elif result.incomplete:
         line = "incomplete answer: " + _INCOMPLETE.get(result.incomplete, result.incomplete)
+        if result.incomplete == "schema" and result.output_error:
+            from .text import one_line
+
+            line += f" ({one_line(result.output_error, 300)})"
         if result.stop_details:
             from .text import compact_json, one_line
 
@@ -288,6 +298,7 @@ _INCOMPLETE = {
     "max_tokens": "the model hit --max-tokens; the answer is cut off (raise --max-tokens)",
     "model_context_window_exceeded": "the conversation no longer fits the model's context window",
     "refusal": "the model refused to answer",
+    "schema": "the answer is not valid JSON of --schema",
 }
 
 
@@ -510,15 +521,35 @@ from .logs_cli import logs_app  # noqa: E402
 sub.add_typer(logs_app, name="logs")
 
 
+def _completing_subcommand() -> bool:
+    """Shell completion (Typer's scripts set _TOOLCHAT_COMPLETE) of a line whose first word is a
+    subcommand: `sub` answers it, as it would run it. bash passes the line in COMP_WORDS, zsh and
+    fish in _TYPER_COMPLETE_ARGS."""
+    if not os.environ.get("_TOOLCHAT_COMPLETE"):
+        return False
+    words = (os.environ.get("_TYPER_COMPLETE_ARGS") or os.environ.get("COMP_WORDS") or "").split()
+    return len(words) >= 2 and words[1] in SUBCOMMANDS
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console entry point: subcommands by name, anything else is a prompt."""
     from .stdio import guarded_stdout, safe_streams
 
     args = sys.argv[1:] if argv is None else argv
     safe_streams()
+    if os.environ.get("_TOOLCHAT_COMPLETE"):
+        # Typer renders each option's help for zsh and fish through rich, wrapped at the console
+        # width (80 when piped): a wrapped line would reach fish as a candidate of its own.
+        # TERMINAL_WIDTH is typer.rich_utils' public setting, read when it is imported.
+        os.environ.setdefault("TERMINAL_WIDTH", "100000")
     try:
         with guarded_stdout():  # a handler's print() or subprocess writes to stderr, not stdout
-            if args and args[0] in SUBCOMMANDS:
+            if _completing_subcommand():
+                import typer.completion
+
+                typer.completion.completion_init()  # Typer's bash/zsh/fish answers, as `app` sets up
+                sub(args=[], prog_name="toolchat")
+            elif args and args[0] in SUBCOMMANDS:
                 sub(args=args, prog_name="toolchat")
             else:
                 app(args=args, prog_name="toolchat")

@@ -72,6 +72,10 @@ def view_for(settings: Settings):
         from .views.ndjson import NdjsonView
 
         return NdjsonView(quiet=settings.quiet)
+    if settings.schema is not None or settings.extract or settings.extract_last:
+        from .views.final import FinalView
+
+        return FinalView(settings)  # the answer printed once it is complete (JSON, code blocks)
     from .views.format import is_terminal
     from .views.plain import PlainView
 
@@ -125,6 +129,8 @@ class Session:
             self.tools.close()
             raise
         chat = Chat(self.settings, self.dialect, transport, self.tools)
+        if not self.settings.quiet:
+            chat.warn = _warn
         sinks = []
         try:
             if self.settings.save:
@@ -206,7 +212,17 @@ def _play(chat, messages: list[dict], sinks: list) -> None:
             sink.close()
 
 
+def _warn(line: str) -> None:
+    print(f"toolchat: {line}", file=sys.stderr, flush=True)
+
+
 def _check_tool_names(settings: Settings, known: dict) -> None:
+    if settings.schema is not None:
+        from .structured import ANSWER_TOOL
+
+        if ANSWER_TOOL in known:
+            raise UsageError(f"--schema: a tool named {ANSWER_TOOL!r} is defined; --schema needs the "
+                             "name for its answer tool (rename the tool)")
     for flag, names in (("--allow-tool", settings.allow_tools), ("--deny-tool", settings.deny_tools)):
         for name in names:
             if name not in known:

@@ -34,6 +34,15 @@ class Settings:
     parallel: bool = True
     max_turns: int = 10
     temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] = ()  # stop_sequences
+    thinking: int | None = None  # extended thinking's budget_tokens
+    schema: dict | None = None  # --schema, parsed (structured.parse_schema)
+    schema_multi: bool = False  # already folded into `schema`; kept to show what was asked
+    extract: bool = False  # -x: print only the fenced code blocks of the answer
+    extract_last: bool = False
+    notes: tuple[str, ...] = ()  # said on stderr before the run (e.g. --max-tokens raised)
     connect_timeout: float = 10.0
     read_timeout: float = 600.0  # the longest silence allowed between bytes of a response
     retries: int = 2  # extra attempts for a request that failed in a retryable way
@@ -186,10 +195,28 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
 
         log_path = str(default_path(env))
 
+    max_tokens = _number("--max-tokens", pick("max_tokens"), int, minimum=1)
+    thinking = pick("thinking")
+    notes: list[str] = []
+    if thinking is not None:
+        thinking = _number("--thinking", thinking, int, minimum=1024)
+        if max_tokens <= thinking:
+            # The budget counts toward max_tokens: keep the answer its own --max-tokens on top.
+            notes.append(f"note: --max-tokens raised from {max_tokens} to {thinking + max_tokens} to fit "
+                         f"--thinking {thinking} (the thinking budget counts toward it)")
+            max_tokens += thinking
+    schema = None
+    if flags.get("schema") is not None:
+        from .structured import parse_schema
+
+        schema = parse_schema(str(flags["schema"]), multi=bool(flags.get("schema_multi")))
+    elif flags.get("schema_multi"):
+        raise UsageError("--schema-multi needs --schema")
+
     settings = Settings(
         model=str(pick("model")),
-        max_tokens=_number("--max-tokens", pick("max_tokens"), int, minimum=1),
-        system=pick("system"),
+        max_tokens=max_tokens,
+        system=_system(pick("system"), flags.get("system_file")),
         tools=tuple(str(t) for t in tools),
         mcp_config=tuple(str(Path(p).expanduser()) for p in mcp_config),
         base_url=base_url,
@@ -201,6 +228,15 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         parallel=bool(pick("parallel")),
         max_turns=_number("--max-turns", pick("max_turns"), int, minimum=1),
         temperature=_optional_float("--temperature", pick("temperature")),
+        top_p=_optional_float("--top-p", pick("top_p")),
+        top_k=None if pick("top_k") is None else _number("--top-k", pick("top_k"), int, minimum=1),
+        stop=_names(flags.get("stop"), config.get("stop")),
+        thinking=thinking,
+        schema=schema,
+        schema_multi=bool(flags.get("schema_multi")),
+        extract=bool(flags.get("extract")),
+        extract_last=bool(flags.get("extract_last")),
+        notes=tuple(notes),
         connect_timeout=_number("--timeout", timeout if timeout is not None
                                 else pick("connect_timeout"), float, 0.001),
         read_timeout=_number("--timeout", timeout if timeout is not None
@@ -222,7 +258,57 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     )
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
         raise UsageError("--temperature must be between 0 and 1")
+    if settings.top_p is not None and not 0 <= settings.top_p <= 1:
+        raise UsageError("--top-p must be between 0 and 1")
+    if settings.stop and any(not seq.strip() for seq in settings.stop):
+        raise UsageError("--stop: a stop sequence must contain non-whitespace text")
+    _check_thinking(settings)
+    if settings.extract and settings.extract_last:
+        raise UsageError("-x/--extract and --extract-last cannot be used together; pick one")
+    if settings.schema is not None and (settings.extract or settings.extract_last):
+        raise UsageError("--schema and -x/--extract cannot be used together; pick one")
     return settings
+
+
+def _check_thinking(settings: Settings) -> None:
+    """What the API refuses while thinking is on (PROTOCOL.md §10), refused before sending."""
+    if settings.thinking is None:
+        return
+    if settings.temperature is not None and settings.temperature != 1:
+        raise UsageError("--thinking cannot be used with --temperature (the API allows only 1)")
+    if settings.top_k is not None:
+        raise UsageError("--thinking cannot be used with --top-k")
+    if settings.top_p is not None and settings.top_p < 0.95:
+        raise UsageError("--thinking allows --top-p only between 0.95 and 1")
+    if settings.tool_choice not in (None, "auto", "none"):
+        raise UsageError(f"--thinking cannot be used with --tool-choice {settings.tool_choice} "
+                         "(the API allows only auto or none while thinking)")
+
+
+def _system(value: Any, path: str | None) -> str | None:
+    """-s TEXT, -s @FILE (`@@` for a text that starts with @) or --system-file FILE."""
+    if path is not None:
+        if value is not None:
+            raise UsageError("-s/--system and --system-file cannot be used together; pick one")
+        return _read_system(path, "--system-file")
+    if isinstance(value, str) and value.startswith("@@"):
+        return value[1:]
+    if isinstance(value, str) and value.startswith("@") and len(value) > 1:
+        return _read_system(value[1:], "-s @FILE")
+    return value
+
+
+def _read_system(path: str, label: str) -> str:
+    try:
+        if path == "-":
+            raise UsageError(f"{label}: the system prompt cannot come from stdin (it carries the prompt)")
+        data = Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{label} {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{label} {path}: not UTF-8 text") from None
 
 
 def _number(label: str, value: Any, kind: type, minimum: float) -> Any:

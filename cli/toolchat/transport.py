@@ -116,12 +116,13 @@ class Transport:
         if parts.password:
             self._secrets = sorted({*self._secrets, parts.password}, key=len, reverse=True)
 
-    def send(self, body: dict) -> Reply:
-        """POST the body; return the sniffed reply or raise APIError / TransportError.
+    def send(self, body: dict, headers: dict | None = None) -> Reply:
+        """POST the body (with this request's `headers` too); return the sniffed reply or raise
+        APIError / TransportError. An anthropic-beta of the request joins the session's (--header).
 
         Error messages never carry a credential, even when a server echoes it back."""
         try:
-            return self._send(body)
+            return self._send(body, self._request_headers(headers or {}))
         except ToolchatError as exc:
             raise self.scrubbed(exc)
 
@@ -129,13 +130,24 @@ class Transport:
         """`error` without this transport's credentials in it (for errors met mid-stream)."""
         return scrub(error, self._secrets)
 
-    def _send(self, body: dict) -> Reply:
+    def _request_headers(self, headers: dict) -> dict:
+        merged = dict(headers)
+        beta = next((v for k, v in merged.items() if k.lower() == "anthropic-beta"), None)
+        mine = self.session.headers.get("anthropic-beta")
+        if beta and mine:
+            betas = [b.strip() for b in f"{mine},{beta}".split(",") if b.strip()]
+            merged = {k: v for k, v in merged.items() if k.lower() != "anthropic-beta"}
+            merged["anthropic-beta"] = ",".join(dict.fromkeys(betas))
+        return merged
+
+    def _send(self, body: dict, headers: dict | None = None) -> Reply:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         if self.debug:
-            shown = {k: v for k, v in self.session.headers.items()}
+            shown = {**self.session.headers, **(headers or {})}
             self._debug(f"POST {self._shown_url} headers={redact_headers(shown)} body={len(data)} bytes")
         try:
-            response = self.session.post(self.url, data=data, stream=True, timeout=self.timeout)
+            response = self.session.post(self.url, data=data, stream=True, timeout=self.timeout,
+                                         headers=headers or None)
         except Exception as exc:
             error = self.failure(exc, mid_response=False)
             if error is None:

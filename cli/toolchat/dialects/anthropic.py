@@ -13,17 +13,23 @@ from ..sse import ServerSentEvent, SSEDecoder
 from .base import Dialect, Request, StreamDecoder, endpoint
 
 ANTHROPIC_VERSION = "2023-06-01"
+STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
+INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
 
 
 def build_body(*, model: str, max_tokens: int, messages: list[dict], system: str | None = None,
                temperature: float | None = None, tools: list[dict] | None = None,
-               tool_choice: str | None = None, parallel: bool = True, stream: bool = True) -> dict:
+               tool_choice: str | None = None, parallel: bool = True, stream: bool = True,
+               stop_sequences: list[str] | None = None, top_p: float | None = None,
+               top_k: int | None = None, thinking: int | None = None,
+               output_schema: dict | None = None, schema_mode: str = "native") -> dict:
     """The request body for POST /v1/messages."""
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
     if system:
         body["system"] = system
     if temperature is not None:
         body["temperature"] = temperature
+    body.update(_sampling(stop_sequences, top_p, top_k, thinking, output_schema, schema_mode))
     if tools:
         body["tools"] = tools
         choice = _tool_choice(tool_choice or "auto")
@@ -33,6 +39,36 @@ def build_body(*, model: str, max_tokens: int, messages: list[dict], system: str
             body["tool_choice"] = choice
     body["stream"] = stream
     return body
+
+
+def _sampling(stop_sequences, top_p, top_k, thinking, output_schema, schema_mode) -> dict:
+    """Issue 16's fields: stop sequences, top_p/top_k, extended thinking, structured output."""
+    fields: dict[str, Any] = {}
+    if stop_sequences:
+        fields["stop_sequences"] = list(stop_sequences)
+    if top_p is not None:
+        fields["top_p"] = top_p
+    if top_k is not None:
+        fields["top_k"] = top_k
+    if thinking is not None:
+        fields["thinking"] = {"type": "enabled", "budget_tokens": thinking}
+    if output_schema is not None:
+        form = {"type": "json_schema", "schema": output_schema}
+        # GA: output_config.format; the earlier beta (with its anthropic-beta header): output_format.
+        fields.update({"output_format": form} if schema_mode == "beta" else {"output_config": {"format": form}})
+    return fields
+
+
+def beta_header(request: Request) -> dict:
+    """anthropic-beta for a request: the structured-outputs beta when its field is sent, and
+    interleaved thinking when thinking is on and tools are offered (thinking between tool calls)."""
+    extra = request.extra
+    betas = []
+    if extra.get("output_schema") is not None and extra.get("schema_mode") == "beta":
+        betas.append(STRUCTURED_OUTPUTS_BETA)
+    if extra.get("thinking") is not None and request.tools:
+        betas.append(INTERLEAVED_THINKING_BETA)
+    return {"anthropic-beta": ",".join(betas)} if betas else {}
 
 
 def _tool_choice(value: str) -> dict:
@@ -324,6 +360,10 @@ class AnthropicDialect(Dialect):
     """The Anthropic Messages API: POST {base}/v1/messages, SSE or a JSON message back."""
 
     name = "anthropic"
+    schema_modes = ("native", "beta", "tool")
+    schema_forms = {"native": "output_config.format",
+                    "beta": f"the beta output_format ({STRUCTURED_OUTPUTS_BETA})",
+                    "tool": "a forced answer tool"}
 
     def url(self, base_url: str) -> str:
         return endpoint(base_url, "/v1/messages")
@@ -337,6 +377,9 @@ class AnthropicDialect(Dialect):
                           temperature=request.temperature, tools=list(request.tools),
                           tool_choice=request.tool_choice, parallel=request.parallel,
                           **request.extra)
+
+    def request_headers(self, request: Request) -> dict:
+        return beta_header(request)
 
     def decoder(self) -> AnthropicDecoder:
         return AnthropicDecoder()

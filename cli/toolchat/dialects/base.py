@@ -79,9 +79,18 @@ class Dialect(ABC):
     def headers(self, settings: Any) -> dict:
         """Auth and version headers (raises UsageError when no credential is configured)."""
 
+    # The --schema modes this dialect can send, in the order they are tried (structured.MODES),
+    # and how the fallback note names each.
+    schema_modes: tuple[str, ...] = ("native", "tool")
+    schema_forms: dict = {"native": "structured outputs", "tool": "a forced answer tool"}
+
     @abstractmethod
     def body(self, request: Request) -> dict:
         """The wire body of `request`, asking for a stream."""
+
+    def request_headers(self, request: Request) -> dict:
+        """Headers this request needs beyond the session's (e.g. anthropic-beta); none by default."""
+        return {}
 
     @abstractmethod
     def decoder(self) -> StreamDecoder:

@@ -623,10 +623,33 @@ class OpenAIStreamDecoder(StreamDecoder):
         return message
 
 
+def strict_compatible(schema: Any) -> bool:
+    """Whether OpenAI's strict structured outputs take this schema: every object closed
+    (additionalProperties: false) and listing every property as required."""
+    if isinstance(schema, list):
+        return all(strict_compatible(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("properties") or {}) - set(schema.get("required") or []):
+            return False
+    return all(strict_compatible(value) for key, value in schema.items()
+               if key not in ("enum", "const", "default", "examples"))
+
+
+def reasoning_effort(budget: int) -> str:
+    """--thinking BUDGET as chat.completions' reasoning_effort: up to 2048 tokens low, up to 8192
+    medium, more high (the budgets gateways such as LiteLLM map the three levels near)."""
+    return "low" if budget <= 2048 else "medium" if budget <= 8192 else "high"
+
+
 class OpenAIDialect(Dialect):
     """The chat.completions dialect behind toolchat's Dialect interface (dialects/base.py)."""
 
     name = "openai"
+    schema_forms = {"native": "response_format json_schema", "tool": "a forced answer tool"}
 
     def __init__(self, base_url: str | None = None):
         self.max_tokens_field = max_tokens_field(base_url)
@@ -655,13 +678,28 @@ class OpenAIDialect(Dialect):
     def body(self, request: Request) -> dict:
         """The chat.completions body for a Request (Anthropic-shaped transcript and tool specs).
 
-        `request.extra` holds features of later issues; none has a chat.completions form yet.
+        From `request.extra`: stop sequences -> `stop`, top_p, --schema -> `response_format`
+        (json_schema, strict), --thinking BUDGET -> `reasoning_effort` (see reasoning_effort); top_k
+        has no chat.completions field and is not sent.
         """
         body: dict[str, Any] = {"model": request.model,
                                 "messages": chat_messages(request.messages, request.system),
                                 self.max_tokens_field: request.max_tokens}
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        extra = request.extra
+        if extra.get("stop_sequences"):
+            body["stop"] = list(extra["stop_sequences"])
+        if extra.get("top_p") is not None:
+            body["top_p"] = extra["top_p"]
+        if extra.get("thinking") is not None:
+            body["reasoning_effort"] = reasoning_effort(extra["thinking"])
+        if extra.get("output_schema") is not None:
+            # strict only where OpenAI's strict mode takes the schema (every property required):
+            # it refuses other schemas outright.
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": extra["output_schema"],
+                "strict": strict_compatible(extra["output_schema"])}}
         tools = chat_tools(request.tools)
         if tools:
             body["tools"] = tools

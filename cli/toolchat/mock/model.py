@@ -57,7 +57,7 @@ def load_script(script: Any) -> dict | None:
         data = {"turns": data}
     if not isinstance(data, dict):
         raise ScriptError("mock script must be a mapping with a 'turns' list")
-    unknown = set(data) - {"model", "turns"}
+    unknown = set(data) - {"model", "turns", "reject_fields"}
     if unknown:
         raise ScriptError(f"mock script: unknown keys {sorted(unknown)}")
     turns = data.get("turns") or []
@@ -67,7 +67,11 @@ def load_script(script: Any) -> dict | None:
         raise ScriptError("mock script: 'model' must be a string")
     for i, turn in enumerate(turns):
         check_turn(turn, f"turns[{i}]")
-    return {"model": data.get("model"), "turns": list(turns)}
+    # reject_fields: body fields the mock refuses as a strict gateway would (400 "Extra inputs").
+    reject = data.get("reject_fields") or []
+    if not isinstance(reject, list) or not all(isinstance(f, str) for f in reject):
+        raise ScriptError("mock script: 'reject_fields' must be a list of field names")
+    return {"model": data.get("model"), "turns": list(turns), "reject_fields": list(reject)}
 
 
 def check_turn(turn: Any, where: str = "turn") -> None:
@@ -346,13 +350,18 @@ def build_reply(script: dict | None, body: dict, number: int) -> Reply:
         secret = turn["redacted_thinking"] if isinstance(turn["redacted_thinking"], str) else "hidden reasoning"
         blocks.append({"type": "redacted_thinking", "data": redacted_data(secret)})
     text = turn["_echo"] if "_echo" in turn else render(turn.get("text") or "", messages)
+    stopped = _first_stop(text, body.get("stop_sequences") or [])
+    if stopped is not None:
+        text = text[:text.index(stopped)]  # the API stops before the sequence and leaves it out
     if text:
         blocks.append({"type": "text", "text": text})
-    calls = turn.get("tool_calls") or []
+    # Generation that ended at a stop sequence inside the text never reached the tool calls.
+    calls = [] if stopped is not None else turn.get("tool_calls") or []
     for call in calls:
         blocks.append({"type": "tool_use", "id": call.get("id") or f"toolu_mock_{secrets.token_hex(12)}",
                        "name": call["name"], "input": call.get("input") or {}})
-    stop_reason = turn["stop_reason"] if "stop_reason" in turn else ("tool_use" if calls else "end_turn")
+    stop_reason = turn["stop_reason"] if "stop_reason" in turn else (
+        "stop_sequence" if stopped is not None else "tool_use" if calls else "end_turn")
     out_words = sum(_count_words(b.get("text") or b.get("thinking") or "") for b in blocks)
     out_words += sum(_count_words(json.dumps(b["input"])) for b in blocks if b["type"] == "tool_use")
     usage = {"input_tokens": max(1, _count_words(messages) + _count_words(body.get("system"))),
@@ -361,10 +370,17 @@ def build_reply(script: dict | None, body: dict, number: int) -> Reply:
     usage.update(turn.get("usage") or {})
     message = {"id": f"msg_mock_{number}", "type": "message", "role": "assistant",
                "model": (script or {}).get("model") or body["model"], "content": blocks,
-               "stop_reason": stop_reason, "stop_sequence": turn.get("stop_sequence"), "usage": usage}
+               "stop_reason": stop_reason, "stop_sequence": stopped if stopped is not None
+               else turn.get("stop_sequence"), "usage": usage}
     if "stop_details" in turn:
         message["stop_details"] = turn["stop_details"]
     return Reply(turn=turn, message=message)
+
+
+def _first_stop(text: str, sequences: list) -> str | None:
+    """The stop sequence that occurs first in `text`, if any."""
+    found = [(text.index(seq), seq) for seq in sequences if isinstance(seq, str) and seq and seq in text]
+    return min(found)[1] if found else None
 
 
 # ---------------------------------------------------------------- SSE

@@ -131,6 +131,53 @@ def _type_name(v: Any) -> str:
             type(None): "null"}.get(type(v), "a number")
 
 
+def _check_response_format(form: Any) -> None:
+    """response_format: text, json_object, or json_schema with a name and a schema; with strict,
+    OpenAI's strict-mode rules (every object closed, every property required)."""
+    if form is None:
+        return
+    if not isinstance(form, dict) or form.get("type") not in ("text", "json_object", "json_schema"):
+        raise invalid("Invalid value for 'response_format.type': expected one of 'text', 'json_object' "
+                      "or 'json_schema'.", "response_format.type", "invalid_value")
+    if form["type"] != "json_schema":
+        return
+    spec = form.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise invalid("Missing required parameter: 'response_format.json_schema.name'.",
+                      "response_format.json_schema.name", "missing_required_parameter")
+    if not TOOL_NAME_RE.match(spec["name"]):
+        raise invalid("Invalid 'response_format.json_schema.name': string does not match pattern.",
+                      "response_format.json_schema.name", "invalid_value")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise invalid("Invalid type for 'response_format.json_schema.schema': expected an object.",
+                      "response_format.json_schema.schema", "invalid_type")
+    if spec.get("strict"):
+        _check_strict(schema, spec["name"], "()")
+
+
+def _check_strict(schema: Any, name: str, where: str) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _check_strict(item, name, where)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            raise invalid(f"Invalid schema for response_format '{name}': In context={where}, "
+                          "'additionalProperties' is required to be supplied and to be false.",
+                          "response_format", "invalid_value")
+        missing = [k for k in schema.get("properties") or {} if k not in (schema.get("required") or [])]
+        if missing:
+            raise invalid(f"Invalid schema for response_format '{name}': In context={where}, 'required' is "
+                          "required to be supplied and to be an array including every key in properties. "
+                          f"Missing '{missing[0]}'.", "response_format", "invalid_value")
+    for key, value in schema.items():
+        if key not in ("enum", "const", "default", "examples"):
+            _check_strict(value, name, where)
+
+
 def validate_body(body: dict) -> None:
     """Raise ApiError(400) for the first problem in a chat.completions request body."""
     for key in body:
@@ -173,6 +220,11 @@ def validate_body(body: dict) -> None:
                           "stream_options.include_usage", "invalid_type")
     names = _check_tools(body.get("tools"))
     _check_tool_choice(body, names)
+    _check_response_format(body.get("response_format"))
+    if body.get("reasoning_effort") is not None and body["reasoning_effort"] not in (
+            "minimal", "low", "medium", "high"):
+        raise invalid("Invalid value for 'reasoning_effort': expected one of 'minimal', 'low', 'medium' "
+                      "or 'high'.", "reasoning_effort", "invalid_value")
     _check_messages(body["messages"])
 
 

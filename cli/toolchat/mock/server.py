@@ -128,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
             check_auth(headers, mock.api_key)
             check_version(headers)
             body = parse_body(raw)
-            validate_body(body)
+            validate_body(body, headers, reject=(mock.script or {}).get("reject_fields") or ())
             # A retry sends the same bytes, so it meets the turn's next fault.
             turn = choose_turn(mock.script, body)
             # Only turns with faults count attempts, so a long-running server does not grow.

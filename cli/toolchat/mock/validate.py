@@ -29,8 +29,10 @@ ERROR_STATUS = {
 
 TOP_LEVEL_KEYS = frozenset({
     "model", "max_tokens", "messages", "stream", "system", "temperature", "top_p", "top_k",
-    "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "service_tier",
+    "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "service_tier", "output_config",
 })
+# Fields the real API takes only with their anthropic-beta header.
+BETA_KEYS = {"output_format": "structured-outputs-2025-11-13"}
 # Keys the real API accepts on a custom tool definition; anything else (an OpenAI-style
 # "parameters", a typo) is rejected there, so it is rejected here too.
 CUSTOM_TOOL_KEYS = frozenset({
@@ -119,10 +121,15 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def validate_body(body: dict) -> None:
-    """Raise ApiError(400) for the first problem found in a Messages request body."""
+def validate_body(body: dict, headers: Mapping[str, str] | None = None,
+                  reject: frozenset | set | tuple = ()) -> None:
+    """Raise ApiError(400) for the first problem found in a Messages request body.
+
+    `headers` (lower-cased names) says which betas are on; `reject` lists fields refused as a
+    strict gateway refuses fields it does not know (the mock playing such a gateway)."""
+    betas = {b.strip() for b in (headers or {}).get("anthropic-beta", "").split(",") if b.strip()}
     for key in body:
-        if key not in TOP_LEVEL_KEYS:
+        if key in reject or (key not in TOP_LEVEL_KEYS and BETA_KEYS.get(key) not in betas):
             raise invalid(f"{key}: Extra inputs are not permitted")
     for key in ("model", "max_tokens", "messages"):
         if key not in body:
@@ -142,7 +149,75 @@ def validate_body(body: dict) -> None:
     tool_names = _check_tools(body.get("tools"))
     _check_tool_choice(body.get("tool_choice"), tool_names)
     _check_thinking(body.get("thinking"), body["max_tokens"])
+    _check_thinking_fits(body)
+    _check_output_format(body)
     _check_messages(body["messages"])
+
+
+def _check_thinking_fits(body: dict) -> None:
+    """What the API refuses beside extended thinking."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
+    if "temperature" in body and body["temperature"] != 1:
+        raise invalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our "
+                      "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+    if "top_k" in body:
+        raise invalid("`top_k` is not supported when thinking is enabled.")
+    if "top_p" in body and body["top_p"] < 0.95:
+        raise invalid("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.")
+
+
+def _check_output_format(body: dict) -> None:
+    """output_config.format (GA) or output_format (beta): a json_schema format, whose object
+    schemas all say additionalProperties: false."""
+    config = body.get("output_config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise invalid("output_config: Input should be a valid dictionary")
+        for k in config:
+            if k not in ("format", "effort"):
+                raise invalid(f"output_config.{k}: Extra inputs are not permitted")
+        if "format" in config and config["format"] is not None:
+            _check_format(config["format"], "output_config.format")
+    if "output_format" in body:
+        if isinstance(config, dict) and config.get("format") is not None:
+            raise invalid("output_format and output_config.format cannot both be set; use output_config.format")
+        if body["output_format"] is not None:
+            _check_format(body["output_format"], "output_format")
+
+
+def _check_format(form: Any, where: str) -> None:
+    if not isinstance(form, dict):
+        raise invalid(f"{where}: Input should be a valid dictionary")
+    if form.get("type") != "json_schema":
+        raise invalid(f"{where}.type: Input should be 'json_schema'")
+    for k in form:
+        if k not in ("type", "schema"):
+            raise invalid(f"{where}.json_schema.{k}: Extra inputs are not permitted")
+    schema = form.get("schema")
+    if schema is None:
+        raise invalid(f"{where}.json_schema.schema: Field required")
+    if not isinstance(schema, dict):
+        raise invalid(f"{where}.json_schema.schema: Input should be a valid dictionary")
+    _check_strict_objects(schema, f"{where}.schema")
+
+
+def _check_strict_objects(schema: Any, where: str) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _check_strict_objects(item, where)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+        raise invalid(f"{where}: For 'object' type, 'additionalProperties' must be explicitly set to false")
+    for key, value in schema.items():
+        if key not in ("enum", "const", "default", "examples"):
+            _check_strict_objects(value, where)
 
 
 def _check_sampling(body: dict) -> None:
@@ -167,6 +242,8 @@ def _check_sampling(body: dict) -> None:
         for i, s in enumerate(seqs):
             if not isinstance(s, str):
                 raise invalid(f"stop_sequences.{i}: Input should be a valid string")
+            if not s.strip():
+                raise invalid("stop_sequences: each stop sequence must contain non-whitespace")
     if "metadata" in body:
         md = body["metadata"]
         if not isinstance(md, dict):
