@@ -71,6 +71,25 @@ def beta_header(request: Request) -> dict:
     return {"anthropic-beta": ",".join(betas)} if betas else {}
 
 
+def signed_only(messages: list[dict]) -> list[dict]:
+    """The transcript without thinking blocks that carry no signature: reasoning another dialect
+    produced (chat.completions' reasoning_content) cannot be sent back here, the API refuses an
+    unsigned thinking block. Everything else goes back exactly as it was received."""
+    def unsigned(block: Any) -> bool:
+        return isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
+
+    if not any(m.get("role") == "assistant" and isinstance(m.get("content"), list)
+               and any(unsigned(b) for b in m["content"]) for m in messages):
+        return messages
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "assistant" and isinstance(content, list):
+            message = {**message, "content": [b for b in content if not unsigned(b)]}
+        out.append(message)
+    return out
+
+
 def _tool_choice(value: str) -> dict:
     if value in ("auto", "any", "none"):
         return {"type": value}
@@ -373,7 +392,7 @@ class AnthropicDialect(Dialect):
 
     def body(self, request: Request) -> dict:
         return build_body(model=request.model, max_tokens=request.max_tokens,
-                          messages=request.messages, system=request.system,
+                          messages=signed_only(request.messages), system=request.system,
                           temperature=request.temperature, tools=list(request.tools),
                           tool_choice=request.tool_choice, parallel=request.parallel,
                           **request.extra)

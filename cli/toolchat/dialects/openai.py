@@ -667,10 +667,11 @@ class OpenAIDialect(Dialect):
             return {"authorization": f"Bearer {key}"}
         if is_loopback(getattr(settings, "base_url", "") or ""):
             return {}
-        source = getattr(settings, "key_source", None)
-        if source:  # a profile's key_env names a variable that is not set
-            raise UsageError(f"no API key: {source} is not set (key_env of profile "
-                             f"{getattr(settings, 'profile', None)!r})", type="missing_credentials")
+        from ..profiles import missing_key
+
+        unset = missing_key(settings)  # a profile's key_env names a variable that is not set
+        if unset is not None:
+            raise unset
         raise UsageError("no API key: set OPENAI_API_KEY or TOOLCHAT_API_KEY (sent as Authorization: "
                          "Bearer), or name the variable with key_env in a profile; a local server on "
                          "a loopback --base-url needs none", type="missing_credentials")
