@@ -10,7 +10,7 @@ from ..errors import APIError, StreamError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..text import clip
 from ..sse import ServerSentEvent, SSEDecoder
-from .base import Dialect, Request, StreamDecoder, endpoint
+from .base import Dialect, Request, StreamDecoder, endpoint, event_json
 
 ANTHROPIC_VERSION = "2023-06-01"
 STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
@@ -118,17 +118,7 @@ class StreamAssembler:
         data = sse.data.strip()
         if not data or data == "[DONE]":
             return []
-        try:
-            payload = json.loads(data)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            if sse.cut:
-                raise StreamError("the stream ended in the middle of an event: the answer is truncated",
-                                  type="truncated_stream") from None
-            raise StreamError(f"malformed stream: event data is not JSON: {clip(data, 120)}",
-                              type="malformed_stream") from None
-        if not isinstance(payload, dict):
-            raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}",
-                              type="malformed_stream")
+        payload = event_json(data, sse.cut)
         kind = payload.get("type") or sse.event
         if kind == "error":
             raise _stream_error(payload)
