@@ -104,6 +104,24 @@ def test_a_loopback_server_needs_no_key_a_remote_one_does(tmp_path):
     assert OpenAIDialect(s.base_url).headers(s) == {"x-api-key": "sk-o"}
 
 
+def test_unsigned_reasoning_is_not_sent_to_the_messages_api():
+    from toolchat.dialects.base import Request
+
+    signed = {"type": "thinking", "thinking": "mine", "signature": "sig"}
+    messages = [{"role": "user", "content": "a"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "from chat.completions"},
+                                                  {"type": "text", "text": "b"}]},
+                {"role": "user", "content": "c"},
+                {"role": "assistant", "content": [signed, {"type": "text", "text": "d"}]},
+                {"role": "user", "content": "e"}]
+    body = AnthropicDialect().body(Request(model="m", max_tokens=5, messages=messages))
+    assert body["messages"][1]["content"] == [{"type": "text", "text": "b"}]
+    assert body["messages"][3]["content"] == [signed, {"type": "text", "text": "d"}]
+    assert messages[1]["content"][0]["type"] == "thinking"  # the transcript itself is unchanged
+    plain = messages[2:]
+    assert AnthropicDialect().body(Request(model="m", max_tokens=5, messages=plain))["messages"] is plain
+
+
 # ---------------------------------------------------------------- profiles (in-process)
 
 PROFILES = ("model: claude-x\nprofiles:\n  local:\n    api: openai\n    base_url: http://127.0.0.1:9/v1\n"
