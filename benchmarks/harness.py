@@ -230,7 +230,7 @@ class MockProcess:
 # ---------------------------------------------------------------------------------------------
 # The peers' virtual environment
 
-PEER_PACKAGES = ("llm", "llm-anthropic", "anthropic", "llm-tools-mcp", "mcp")
+PEER_PACKAGES = ("llm", "llm-anthropic", "anthropic", "llm-tools-mcp", "mcp", "openai")
 # llm-tools-mcp 0.4 is written against the 1.x SDK (streamablehttp_client, removed in 2.x).
 PEER_PINS = {"mcp": "mcp<2"}
 

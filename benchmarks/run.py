@@ -70,6 +70,21 @@ with client.messages.stream(
 print()
 ''' % PROMPT_STREAM
 
+# The documented streaming loop of the official openai SDK (its README, "Streaming responses").
+OPENAI_SDK_LOOP = '''from openai import OpenAI
+
+client = OpenAI()
+stream = client.chat.completions.create(
+    model="gpt-4o",
+    messages=[{"role": "user", "content": %r}],
+    stream=True,
+)
+for chunk in stream:
+    if chunk.choices and chunk.choices[0].delta.content is not None:
+        print(chunk.choices[0].delta.content, end="", flush=True)
+print()
+''' % PROMPT_STREAM
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n")[0])
@@ -77,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cold-runs", type=int, default=10, help="timed runs of each cold-start command (default 10)")
     ap.add_argument("--quick", action="store_true", help="2 runs (3 for cold start): a rough look, not numbers to quote")
     ap.add_argument("--deltas", type=int, default=20_000, help="text deltas in the streaming scenario (default 20000)")
-    ap.add_argument("--only", default="cold,chat,stream,mcp", help="comma-separated scenarios to run: cold, chat, stream, mcp")
+    ap.add_argument("--only", default="cold,chat,stream,mcp,openai",
+                    help="comma-separated scenarios to run: cold, chat, stream, mcp, openai")
     ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV, help=f"peers' virtual environment (default {DEFAULT_VENV.relative_to(REPO)})")
     ap.add_argument("--refresh-peers", action="store_true", help="recreate the peers' virtual environment with the latest releases")
     ap.add_argument("--markdown", action="store_true", help="also print the tables as Markdown (for the README)")
@@ -86,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.runs, args.cold_runs = 2, 3
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - {"cold", "chat", "stream", "mcp"}
+    unknown = only - {"cold", "chat", "stream", "mcp", "openai"}
     if unknown:
         ap.error(f"--only: unknown scenario {sorted(unknown)[0]!r}")
 
@@ -162,6 +178,26 @@ def main(argv: list[str] | None = None) -> int:
                 bench(spawner, stream, args.runs, work, log=log)
             commands.update({c.key: c for c in stream})
 
+        if "openai" in only:
+            log(f"{args.deltas:,} chat.completions deltas to a file: {args.runs} runs each")
+            with MockProcess(REPO, files["stream_script"], work / "mock-openai.log") as mock:
+                env = {**base_env, "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": KEY}
+                text = files["story"].read_bytes() + b"\n"
+                stream = [
+                    Command("tc_openai", "toolchat --api openai PROMPT > file",
+                            toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
+                            _env(env, toolchat), _exactly(text)),
+                    Command("openai_sdk_stream", "openai SDK chat.completions stream loop > file",
+                            [str(peer_bin / "python"), str(files["openai_sdk_loop"])], env, _exactly(text)),
+                    Command("curl_openai", "curl -N /v1/chat/completions > file",
+                            ["curl", "-sS", "-N", "--fail", f"{mock.url}/v1/chat/completions",
+                             "-H", f"authorization: Bearer {KEY}", "-H", "content-type: application/json",
+                             "--data-binary", f"@{files['openai_curl_body']}"], env,
+                            _count(b'"delta":{"content":', args.deltas)),
+                ]
+                bench(spawner, stream, args.runs, work, log=log)
+            commands.update({c.key: c for c in stream})
+
     rows = _rows(commands, args.deltas)
     info = {"machine": machine(), "peers": versions, "toolchat": " ".join(toolchat),
             "runs": args.runs, "cold_runs": args.cold_runs, "deltas": args.deltas,
@@ -203,6 +239,8 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
         "story": work / "story.txt",
         "sdk_loop": work / "sdk_loop.py",
         "curl_body": work / "curl-body.json",
+        "openai_sdk_loop": work / "openai_sdk_loop.py",
+        "openai_curl_body": work / "openai-curl-body.json",
     }
     files["functions"].write_text(FUNCTIONS)
     files["tools"].write_text(TOOLS_YAML)
@@ -229,6 +267,10 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
     files["sdk_loop"].write_text(SDK_LOOP)
     files["curl_body"].write_text(json.dumps({
         "model": "claude-sonnet-4-20250514", "max_tokens": 4096, "stream": True,
+        "messages": [{"role": "user", "content": PROMPT_STREAM}]}))
+    files["openai_sdk_loop"].write_text(OPENAI_SDK_LOOP)
+    files["openai_curl_body"].write_text(json.dumps({
+        "model": "gpt-4o", "max_tokens": 4096, "stream": True,
         "messages": [{"role": "user", "content": PROMPT_STREAM}]}))
     (work / "home" / ".config").mkdir(parents=True)
     (work / "llm").mkdir()
@@ -361,22 +403,30 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
     add("one-tool chat via a stdio MCP server", "tc_mcp", "mcp_server_start", "info")
     add(f"{deltas:,} deltas to a file", "tc_stream", "sdk_stream", "faster", 3)
     add(f"{deltas:,} deltas to a file", "tc_stream", "curl_stream", "within", 3)
-    if "tc_stream" in c and c["tc_stream"].ok:
-        ours = c["tc_stream"].median("rss_kib") * 1024  # bytes
+    _memory_rows(c, rows, "tc_stream", ("sdk_stream", "curl_stream"), f"peak memory, {deltas:,} deltas")
+    add(f"{deltas:,} chat.completions deltas", "tc_openai", "openai_sdk_stream", "faster", 3)
+    add(f"{deltas:,} chat.completions deltas", "tc_openai", "curl_openai", "within", 3)
+    _memory_rows(c, rows, "tc_openai", ("openai_sdk_stream", "curl_openai"),
+                 f"peak memory, {deltas:,} chat.completions deltas")
+    return rows
+
+
+def _memory_rows(c: dict[str, Command], rows: list, ours_key: str, peers: tuple, scenario: str) -> None:
+    """Peak memory of `ours_key` against each peer; the target (< 60 MB) on the first row."""
+    if ours_key in c and c[ours_key].ok:
+        ours = c[ours_key].median("rss_kib") * 1024  # bytes
         verdict = "pass" if ours < 60e6 else "MISS"
         shown = False
-        for peer in ("sdk_stream", "curl_stream"):
+        for peer in peers:
             if peer in c and c[peer].ok:
                 theirs = c[peer].median("rss_kib") * 1024
                 target = "-" if shown else "< 60 MB"
-                rows.append([f"peak memory, {deltas:,} deltas", f"{ours / 2**20:.1f} MiB", c[peer].label,
+                rows.append([scenario, f"{ours / 2**20:.1f} MiB", c[peer].label,
                              f"{theirs / 2**20:.1f} MiB", f"{ours / theirs:.2f}x its memory", target,
                              "-" if shown else verdict])
                 shown = True
         if not shown:
-            rows.append([f"peak memory, {deltas:,} deltas", f"{ours / 2**20:.1f} MiB", "-", "-", "-",
-                         "< 60 MB", verdict])
-    return rows
+            rows.append([scenario, f"{ours / 2**20:.1f} MiB", "-", "-", "-", "< 60 MB", verdict])
 
 
 def _target_text(kind: str, target) -> str:

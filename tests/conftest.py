@@ -42,7 +42,7 @@ def clean_env(tmp_path: Path, **extra: str) -> dict:
     """The environment toolchat runs in for a test: no real keys, no user config, the conversation
     log in tmp_path/home/logs.db (so the leak check of the `toolchat` fixture reads it too)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "TOOLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
+           if not k.startswith(("ANTHROPIC_", "TOOLCHAT_", "OPENAI_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env["XDG_DATA_HOME"] = str(tmp_path / "data")
@@ -255,17 +255,17 @@ def pytest_sessionfinish(session, exitstatus):
 def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
     from toolchat.chat import Chat
-    from toolchat.dialects.anthropic import AnthropicDialect
-    from toolchat.session import tool_runner
+    from toolchat.session import dialect_for, tool_runner
     from toolchat.settings import Settings
-    from toolchat.transport import Transport, messages_url
+    from toolchat.transport import Transport
 
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         tools=tuple(str(f) for f in tools_files), **overrides)
-    transport = Transport(messages_url(server.url), settings.credential_header(),
+    dialect = dialect_for(settings)  # api="openai" among the overrides: chat.completions
+    transport = Transport(dialect.url(server.url), dialect.headers(settings),
                           connect_timeout=overrides.get("connect_timeout", 5),
                           read_timeout=overrides.get("read_timeout", 20))
-    chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings, approve))
+    chat = Chat(settings, dialect, transport, tool_runner(settings, approve))
     # Retries happen for real, but their waits are skipped: the Retry events carry the delays.
     chat.sleep = lambda seconds: None
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]

@@ -124,6 +124,24 @@ def test_server_delay_as_an_http_date():
     assert retry.server_delay({"retry-after": formatdate(now - 5, usegmt=True)}, now=now) == -5
 
 
+@pytest.mark.parametrize("headers, expected", [
+    # The exhausted limit's reset, as a Go duration.
+    ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.5s",
+      "x-ratelimit-remaining-tokens": "900", "x-ratelimit-reset-tokens": "6m0s"}, 1.5),
+    ({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1m30s",
+      "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms"}, 90.0),
+    ({"X-RateLimit-Reset-Tokens": "250ms"}, 0.25),  # no remaining-* header: the reset is the hint
+    ({"x-ratelimit-reset-requests": "1h2m3.5s"}, 3723.5),
+    ({"x-ratelimit-reset-requests": "2"}, 2.0),
+    ({"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "3s"}, None),  # not the one hit
+    ({"x-ratelimit-reset-requests": "soon"}, None),
+    ({"x-ratelimit-reset-requests": "5sx"}, None),
+    ({}, None),
+])
+def test_ratelimit_delay_from_openais_headers(headers, expected):
+    assert retry.ratelimit_delay(headers) == expected
+
+
 @pytest.mark.parametrize("value, expected", [("true", True), ("FALSE", False), ("maybe", None)])
 def test_x_should_retry_header(value, expected):
     assert retry.should_retry_header({"X-Should-Retry": value}) is expected
@@ -251,6 +269,35 @@ def test_a_429_waits_what_retry_after_says(mock):
     events, result = run_chat(server, "hi")
     assert retries_of(events) == [(2, 2.0, "rate limited (429)", 3)]
     assert result.text == "All good."
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+def test_a_429_without_retry_after_waits_for_the_exhausted_rate_limit(mock, api):
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.25s",
+               "x-ratelimit-remaining-tokens": "10", "x-ratelimit-reset-tokens": "30s"}
+    server = mock({"turns": [turn_with({"error": {"status": 429}, "headers": headers})]})
+    events, result = run_chat(server, "hi", api=api)
+    assert retries_of(events) == [(2, 1.25, "rate limited (429)", 3)]
+    assert result.text == "All good."
+    assert {r.path for r in server.requests} == {"/v1/messages" if api == "anthropic" else "/v1/chat/completions"}
+    # retry-after wins over them; on a 5xx they say nothing about the wait (backoff).
+    server = mock({"turns": [turn_with({"error": {"status": 429}, "headers": {**headers, "retry-after": "2"}})]})
+    events, _ = run_chat(server, "hi", api=api)
+    server = mock({"turns": [turn_with({"error": {"status": 503}, "headers": headers})]})
+    events2, _ = run_chat(server, "hi", api=api)
+    assert retries_of(events)[0][1] == 2.0
+    assert 0.375 <= retries_of(events2)[0][1] <= 0.5
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openai"])
+def test_openai_shaped_http_errors_are_typed_like_anthropics(mock, api):
+    server = mock({"turns": [turn_with({"error": {"status": 500, "type": "server_error", "message": "boom"}})]})
+    _, result = run_chat(server, "hi", api=api, retries=0)
+    assert (result.error.type, result.error.message) == ("api_error", "HTTP 500 server_error: boom")
+    server = mock({"turns": [turn_with({"error": {"status": 429, "type": "requests", "message": "Slow",
+                                                  "code": "rate_limit_exceeded"}})]})
+    _, result = run_chat(server, "hi", api=api, retries=0)
+    assert (result.error.type, result.error.message) == ("rate_limit_error", "HTTP 429 requests: Slow")
 
 
 def test_a_wait_over_a_minute_is_not_retried_and_the_error_says_so(mock):

@@ -203,7 +203,7 @@ def _repair_env(env: dict) -> tuple[dict, int]:
 
     total = 0
     for key, value in env.items():
-        if key.startswith(("TOOLCHAT_", "ANTHROPIC_")) and key not in ("TOOLCHAT_TOOLS", "TOOLCHAT_CONFIG"):
+        if key.startswith(("TOOLCHAT_", "ANTHROPIC_", "OPENAI_")) and key not in ("TOOLCHAT_TOOLS", "TOOLCHAT_CONFIG"):
             env[key], count = repair(value)
             total += count
     return env, total

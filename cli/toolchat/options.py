@@ -38,8 +38,16 @@ MCP_CONFIG = Option("mcp_config", ("--mcp-config",), list, (),
                     commands=("ask", "tools list", "tools run", "mcp list"))
 
 OPTIONS: tuple[Option, ...] = (
+    Option("api", ("--api",), str, "anthropic",
+           "anthropic (/v1/messages) or openai (/v1/chat/completions). [env TOOLCHAT_API; default anthropic]",
+           "DIALECT", env=("TOOLCHAT_API",)),
+    Option("profile", ("-p", "--profile"), str, None, "Use this profile of the config file. [env TOOLCHAT_PROFILE]",
+           "NAME", env=("TOOLCHAT_PROFILE",), config=False),
+    # `profiles: {NAME: {api, base_url, model, key_env, ...}}` (profiles.py); -p picks one.
+    Option("profiles", (), dict, None, setting=False),
     Option("model", ("-m", "--model"), str, DEFAULT_MODEL,
-           f"Model name. [env TOOLCHAT_MODEL; default {DEFAULT_MODEL}]", "MODEL", env=("TOOLCHAT_MODEL",)),
+           f"Model name. [env TOOLCHAT_MODEL; default {DEFAULT_MODEL}, with --api openai gpt-4o-mini]", "MODEL",
+           env=("TOOLCHAT_MODEL",)),
     Option("max_tokens", ("--max-tokens",), int, 4096, "Max output tokens per turn. [default 4096]", "N"),
     Option("system", ("-s", "--system"), str, None, "System prompt; @FILE reads it from FILE.", "TEXT"),
     Option("system_file", ("--system-file",), str, None, "Read the system prompt from FILE.", "FILE",
@@ -47,9 +55,9 @@ OPTIONS: tuple[Option, ...] = (
     TOOLS,
     MCP_CONFIG,
     Option("base_url", ("--base-url",), str, DEFAULT_BASE_URL,
-           "API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL]", "URL",
-           env=("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL")),
-    Option("auth_style", ("--auth-style",), str, "auto", "How TOOLCHAT_API_KEY is sent: auto|bearer|x-api-key.",
+           "API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL or OPENAI_BASE_URL]", "URL",
+           env=("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")),  # one dialect's each
+    Option("auth_style", ("--auth-style",), str, "auto", "How the API key is sent: auto|bearer|x-api-key.",
            "STYLE", env=("TOOLCHAT_AUTH_STYLE",)),
     Option("headers", ("--header",), list, (), "Extra request header 'Name: value' (repeatable).",
            "'NAME: VALUE'"),

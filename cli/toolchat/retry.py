@@ -2,8 +2,8 @@
 
 The rules follow the official SDKs (PROTOCOL.md §5): 408, 409, 429 and every 5xx (529 included) and
 connection failures are retried; an `x-should-retry: true|false` header overrides the status; the
-wait is the server's `retry-after-ms` or `retry-after` when it gives one, else an exponential backoff
-with jitter. Two additions: a spend-limit or billing failure is never retried (it will not heal),
+wait is the server's `retry-after-ms` or `retry-after` when it gives one (for a 429 without them,
+OpenAI's `x-ratelimit-reset-*`), else an exponential backoff with jitter. Two additions: a spend-limit or billing failure is never retried (it will not heal),
 and a server asking for more than MAX_SERVER_DELAY seconds is not waited for (the run fails at once
 and says why). The chat loop decides separately whether anything of the turn was already shown.
 """
@@ -142,6 +142,41 @@ def server_delay(headers: Mapping[str, str], now: float | None = None) -> float 
     if when is None:
         return None
     return when.timestamp() - (time.time() if now is None else now)
+
+
+# OpenAI's rate-limit headers (sent by OpenAI and the gateways that copy it): how much of each limit
+# is left and when it resets, as a Go duration ("1s", "6m0s", "20ms", "1h2m3.5s").
+_RATELIMIT = (("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
+              ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"))
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def ratelimit_delay(headers: Mapping[str, str]) -> float | None:
+    """For a 429 without retry-after: the wait until the exhausted limit resets, from OpenAI's
+    `x-ratelimit-reset-requests` / `-tokens` (a limit whose `x-ratelimit-remaining-*` is above 0 was
+    not the one hit). The official openai SDK reads only retry-after(-ms); these headers say the
+    same thing where a server sends no retry-after. None when they do not say."""
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    waits = []
+    for remaining, reset in _RATELIMIT:
+        left = _number(lower.get(remaining))
+        if reset in lower and (left is None or left <= 0):
+            wait = _duration(lower[reset])
+            if wait is not None:
+                waits.append(wait)
+    return max(waits) if waits else None
+
+
+def _duration(text: str) -> float | None:
+    text = text.strip()
+    seconds = _number(text)
+    if seconds is not None:
+        return seconds  # a bare number: seconds
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 def should_retry_header(headers: Mapping[str, str]) -> bool | None:

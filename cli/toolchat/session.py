@@ -16,7 +16,11 @@ from .settings import Settings
 
 
 def dialect_for(settings: Settings):
-    """The wire dialect of the settings (the Anthropic Messages API, for now the only one)."""
+    """The wire dialect of the settings: --api openai is chat.completions, else the Messages API."""
+    if settings.api == "openai":
+        from .dialects.openai import OpenAIDialect
+
+        return OpenAIDialect(settings.base_url)
     from .dialects.anthropic import AnthropicDialect
 
     return AnthropicDialect()

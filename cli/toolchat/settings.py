@@ -20,6 +20,8 @@ OUTPUTS = ("auto", "plain", "json", "stream-json")
 class Settings:
     """The resolved options of a run. Field defaults are options.py's (a test checks they agree)."""
 
+    api: str = "anthropic"  # the wire dialect: anthropic | openai (profiles.py)
+    profile: str | None = None  # the config file's profile in use (-p)
     model: str = DEFAULT_MODEL
     max_tokens: int = 4096
     system: str | None = None
@@ -65,8 +67,12 @@ class Settings:
 
     def credential_header(self) -> dict:
         """The auth header for the key, or raise a UsageError saying how to provide one."""
+        from .profiles import missing_key
         from .transport import auth_headers
 
+        unset = missing_key(self)  # a profile's key_env names a variable that is not set
+        if unset is not None:
+            raise unset
         if not self.api_key:
             raise UsageError(
                 "no API key: set ANTHROPIC_API_KEY (sent as x-api-key), ANTHROPIC_AUTH_TOKEN "
@@ -130,19 +136,30 @@ def parse_header(text: str) -> tuple[str, str]:
 
 def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build Settings from flags (None = not given), the environment and the config file."""
-    config = load_config(config_path(env), required=bool(env.get("TOOLCHAT_CONFIG")))
+    from .profiles import DEFAULT_BASE_URLS, DEFAULT_MODELS, check_api, credentials, foreign, select_profile
 
-    def pick(name: str) -> Any:
-        """flag > environment (the row's variables, first set wins) > config file > default."""
+    path = config_path(env)
+    config = load_config(path, required=bool(env.get("TOOLCHAT_CONFIG")))
+    profile_name = flags.get("profile") or env.get("TOOLCHAT_PROFILE") or None
+    profile = select_profile(config, profile_name, path)
+    key_env = profile.pop("key_env", None)
+    config = {**config, **profile}  # a profile's keys stand in for the config file's own
+    api = "anthropic"
+
+    def pick(name: str, default: Any = None) -> Any:
+        """flag > environment (the row's variables, first set wins; not another dialect's) >
+        config file (or profile) > default."""
         option = BY_NAME[name]
         if flags.get(name) is not None:
             return flags[name]
         for env_name in option.env:
-            if env.get(env_name):
+            if env.get(env_name) and not foreign(env_name, api):
                 return env[env_name]
         if name in config:
             return config[name]
-        return option.default
+        return option.default if default is None else default
+
+    api = check_api(pick("api"))
 
     tools = list(flags.get("tools") or [])
     if not tools and env.get("TOOLCHAT_TOOLS"):
@@ -166,16 +183,12 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         headers += [parse_header(str(h)) for h in configured_headers]
     headers += [parse_header(h) for h in flags.get("headers") or []]
 
-    key, source = None, None
-    for name in ("TOOLCHAT_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
-        if env.get(name):
-            key, source = env[name].strip(), name
-            break
+    key, source = credentials(api, env, key_env)
 
     auth_style = pick("auth_style")
     if auth_style not in AUTH_STYLES:
         raise UsageError(f"--auth-style: {auth_style!r} is not one of {', '.join(AUTH_STYLES)}")
-    base_url = str(pick("base_url"))
+    base_url = str(pick("base_url", DEFAULT_BASE_URLS[api]))
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise UsageError(f"--base-url: {base_url!r} is not an http(s) URL")
 
@@ -214,7 +227,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         raise UsageError("--schema-multi needs --schema")
 
     settings = Settings(
-        model=str(pick("model")),
+        api=api,
+        profile=profile_name,
+        model=str(pick("model", DEFAULT_MODELS[api])),
         max_tokens=max_tokens,
         system=_system(pick("system"), flags.get("system_file")),
         tools=tuple(str(t) for t in tools),

@@ -405,10 +405,16 @@ def error_from_response(response: requests.Response, body: bytes) -> APIError:
     if "\n" in message or "\r" in message:
         message = " ".join(message.split())
     text = f"HTTP {status} {kind}: {message}{hint}"
-    error = APIError(text, type=kind, status=status, request_id=request_id)
+    from .dialects.openai import typed_error
+
+    # The message keeps the server's words; the type is the Messages API's name for the same error
+    # (OpenAI's server_error, invalid_api_key, rate_limit_exceeded...), for retries and --json.
+    error = APIError(text, type=typed_error(kind, _error_code(payload)), status=status, request_id=request_id)
     from . import retry
 
     error.retry_after = retry.server_delay(response.headers)
+    if error.retry_after is None and status == 429:
+        error.retry_after = retry.ratelimit_delay(response.headers)
     error.should_retry = retry.should_retry_header(response.headers)
     error.error_code = _error_code(payload)
     return error

@@ -10,7 +10,7 @@ from ..errors import APIError, StreamError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..text import clip
 from ..sse import ServerSentEvent, SSEDecoder
-from .base import Dialect, Request, StreamDecoder, endpoint
+from .base import Dialect, Request, StreamDecoder, endpoint, event_json
 
 ANTHROPIC_VERSION = "2023-06-01"
 STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
@@ -71,6 +71,25 @@ def beta_header(request: Request) -> dict:
     return {"anthropic-beta": ",".join(betas)} if betas else {}
 
 
+def signed_only(messages: list[dict]) -> list[dict]:
+    """The transcript without thinking blocks that carry no signature: reasoning another dialect
+    produced (chat.completions' reasoning_content) cannot be sent back here, the API refuses an
+    unsigned thinking block. Everything else goes back exactly as it was received."""
+    def unsigned(block: Any) -> bool:
+        return isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
+
+    if not any(m.get("role") == "assistant" and isinstance(m.get("content"), list)
+               and any(unsigned(b) for b in m["content"]) for m in messages):
+        return messages
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "assistant" and isinstance(content, list):
+            message = {**message, "content": [b for b in content if not unsigned(b)]}
+        out.append(message)
+    return out
+
+
 def _tool_choice(value: str) -> dict:
     if value in ("auto", "any", "none"):
         return {"type": value}
@@ -99,17 +118,7 @@ class StreamAssembler:
         data = sse.data.strip()
         if not data or data == "[DONE]":
             return []
-        try:
-            payload = json.loads(data)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            if sse.cut:
-                raise StreamError("the stream ended in the middle of an event: the answer is truncated",
-                                  type="truncated_stream") from None
-            raise StreamError(f"malformed stream: event data is not JSON: {clip(data, 120)}",
-                              type="malformed_stream") from None
-        if not isinstance(payload, dict):
-            raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}",
-                              type="malformed_stream")
+        payload = event_json(data, sse.cut)
         kind = payload.get("type") or sse.event
         if kind == "error":
             raise _stream_error(payload)
@@ -373,7 +382,7 @@ class AnthropicDialect(Dialect):
 
     def body(self, request: Request) -> dict:
         return build_body(model=request.model, max_tokens=request.max_tokens,
-                          messages=request.messages, system=request.system,
+                          messages=signed_only(request.messages), system=request.system,
                           temperature=request.temperature, tools=list(request.tools),
                           tool_choice=request.tool_choice, parallel=request.parallel,
                           **request.extra)

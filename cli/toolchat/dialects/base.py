@@ -6,9 +6,13 @@ shape to its wire and back. The chat loop knows only these interfaces, never a c
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from ..errors import StreamError
+from ..text import clip
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,24 @@ class StreamDecoder(ABC):
     @abstractmethod
     def snapshot(self) -> dict:
         """What has been assembled so far (also of a failed attempt)."""
+
+
+def event_json(data: str, cut: bool = False) -> dict:
+    """The JSON object an SSE event's (stripped, non-empty) data carries; the StreamError of both
+    decoders otherwise. `cut`: the event was the last of a body that stopped without its blank
+    line, so data that does not parse is a truncated answer, not a malformed one."""
+    try:
+        payload = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        if cut:
+            raise StreamError("the stream ended in the middle of an event: the answer is truncated",
+                              type="truncated_stream") from None
+        raise StreamError(f"malformed stream: event data is not JSON: {clip(data, 120)}",
+                          type="malformed_stream") from None
+    if not isinstance(payload, dict):
+        raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}",
+                          type="malformed_stream")
+    return payload
 
 
 def endpoint(base_url: str, path: str) -> str:

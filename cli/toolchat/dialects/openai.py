@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from ..errors import APIError, StreamError, UsageError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..sse import ServerSentEvent, SSEDecoder
-from .base import Dialect, Request, StreamDecoder
+from ..text import clip
+from .base import Dialect, Request, StreamDecoder, event_json
 from .openai_json import STOP_REASONS  # finish_reason -> stop_reason: one table for JSON and streams
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -430,23 +431,13 @@ class OpenAIStreamDecoder(StreamDecoder):
         if data == "[DONE]":
             self.done = True
             return self._complete() if self._final is None else []
-        try:
-            payload = json.loads(data)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            if sse.cut:
-                raise StreamError("the stream ended in the middle of an event: the answer is truncated",
-                                  type="truncated_stream") from None
-            raise StreamError(f"malformed stream: event data is not JSON: {_clip(data)}",
-                              type="malformed_stream") from None
-        if not isinstance(payload, dict):
-            raise StreamError(f"malformed stream: unexpected event data {_clip(data)}",
-                              type="malformed_stream")
+        payload = event_json(data, sse.cut)
         if payload.get("error") or payload.get("type") == "error":
             raise error_of(payload)
         try:
             events = self._on_chunk(payload)
         except (AttributeError, TypeError, KeyError, ValueError):
-            raise StreamError(f"malformed stream: unexpected chunk {_clip(data)}",
+            raise StreamError(f"malformed stream: unexpected chunk {clip(data, 120)}",
                               type="malformed_stream") from None
         if events:
             self.committed = True
@@ -603,10 +594,10 @@ class OpenAIStreamDecoder(StreamDecoder):
         try:
             value = json.loads(raw)
         except (ValueError, RecursionError):
-            problem = f"the tool input was not valid JSON: {_clip(raw)}"
+            problem = f"the tool input was not valid JSON: {clip(raw, 120)}"
         else:
             if not isinstance(value, dict):
-                problem = f"the tool input was not a JSON object: {_clip(raw)}"
+                problem = f"the tool input was not a JSON object: {clip(raw, 120)}"
         if problem is None:
             return value
         if record:
@@ -667,10 +658,11 @@ class OpenAIDialect(Dialect):
             return {"authorization": f"Bearer {key}"}
         if is_loopback(getattr(settings, "base_url", "") or ""):
             return {}
-        source = getattr(settings, "key_source", None)
-        if source:  # a profile's key_env names a variable that is not set
-            raise UsageError(f"no API key: {source} is not set (key_env of profile "
-                             f"{getattr(settings, 'profile', None)!r})", type="missing_credentials")
+        from ..profiles import missing_key
+
+        unset = missing_key(settings)  # a profile's key_env names a variable that is not set
+        if unset is not None:
+            raise unset
         raise UsageError("no API key: set OPENAI_API_KEY or TOOLCHAT_API_KEY (sent as Authorization: "
                          "Bearer), or name the variable with key_env in a profile; a local server on "
                          "a loopback --base-url needs none", type="missing_credentials")
@@ -721,7 +713,3 @@ class OpenAIDialect(Dialect):
 
     def events_of_message(self, message: dict) -> list:
         return events_of_message(message)
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
