@@ -497,8 +497,10 @@ def mock_server(
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
     script: Annotated[Optional[Path], typer.Option(help="YAML script of the model's turns; without it the model echoes.")] = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", help="Accept only this key (any non-empty key otherwise).")] = None,
+    rate_limit: Annotated[Optional[int], typer.Option("--rate-limit", metavar="RPM", help="Allow RPM requests per minute on /v1/messages (429 above it, with the real headers).")] = None,
+    batch_delay: Annotated[float, typer.Option("--batch-delay", metavar="SECONDS", help="Message Batches: how long a batch stays in progress.")] = 0.0,
 ) -> None:
-    """Serve a local Anthropic-compatible /v1/messages with a scripted model (for demos and tests)."""
+    """Serve a local Anthropic-compatible /v1/messages (and Message Batches) with a scripted model."""
 
     def action() -> int:
         from .mock.server import main as serve
@@ -507,7 +509,8 @@ def mock_server(
             raise UsageError(f"--script {script}: file not found")
         try:
             return serve(host=host, port=port, script=str(script) if script else None,
-                         api_key=api_key) or 0
+                         api_key=api_key, rate_limit={"requests": rate_limit} if rate_limit else None,
+                         batch_delay=batch_delay) or 0
         except ValueError as exc:  # a script that does not parse or check out
             raise UsageError(f"--script {script}: {exc}") from None
         except OSError as exc:
