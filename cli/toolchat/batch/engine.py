@@ -35,7 +35,7 @@ class LocalEngine:
 
     def run(self) -> None:
         work: queue.Queue = queue.Queue(maxsize=self.concurrency * 2)
-        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True, name=f"batch-{i}")
+        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True, name=f"toolchat-batch-{i}")  # toolchat-: stdio lets its writes reach stdout
                    for i in range(self.concurrency)]
         for worker in workers:
             worker.start()

@@ -69,12 +69,15 @@ class _Bucket:
         self.limit = limit
         self.level = remaining
         self.at = now
+        # How full the bucket gets: the limit on Anthropic's API, but a gateway or proxy may allow
+        # a smaller burst; the most ever seen remaining (plus the request that was counted) tells.
+        self.capacity = min(limit, remaining + 1)
 
     def rate(self) -> float:
         return self.limit / 60.0  # Anthropic's and OpenAI's limits are per minute
 
     def refill(self, now: float) -> None:
-        self.level = min(self.limit, self.level + (now - self.at) * self.rate())
+        self.level = min(self.capacity, self.level + (now - self.at) * self.rate())
         self.at = now
 
 
@@ -89,6 +92,7 @@ class Pacer:
         self.gate = 0.0  # no request before this moment (a 429's retry-after)
         self.cost = {"tokens": 1.0, "input-tokens": 1.0, "output-tokens": 1.0}  # per request, averaged
         self.in_flight = 0
+        self.answered = False  # an answer (with or without rate-limit headers) has come
         self.requests = 0
         self.refusals = 0
         self.waited = 0.0
@@ -98,6 +102,8 @@ class Pacer:
             with self.lock:
                 now = self.clock()
                 wait = self.gate - now
+                if not self.answered and self.in_flight:
+                    wait = max(wait, 0.02)  # slow start: the first answer tells the limits
                 for name, bucket in self.buckets.items():
                     bucket.refill(now)
                     need = 1.0 if name == "requests" else min(self.cost[name], bucket.limit)
@@ -128,6 +134,7 @@ class Pacer:
         are not counted in it yet)."""
         seen = read_headers(headers)
         with self.lock:
+            self.answered = True
             now = self.clock()
             others = max(0, self.in_flight - 1)
             for name, values in seen.items():
@@ -135,6 +142,7 @@ class Pacer:
                 if bucket is None or bucket.limit != values["limit"]:
                     bucket = self.buckets[name] = _Bucket(values["limit"], values["remaining"], now)
                 bucket.refill(now)
+                bucket.capacity = max(bucket.capacity, min(bucket.limit, values["remaining"] + 1))
                 spent = others * (1.0 if name == "requests" else self.cost[name])
                 bucket.level = values["remaining"] - spent
                 bucket.at = now
@@ -143,6 +151,7 @@ class Pacer:
         """A 429: nobody sends until the server's wait is over (1 s when it named none)."""
         with self.lock:
             self.refusals += 1
+            self.answered = True
             now = self.clock()
             delay = retry_after if retry_after is not None and 0 < retry_after <= 600 else 1.0
             self.gate = max(self.gate, now + delay)
