@@ -284,3 +284,45 @@ def test_the_readme_batch_option_table_lists_exactly_the_batch_options():
         row.split("|")[1] for row in table.splitlines() if row.startswith("| `"))))
     assert documented == {flag for option in options.for_command("batch") for flag in option.flags}
     assert {"-t", "--mcp-config", "-s", "-m"} <= {flag for option in rows() for flag in option.flags}
+
+
+@pytest.mark.slow  # two toolchat processes and a kill -9 in the middle
+def test_kill_9_mid_run_then_the_same_command_loses_nothing_and_repeats_no_finished_tool_turn(bench):
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from conftest import clean_env
+
+    (bench / "h.py").write_text(HANDLER.replace("def count(n):", "def count(n):\n    import time; time.sleep(0.02)"))
+    lines = [json.dumps({"custom_id": f"k{i}", "prompt": tool_prompt(i)}) for i in range(1, 81)]
+    (bench / "in.jsonl").write_text("\n".join(lines) + "\n")
+    with MockServer(log=False) as server:
+        env = {**clean_env(bench), "TOOLCHAT_HOME": str(bench / "home"), "TOOLCHAT_BASE_URL": server.url,
+               "TOOLCHAT_API_KEY": TEST_KEY, "BATCH_COUNT_FILE": str(bench / "count")}
+        command = [sys.executable, "-m", "toolchat", "batch", "in.jsonl", "-t", "tools.yaml", "-o", "out.jsonl",
+                   "--concurrency", "4"]
+        first = subprocess.Popen(command, cwd=bench, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(invocations(bench)) < 20 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.01)
+        first.kill()  # SIGKILL: no cleanup of any kind
+        first.wait()
+        assert 20 <= len(invocations(bench)) < 80
+        db = sqlite3.connect(bench / "home" / "logs.db")
+        # The lines whose tool turn was stored as finished (their checkpoint holds the tool result).
+        finished_turns = {int(key[1:]) for key, in db.execute(
+            "SELECT custom_id FROM batch_lines WHERE state IS NOT NULL OR status = 'done'")}
+        db.close()
+        before = invocations(bench)
+        second = subprocess.run(command, cwd=bench, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+    docs = [json.loads(line) for line in (bench / "out.jsonl").read_text().splitlines()]
+    assert sorted(d["custom_id"] for d in docs) == sorted(f"k{i}" for i in range(1, 81))  # each exactly once
+    assert all(d["text"] == f"count: counted {d['custom_id'][1:]}" for d in docs)
+    after = invocations(bench)
+    rerun = after[len(before):]
+    assert not set(rerun) & finished_turns  # no tool of a finished turn ran again
+    assert sorted(set(after)) == list(range(1, 81))
+    assert all(after.count(n) == 1 for n in finished_turns)
