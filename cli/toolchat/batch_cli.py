@@ -5,7 +5,7 @@ act on the job of an input file. The engine lives in batch/; this module only pa
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import typer.core

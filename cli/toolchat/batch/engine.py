@@ -35,7 +35,8 @@ class LocalEngine:
 
     def run(self) -> None:
         work: queue.Queue = queue.Queue(maxsize=self.concurrency * 2)
-        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True, name=f"toolchat-batch-{i}")  # toolchat-: stdio lets its writes reach stdout
+        # Named toolchat-*: stdio.py lets their writes (the output on stdout) through.
+        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True, name=f"toolchat-batch-{i}")
                    for i in range(self.concurrency)]
         for worker in workers:
             worker.start()
