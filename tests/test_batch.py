@@ -325,3 +325,26 @@ def test_kill_9_mid_run_then_the_same_command_loses_nothing_and_repeats_no_finis
     assert not set(rerun) & finished_turns  # no tool of a finished turn ran again
     assert sorted(set(after)) == list(range(1, 81))
     assert all(after.count(n) == 1 for n in finished_turns)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_when_piped(bench):
+    lines = [f'"p{i}"' for i in range(5)] + ["{bad"]
+    with MockServer(log=False) as server:
+        _, _, piped, _ = batch(bench, server, lines, out="a.jsonl", progress_interval=0)
+        settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", output="json")
+        terminal = _Terminal()
+        (bench / "b.jsonl").write_text("".join(line + "\n" for line in ['"q1"', '"q2"']))
+        code = run(Plan(input=str(bench / "b.jsonl"), output=str(bench / "b.out"), db=str(bench / "logs.db")),
+                   settings, stdout=io.StringIO(), stderr=terminal)
+    progress = [line for line in piped.splitlines() if not line.startswith("toolchat: batch: 6/6 done, 5 ok")]
+    assert progress and all(re.match(r"toolchat: batch: \d/6 done, [\d.]+ lines/s, [\d,]+ tokens, 1 failed, "
+                                     r"\d/4 running$", line) for line in progress), progress
+    assert code == 0
+    shown = terminal.getvalue()
+    assert "2/2" in shown and "\x1b[" in shown  # rich drew the bar
+    assert shown.splitlines()[-1].startswith("\x1b[?25htoolchat: batch: 2/2 done, 2 ok")  # cursor shown again

@@ -23,6 +23,7 @@ class LocalEngine:
         self.progress = progress
         self.concurrency = concurrency
         self.pacer = Pacer()
+        self.stopping = False  # Ctrl-C / SIGTERM: the workers stop quietly (the state is stored)
 
     def transport(self):
         from ..transport import Transport
@@ -40,28 +41,35 @@ class LocalEngine:
                    for i in range(self.concurrency)]
         for worker in workers:
             worker.start()
-        for row in self.job.rows("status = 'pending'"):
-            while True:
-                try:
-                    work.put(row, timeout=0.2)
-                    break
-                except queue.Full:
+        try:
+            for row in self.job.rows("status = 'pending'"):
+                while True:
+                    try:
+                        work.put(row, timeout=0.2)
+                        break
+                    except queue.Full:
+                        self.progress.tick()
+            for _ in workers:
+                work.put(_DONE)
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(0.2)
                     self.progress.tick()
-        for _ in workers:
-            work.put(_DONE)
-        for worker in workers:
-            while worker.is_alive():
-                worker.join(0.2)
-                self.progress.tick()
+        except BaseException:
+            self.stopping = True  # what the lines in flight did is in their checkpoints
+            raise
 
     def _worker(self, work: queue.Queue) -> None:
         transport = self.transport()  # one HTTP session per worker thread
         try:
-            while True:
+            while not self.stopping:
                 row = work.get()
                 if row is _DONE:
                     return
                 self._line(row, transport)
+        except Exception:
+            if not self.stopping:
+                raise
         finally:
             transport.close()
 
@@ -81,6 +89,8 @@ class LocalEngine:
                 "type": "internal_error", "message": one_line(f"{type(exc).__name__}: {exc}", 300),
                 "status": None, "request_id": None}}
             outcome = "failed"
+        if self.stopping:
+            return  # the batch is being stopped: this line is finished on the next run
         self.job.finish(row.key, doc, outcome)
         self.writer.finished(row.key, doc)
         self.progress.line_ended(row, doc, outcome)

@@ -13,8 +13,9 @@ from ..text import dumps, one_line
 
 class Progress:
     def __init__(self, mode: str, total: int, done: int, concurrency: int, *, interval: float = 5.0,
-                 out=None, err=None):
-        """mode: bar | lines | json | quiet. `done`: lines already done before this run."""
+                 out=None, err=None, failed: int = 0, color: bool = True):
+        """mode: bar | lines | json | quiet. `done`: lines already done before this run, `failed`
+        of them failed (malformed lines are failed from the start)."""
         self.mode, self.total, self.concurrency, self.interval = mode, total, concurrency, interval
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.lock = threading.Lock()
@@ -26,6 +27,8 @@ class Progress:
         self.last = self.started
         self.bar = self.task = None
         self.note = ""  # what the engine is waiting for (--via batches: a batch's status)
+        self.failed_before = failed
+        self.color = color
 
     # ---------------------------------------------------------------- from the engine
 
@@ -40,7 +43,8 @@ class Progress:
 
             self.bar = Bar(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                           console=Console(file=self.err), transient=False)
+                           console=Console(file=self.err, color_system="auto" if self.color else None),
+                           transient=False)
             self.task = self.bar.add_task("batch", total=self.total, completed=self.before, info="")
             self.bar.start()
 
@@ -104,7 +108,7 @@ class Progress:
     def counts(self) -> dict:
         with self.lock:
             return {"done": self.before + sum(self.ended.values()), "total": self.total,
-                    "failed": self.ended["failed"], "incomplete": self.ended["incomplete"],
+                    "failed": self.failed_before + self.ended["failed"], "incomplete": self.ended["incomplete"],
                     "running": self.running, "tool_calls": self.tools, "retries": self.retries,
                     "input_tokens": self.usage["input_tokens"], "output_tokens": self.usage["output_tokens"]}
 

@@ -111,7 +111,8 @@ class RoundsEngine:
             chunk.append(request)
             size += data
             submitted += 1
-            self.progress.line_started(row)
+            if row.state is None:
+                self.progress.line_started(row)  # its first round
         if chunk:
             self._create(number, chunk)
         return submitted > 0

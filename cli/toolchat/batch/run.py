@@ -79,7 +79,8 @@ def run(plan: Plan, settings, *, stdout=None, stderr=None) -> int:
                 mode = ("json" if plan.stream_json else "quiet" if settings.quiet
                         else "bar" if _terminal(stderr) else "lines")
                 progress = Progress(mode, total, done_before, plan.concurrency,
-                                    interval=plan.progress_interval, out=stdout, err=stderr)
+                                    interval=plan.progress_interval, out=stdout, err=stderr,
+                                    failed=before["failed"], color=settings.color != "never")
                 started = time.monotonic()
                 progress.begin("-" if spooled else plan.input, plan.via)
                 writer.drain()  # results stored before a restart but not in the output yet
