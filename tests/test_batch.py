@@ -274,7 +274,6 @@ def test_the_cli_runs_a_batch_from_stdin_and_reports_a_missing_input(toolchat, t
 
 
 def test_the_readme_batch_option_table_lists_exactly_the_batch_options():
-    import toolchat.main  # noqa: F401  (batch_cli is loaded by main, as logs_cli)
     from toolchat.batch_cli import rows
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

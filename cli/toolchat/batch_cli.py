@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import typer.core
 
-from . import main as _main  # the help formatting and the error guard of every command
+from . import commands as _main  # the help formatting, option rows and error guard of every command
 from . import options
 
 # The one-shot options that apply to every line of a batch (the rows of options.py); those not

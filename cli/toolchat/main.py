@@ -16,8 +16,9 @@ import typer
 
 
 from . import __version__, options
-from .commands import HELP, _Command, _guard, _say, _traceback  # noqa: F401  (shared by every command module)
-from .errors import Interrupted, Terminated, ToolchatError, UsageError
+from .commands import (HELP, _Command, _given, _guard, _keyword, _say, _signals,  # noqa: F401  (shared by every
+                       _traceback, _typer_options)  # command module)
+from .errors import Interrupted, ToolchatError, UsageError
 
 SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs", "batch")
 
@@ -42,47 +43,6 @@ def _version(value: bool) -> None:
     if value:
         print(f"toolchat {__version__}")
         raise typer.Exit()
-
-
-def _typer_options(rows, before=(), after=()):
-    """A decorator giving `function(**values)` one Typer parameter per options.py row (between
-    `before` and `after`, inspect.Parameters of its own); Typer reads the signature."""
-    import inspect
-
-    kinds = {str: Optional[str], int: Optional[int], float: Optional[float], list: Optional[List[str]]}
-
-    def parameter(option) -> inspect.Parameter:
-        extra = {"metavar": option.metavar} if option.metavar else {}
-        if option.type is bool:
-            annotation = Annotated[bool, typer.Option(*option.flags, help=option.help)]
-            default = False
-        else:
-            annotation = Annotated[kinds[option.type], typer.Option(
-                *option.flags, help=option.help, show_default=False, **extra)]
-            default = None
-        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                 annotation=annotation)
-
-    def decorate(function):
-        params = [*before, *(parameter(option) for option in rows), *after]
-        function.__signature__ = inspect.Signature(params)
-        function.__annotations__ = {p.name: p.annotation for p in params}
-        return function
-
-    return decorate
-
-
-def _given(option, value):
-    """A flag's value for settings.resolve: None when not given."""
-    if option.type is bool:
-        return option.flag_value if value else None
-    return value
-
-
-def _keyword(name, annotation, default=None):
-    import inspect
-
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
 # -t/--tools of `tools list` and `tools run`: the same row as the main command's.
@@ -251,19 +211,6 @@ def _run(settings, messages: list[dict]) -> int:
         print(dumps(session.request_body(messages), indent=2))
         return 0
     return _report(session.run(messages), settings)
-
-
-def _signals() -> None:
-    """SIGTERM ends a run the way Ctrl-C does (flushed output, saved transcript), exit 143."""
-    import signal
-
-    def on_term(signum, frame):
-        raise Terminated()
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread (toolchat driven in-process)
-        pass
 
 
 def _report(result, settings) -> int:
@@ -524,7 +471,7 @@ from .logs_cli import logs_app  # noqa: E402
 
 sub.add_typer(logs_app, name="logs")
 
-from .batch_cli import batch_app  # noqa: E402  (as logs_cli: it uses _Command and _guard)
+from .batch_cli import batch_app  # noqa: E402
 
 sub.add_typer(batch_app, name="batch")
 
