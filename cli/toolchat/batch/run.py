@@ -106,7 +106,8 @@ def run(plan: Plan, settings, *, stdout=None, stderr=None) -> int:
         if spooled:
             os.unlink(spooled)
     elapsed = time.monotonic() - started
-    _summary(summary, total, elapsed, stderr)
+    if not settings.quiet:  # -q: nothing on stderr but errors
+        _summary(summary, total, elapsed, stderr)
     if summary["failed"]:
         return EXIT_API
     if summary["incomplete"] or summary["pending"]:
