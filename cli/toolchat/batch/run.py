@@ -67,7 +67,8 @@ def run(plan: Plan, settings, *, stdout=None, stderr=None) -> int:
         except BaseException:
             session.tools.close()
             raise
-        job = state.Job.open(digest, plan.db)
+        # The log's file (its state is needed to resume, so with the log off it is still kept there).
+        job = state.Job.open(digest, plan.db or getattr(settings, "log_path", None))
         try:
             resume = job.exists()
             total = job.register(path, "-" if spooled else os.path.abspath(plan.input))
