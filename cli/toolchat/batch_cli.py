@@ -13,11 +13,12 @@ import typer.core
 from . import commands as _main  # the help formatting, option rows and error guard of every command
 from . import options
 
-# The one-shot options that apply to every line of a batch (the rows of options.py); those not
-# on main yet (--api, --schema) join when they exist.
-SHARED = ("model", "max_tokens", "system", "tools", "mcp_config", "base_url", "auth_style", "headers",
-          "tool_choice", "parallel", "max_turns", "temperature", "retries", "timeout", "allow_tools",
-          "deny_tools", "tool_output_cap", "yes", "debug", "quiet", "color", "stream_json", "api", "schema")
+# The one-shot options that apply to every line of a batch (the rows of options.py); --api joins
+# when it exists.
+SHARED = ("model", "max_tokens", "system", "system_file", "tools", "mcp_config", "base_url", "auth_style",
+          "headers", "tool_choice", "parallel", "max_turns", "temperature", "top_p", "top_k", "stop", "thinking",
+          "schema", "retries", "timeout", "allow_tools", "deny_tools", "tool_output_cap", "yes", "debug", "quiet",
+          "color", "stream_json", "api")
 COMMANDS = ("run", "status", "cancel")
 
 
