@@ -522,7 +522,7 @@ def write_v1(path: Path) -> None:
     conn.close()
 
 
-def test_a_version_1_log_is_migrated_to_version_2(home, logs):
+def test_a_version_1_log_is_migrated_to_the_current_version(home, logs):
     path = home / "logs.db"
     write_v1(path)
     listed = logs("list", "--json")
@@ -531,7 +531,7 @@ def test_a_version_1_log_is_migrated_to_version_2(home, logs):
     assert (row["title"], row["model"], row["updated"], row["tool_calls"]) == (
         "What did the numbat eat?", "claude-old", "2026-11-01T10:00:00.000Z", 1)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
     assert integrity(path) == "ok"
@@ -556,7 +556,7 @@ def test_a_log_from_a_newer_toolchat_is_refused_and_left_untouched(home, logs, m
     path = home / "logs.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE future (x)")
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute("PRAGMA user_version = 4")
     conn.commit()
     conn.close()
     before = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
@@ -564,7 +564,7 @@ def test_a_log_from_a_newer_toolchat_is_refused_and_left_untouched(home, logs, m
         run = logs(*args)
         assert run.code == 2, run
         assert run.err.strip() == (f"toolchat: error: {path}: this log was written by a newer toolchat "
-                                   "(log schema 3; this one reads up to 2); upgrade toolchat, or run "
+                                   "(log schema 4; this one reads up to 3); upgrade toolchat, or run "
                                    "with --no-log")
         assert run.out == ""
     with pytest.raises(LogError):
@@ -572,7 +572,7 @@ def test_a_log_from_a_newer_toolchat_is_refused_and_left_untouched(home, logs, m
     code, out, err = drive(home, mock(), "hello")  # a run goes on, unlogged, and says so
     assert code == 0 and out == "hello\n"
     assert err == (f"toolchat: warning: not logged: {path}: this log was written by a newer toolchat "
-                   "(log schema 3; this one reads up to 2); upgrade toolchat, or run with --no-log\n")
+                   "(log schema 4; this one reads up to 3); upgrade toolchat, or run with --no-log\n")
     assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
     assert sorted(p.name for p in home.iterdir()) == ["logs.db"]
 

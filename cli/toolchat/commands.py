@@ -5,7 +5,9 @@ turns toolchat's errors into one line on stderr and an exit code. main.py and th
 from __future__ import annotations
 
 import sys
+from typing import Annotated, List, Optional
 
+import typer
 import typer.core
 
 from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, ToolchatError, interruption
@@ -73,3 +75,60 @@ def _guard(action, debug: bool, on_error=None) -> int:
             on_error(interruption(exc))
         _say("terminated" if isinstance(exc, Terminated) else "interrupted")
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+# Options rows as Typer parameters, and SIGTERM as Ctrl-C: for main.py and batch_cli.py.
+
+
+def _typer_options(rows, before=(), after=()):
+    """A decorator giving `function(**values)` one Typer parameter per options.py row (between
+    `before` and `after`, inspect.Parameters of its own); Typer reads the signature."""
+    import inspect
+
+    kinds = {str: Optional[str], int: Optional[int], float: Optional[float], list: Optional[List[str]]}
+
+    def parameter(option) -> inspect.Parameter:
+        extra = {"metavar": option.metavar} if option.metavar else {}
+        if option.type is bool:
+            annotation = Annotated[bool, typer.Option(*option.flags, help=option.help)]
+            default = False
+        else:
+            annotation = Annotated[kinds[option.type], typer.Option(
+                *option.flags, help=option.help, show_default=False, **extra)]
+            default = None
+        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                 annotation=annotation)
+
+    def decorate(function):
+        params = [*before, *(parameter(option) for option in rows), *after]
+        function.__signature__ = inspect.Signature(params)
+        function.__annotations__ = {p.name: p.annotation for p in params}
+        return function
+
+    return decorate
+
+
+def _given(option, value):
+    """A flag's value for settings.resolve: None when not given."""
+    if option.type is bool:
+        return option.flag_value if value else None
+    return value
+
+
+def _keyword(name, annotation, default=None):
+    import inspect
+
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def _signals() -> None:
+    """SIGTERM ends a run the way Ctrl-C does (flushed output, saved transcript), exit 143."""
+    import signal
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (toolchat driven in-process)
+        pass

@@ -13,6 +13,8 @@ Tables (schema version 2, `PRAGMA user_version`):
   messages       the conversation in the Messages API's own shape, one row per message, in order
   tool_calls     name, source, input, output (as capped, as the model got it), is_error, duration_ms
   search         FTS5 over prompts, answers and tool outputs
+  batch_*        (version 3) `toolchat batch` state: jobs keyed by the input file's content hash,
+                 their lines by custom_id, the Message Batches submitted (see batch/state.py)
 
 Nothing is lost: WAL mode, a busy timeout, and every write is a short transaction of its own (the
 conversation and its prompt before the first request, each turn as it ends, each tool call as it
@@ -49,7 +51,7 @@ from .errors import UsageError
 if TYPE_CHECKING:  # datetime is imported where it is used: a run that logs never needs it
     from datetime import datetime
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILE_NAME = "logs.db"
 BUSY_TIMEOUT_MS = 30_000  # many runs at once (xargs -P 8) wait for each other's short writes
 TITLE_CHARS = 100
@@ -140,6 +142,44 @@ END;
 CREATE TRIGGER search_text_removed AFTER DELETE ON search_text BEGIN
     INSERT INTO search (search, rowid, text) VALUES ('delete', old.id, old.text);
 END;
+"""
+
+
+# Version 2 -> 3: `toolchat batch` keeps its progress here (batch/state.py reads and writes it).
+MIGRATE_V3 = """
+CREATE TABLE batch_jobs (
+    input_hash TEXT PRIMARY KEY,
+    input TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    lines INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE batch_lines (
+    input_hash TEXT NOT NULL REFERENCES batch_jobs(input_hash) ON DELETE CASCADE,
+    custom_id TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    request TEXT,
+    state TEXT,
+    batch_id TEXT,
+    result TEXT,
+    outcome TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    written INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (input_hash, custom_id)
+);
+CREATE INDEX batch_lines_line ON batch_lines(input_hash, line);
+CREATE TABLE batch_batches (
+    id TEXT PRIMARY KEY,
+    input_hash TEXT NOT NULL REFERENCES batch_jobs(input_hash) ON DELETE CASCADE,
+    round INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'in_progress',
+    consumed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX batch_batches_job ON batch_batches(input_hash);
 """
 
 
@@ -335,6 +375,9 @@ class LogDB:
                 self._script(MIGRATE_V2)
                 self._backfill_v2()
                 version = 2
+            if version < 3:
+                self._script(MIGRATE_V3)
+                version = 3
             self.conn.execute(f"PRAGMA user_version = {version}")
 
     def _script(self, script: str) -> None:

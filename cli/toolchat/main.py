@@ -16,14 +16,16 @@ import typer
 
 
 from . import __version__, options
-from .commands import HELP, _Command, _guard, _say, _traceback  # noqa: F401  (shared by every command module)
-from .errors import Interrupted, Terminated, ToolchatError, UsageError
+from .commands import (HELP, _Command, _given, _guard, _keyword, _say, _signals,  # noqa: F401  (shared by every
+                       _traceback, _typer_options)  # command module)
+from .errors import Interrupted, ToolchatError, UsageError
 
-SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs")
+SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs", "batch")
 
 EPILOG = (
     "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
     "toolchat mcp list, toolchat logs [list | show ID | search TEXT | export ID | rm ID | path | off | on], "
+    "toolchat batch INPUT.jsonl [-o OUT.jsonl] | batch status INPUT | batch cancel INPUT, "
     "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
@@ -41,47 +43,6 @@ def _version(value: bool) -> None:
     if value:
         print(f"toolchat {__version__}")
         raise typer.Exit()
-
-
-def _typer_options(rows, before=(), after=()):
-    """A decorator giving `function(**values)` one Typer parameter per options.py row (between
-    `before` and `after`, inspect.Parameters of its own); Typer reads the signature."""
-    import inspect
-
-    kinds = {str: Optional[str], int: Optional[int], float: Optional[float], list: Optional[List[str]]}
-
-    def parameter(option) -> inspect.Parameter:
-        extra = {"metavar": option.metavar} if option.metavar else {}
-        if option.type is bool:
-            annotation = Annotated[bool, typer.Option(*option.flags, help=option.help)]
-            default = False
-        else:
-            annotation = Annotated[kinds[option.type], typer.Option(
-                *option.flags, help=option.help, show_default=False, **extra)]
-            default = None
-        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                 annotation=annotation)
-
-    def decorate(function):
-        params = [*before, *(parameter(option) for option in rows), *after]
-        function.__signature__ = inspect.Signature(params)
-        function.__annotations__ = {p.name: p.annotation for p in params}
-        return function
-
-    return decorate
-
-
-def _given(option, value):
-    """A flag's value for settings.resolve: None when not given."""
-    if option.type is bool:
-        return option.flag_value if value else None
-    return value
-
-
-def _keyword(name, annotation, default=None):
-    import inspect
-
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
 # -t/--tools of `tools list` and `tools run`: the same row as the main command's.
@@ -250,19 +211,6 @@ def _run(settings, messages: list[dict]) -> int:
         print(dumps(session.request_body(messages), indent=2))
         return 0
     return _report(session.run(messages), settings)
-
-
-def _signals() -> None:
-    """SIGTERM ends a run the way Ctrl-C does (flushed output, saved transcript), exit 143."""
-    import signal
-
-    def on_term(signum, frame):
-        raise Terminated()
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread (toolchat driven in-process)
-        pass
 
 
 def _report(result, settings) -> int:
@@ -497,8 +445,10 @@ def mock_server(
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
     script: Annotated[Optional[Path], typer.Option(help="YAML script of the model's turns; without it the model echoes.")] = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", help="Accept only this key (any non-empty key otherwise).")] = None,
+    rate_limit: Annotated[Optional[int], typer.Option("--rate-limit", metavar="RPM", help="Allow RPM requests per minute on /v1/messages (429 above it, with the real headers).")] = None,
+    batch_delay: Annotated[float, typer.Option("--batch-delay", metavar="SECONDS", help="Message Batches: how long a batch stays in progress.")] = 0.0,
 ) -> None:
-    """Serve a local Anthropic-compatible /v1/messages with a scripted model (for demos and tests)."""
+    """Serve a local Anthropic-compatible /v1/messages (and Message Batches) with a scripted model."""
 
     def action() -> int:
         from .mock.server import main as serve
@@ -507,7 +457,8 @@ def mock_server(
             raise UsageError(f"--script {script}: file not found")
         try:
             return serve(host=host, port=port, script=str(script) if script else None,
-                         api_key=api_key) or 0
+                         api_key=api_key, rate_limit={"requests": rate_limit} if rate_limit else None,
+                         batch_delay=batch_delay) or 0
         except ValueError as exc:  # a script that does not parse or check out
             raise UsageError(f"--script {script}: {exc}") from None
         except OSError as exc:
@@ -519,6 +470,10 @@ def mock_server(
 from .logs_cli import logs_app  # noqa: E402
 
 sub.add_typer(logs_app, name="logs")
+
+from .batch_cli import batch_app  # noqa: E402
+
+sub.add_typer(batch_app, name="batch")
 
 
 def _completing_subcommand() -> bool:

@@ -126,6 +126,25 @@ OPTIONS: tuple[Option, ...] = (
            env=("TOOLCHAT_LOG",), setting=False, flag_value=False),
 )
 
+# `toolchat batch` (batch_cli.py): its own rows; it also takes the one-shot rows it names in
+# batch_cli.SHARED. Not Settings fields: the batch engine reads them from the flags.
+OPTIONS += (
+    Option("batch_output", ("-o", "--output"), str, None,
+           "Write the result lines to FILE ('-' = stdout). [default stdout]", "FILE",
+           config=False, setting=False, commands=("batch",)),
+    Option("concurrency", ("--concurrency",), int, 4,
+           "Conversations at once (local engine). [default 4]", "N", config=False, setting=False,
+           commands=("batch",)),
+    Option("ordered", ("--ordered",), bool, False, "Write the result lines in input order.",
+           config=False, setting=False, commands=("batch",)),
+    Option("via", ("--via",), str, "local",
+           "local (requests at the rate limit) | batches (the Message Batches API). [default local]",
+           "ENGINE", config=False, setting=False, commands=("batch",)),
+    Option("poll_interval", ("--poll-interval",), float, 5.0,
+           "--via batches: first wait between status checks, doubling up to 60 s. [default 5]",
+           "SECONDS", env=("TOOLCHAT_BATCH_POLL",), config=False, setting=False, commands=("batch",)),
+)
+
 BY_NAME = {option.name: option for option in OPTIONS}
 
 # Keys a config file may set.

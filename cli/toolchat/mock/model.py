@@ -282,6 +282,11 @@ def _count_words(value: Any, skip=frozenset({"type", "role", "id", "tool_use_id"
     return 0
 
 
+def input_tokens(body: dict) -> int:
+    """The input tokens the mock counts for a request (as its usage reports them)."""
+    return max(1, _count_words(body.get("messages")) + _count_words(body.get("system")))
+
+
 # ---------------------------------------------------------------- choosing the turn
 
 def choose_turn(script: dict | None, body: dict) -> dict:
@@ -364,7 +369,7 @@ def build_reply(script: dict | None, body: dict, number: int) -> Reply:
         "stop_sequence" if stopped is not None else "tool_use" if calls else "end_turn")
     out_words = sum(_count_words(b.get("text") or b.get("thinking") or "") for b in blocks)
     out_words += sum(_count_words(json.dumps(b["input"])) for b in blocks if b["type"] == "tool_use")
-    usage = {"input_tokens": max(1, _count_words(messages) + _count_words(body.get("system"))),
+    usage = {"input_tokens": input_tokens(body),
              "output_tokens": max(1, out_words),
              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     usage.update(turn.get("usage") or {})

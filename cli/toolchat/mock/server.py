@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fault_for, load_script,
-                    stream_events)
+from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fault_for, input_tokens,
+                    load_script, stream_events)
 from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
 from . import weather
 
@@ -100,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         mock: MockServer = self.server.mock  # type: ignore[attr-defined]
         self._request_id = "req_mock_" + uuid.uuid4().hex[:24]
         self._sent_headers = False
+        self._rate_headers: dict = {}  # the rate limit's headers for this answer (rate_limit=...)
         headers = {k.lower(): v for k, v in self.headers.items()}
         raw = b""
         try:
@@ -120,6 +121,11 @@ class _Handler(BaseHTTPRequestHandler):
 
                 openai.handle(self, mock, headers, raw)  # OpenAI's dialect, its own errors (openai.py)
                 return
+            if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
+                check_auth(headers, mock.api_key)
+                check_version(headers)
+                self._send_batches(mock, path, raw)
+                return
             if path != "/v1/messages":
                 raise ApiError(404, "not_found_error", "Not Found")
             if self.command != "POST":
@@ -129,6 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
             check_version(headers)
             body = parse_body(raw)
             validate_body(body, headers, reject=(mock.script or {}).get("reject_fields") or ())
+            if mock.rate_limit is not None:
+                admitted, self._rate_headers = mock.rate_limit.admit(input_tokens(body))
+                if not admitted:
+                    raise ApiError(429, "rate_limit_error", "mock: rate limit exceeded (requests or "
+                                   "tokens per minute)", headers=self._rate_headers)
             # A retry sends the same bytes, so it meets the turn's next fault.
             turn = choose_turn(mock.script, body)
             # Only turns with faults count attempts, so a long-running server does not grow.
@@ -140,6 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
                 err.headers.update({str(k): str(v) for k, v in (fault.get("headers") or {}).items()})
                 raise err
             reply = build_reply(mock.script, body, mock._next_number())
+            if mock.rate_limit is not None:
+                spent = (reply.message.get("usage") or {}).get("output_tokens") or 0
+                self._rate_headers = mock.rate_limit.spend(int(spent))
             self._send_reply(reply, bool(body.get("stream")), fault)
         except _Dropped:
             self.close_connection = True
@@ -158,6 +172,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ response side
 
+    def _send_batches(self, mock: "MockServer", path: str, raw: bytes) -> None:
+        status, answer, kind = mock.batches.handle(self.command, path, parse_qs(urlsplit(self.path).query), raw)
+        if kind == "json":
+            self._send_json(status, answer)
+            return
+        self._begin(status, "application/x-jsonl", None, {"Content-Length": str(len(answer))})
+        self.wfile.write(answer)
+
     def _send_error(self, e: ApiError) -> None:
         body = {"type": "error", "error": {"type": e.type, "message": e.message, **e.extra},
                 "request_id": self._request_id}
@@ -173,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("request-id", self._request_id)
-        for k, v in {**(headers or {}), **framing}.items():
+        for k, v in {**self._rate_headers, **(headers or {}), **framing}.items():
             self.send_header(str(k), str(v))
         self.end_headers()
         self._sent_headers = True
@@ -399,11 +421,21 @@ class MockServer:
     log: where one-line notes go (client disconnects, idle connections, a public address);
     None writes them to stderr, False drops them.
     It also answers GET /v1/search and /v1/forecast as Open-Meteo would (see weather.py).
+    rate_limit: {"requests": N, "input_tokens": N, "output_tokens": N per minute, "burst": N}
+    (any subset) enforces a limit on /v1/messages with the real headers and 429 (ratelimit.py).
+    batch_delay, batch_outcomes: how the Message Batches endpoints process (batches.py).
     """
 
     def __init__(self, script: Any = None, host: str = "127.0.0.1", port: int = 0,
-                 api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None):
+                 api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None,
+                 rate_limit: dict | None = None, batch_delay: float = 0.0,
+                 batch_outcomes: dict | None = None):
+        from .batches import Batches
+        from .ratelimit import RateLimit
+
         self.script = load_script(script)
+        self.rate_limit = RateLimit(rate_limit) if rate_limit else None
+        self.batches = Batches(self.script, delay=batch_delay, outcomes=batch_outcomes)
         self.host, self.port, self.api_key = host, port, api_key
         self.idle_timeout = idle_timeout
         self._log_to = log
@@ -496,9 +528,11 @@ class MockServer:
             return next(self._numbers)
 
 
-def main(host: str = "127.0.0.1", port: int = 0, script: Any = None, api_key: str | None = None) -> int:
+def main(host: str = "127.0.0.1", port: int = 0, script: Any = None, api_key: str | None = None,
+         rate_limit: dict | None = None, batch_delay: float = 0.0) -> int:
     """Serve until Ctrl-C, announcing the URL in one flushed stdout line; returns 0."""
-    srv = MockServer(script=script, host=host, port=port, api_key=api_key).start()
+    srv = MockServer(script=script, host=host, port=port, api_key=api_key, rate_limit=rate_limit,
+                     batch_delay=batch_delay).start()
     try:  # a Ctrl-C right after the announcement still ends quietly
         print(f"mock server listening on {srv.url}", flush=True)
         while True:
