@@ -253,13 +253,17 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
-    """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
+    """Run the chat loop in-process against `server` over real HTTP; return (events, result).
+
+    Prompt caching is off unless `cache=True` is passed: these tests look at the transcript as
+    sent, and test_caching.py looks at the breakpoints."""
     from toolchat.chat import Chat
     from toolchat.dialects.anthropic import AnthropicDialect
     from toolchat.session import tool_runner
     from toolchat.settings import Settings
     from toolchat.transport import Transport, messages_url
 
+    overrides.setdefault("cache", False)
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         tools=tuple(str(f) for f in tools_files), **overrides)
     transport = Transport(messages_url(server.url), settings.credential_header(),

@@ -110,7 +110,7 @@ def test_chat_completion_tool_loop_through_the_cli_prints_the_second_answer(mock
     first = chat_completion(content=None, tool_calls=[call("calculate", '{"expression": "6*7"}', "call_x9")],
                             finish_reason="tool_calls")
     server = mock({"turns": [json_turn(first), {"text": "It is {result:calculate}."}]})
-    run = toolchat("-t", str(SAMPLE_TOOLS), "what is 6*7?", server=server)
+    run = toolchat("--no-cache", "-t", str(SAMPLE_TOOLS), "what is 6*7?", server=server)
     assert (run.code, run.out) == (0, "It is 42.\n"), run
     assert server.requests[1].body["messages"][2]["content"] == [
         {"type": "tool_result", "tool_use_id": "call_x9", "content": "42"}]

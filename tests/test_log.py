@@ -684,7 +684,7 @@ def test_export_is_a_transcript_that_messages_continues(home, mock, tools, logs,
     saved = tmp_path / "saved.json"
     assert logs("export", cid[:8], "-o", str(saved)).code == 0
     assert json.loads(saved.read_text()) == document
-    dry = toolchat("--messages", str(saved), "And near Sydney?", "--dry-run",
+    dry = toolchat("--messages", str(saved), "And near Sydney?", "--dry-run", "--no-cache",
                    env={"TOOLCHAT_CONFIG": os.devnull})
     assert dry.code == 0, dry
     body = json.loads(dry.out)

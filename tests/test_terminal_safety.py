@@ -399,7 +399,7 @@ def test_the_debug_traceback_shows_the_error_message_escaped(tmp_path, mock):
 def test_dry_run_json_is_exact_with_nothing_raw(tmp_path):
     messages = tmp_path / "m.json"
     messages.write_text(json.dumps([{"role": "user", "content": RAW}]))
-    proc = run_bytes(tmp_path, None, "--messages", str(messages), "--dry-run")
+    proc = run_bytes(tmp_path, None, "--messages", str(messages), "--dry-run", "--no-cache")
     assert proc.returncode == 0 and proc.stderr == b""
     assert_inert(proc.stdout)
     assert json.loads(proc.stdout)["messages"] == [{"role": "user", "content": RAW}]

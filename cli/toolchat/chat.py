@@ -63,7 +63,8 @@ class Chat:
                 choice = structured.ANSWER_TOOL if len(tools) == 1 else "any"
         return Request(model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
                        temperature=s.temperature, tools=tools,
-                       tool_choice=choice, parallel=s.parallel, extra=extra)
+                       tool_choice=choice, parallel=s.parallel, extra=extra,
+                       cache=s.cache_ttl if s.cache else None)
 
     def run(self, messages: list[dict]) -> Iterator:
         """Play the conversation to its end; the last event is always Finished.
@@ -290,6 +291,12 @@ def _text_of(content: list[dict]) -> str:
 
 
 def _add_usage(total: dict, usage: dict) -> None:
+    """Sum the numeric counters, and those one level down (`cache_creation`'s by lifetime)."""
     for key, value in usage.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             total[key] = total.get(key, 0) + value
+        elif isinstance(value, dict) and isinstance(total.get(key, {}), dict):
+            inner = total.setdefault(key, {})
+            for name, number in value.items():
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    inner[name] = inner.get(name, 0) + number

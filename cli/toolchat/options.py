@@ -85,6 +85,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("deny_tools", ("--deny-tool",), list, (), "Never offer or run this tool (repeatable).", "NAME"),
     Option("tool_output_cap", ("--tool-output-cap",), int, 100_000,
            "Cut each tool output to this many characters. [default 100000]", "CHARS"),
+    Option("cache", ("--no-cache",), bool, True,
+           "No prompt-caching breakpoints (Anthropic): every turn pays full input price.", flag_value=False),
+    Option("cache_ttl", ("--cache-ttl",), str, "5m",
+           "Prompt-cache lifetime: 5m, or 1h for the tools and system prompt (written at 2x). [default 5m]",
+           "5m|1h"),
+    Option("attach", ("-a", "--attach"), list, (),
+           "Attach an image, PDF or text file, a URL, or '-' (stdin, binary) to the prompt (repeatable).",
+           "FILE|URL|-", config=False, commands=("ask", "count-tokens")),
+    Option("attach_type", ("--attach-type",), list, (),
+           "Media type of the attachments (image/png, application/pdf, text/plain...): one for all, "
+           "or one per -a in order.", "TYPE", config=False, commands=("ask", "count-tokens")),
     Option("json", ("--json",), bool, False, "Print one JSON document with the result on stdout.",
            config=False, setting=False),
     Option("stream_json", ("--stream-json",), bool, False,
@@ -111,6 +122,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("demo", ("--demo",), bool, False,
            "Run against the built-in offline mock model with the sample tools.", config=False, setting=False),
     Option("debug", ("--debug",), bool, False, "Show requests and full tracebacks on stderr.", config=False),
+    # Prices in USD per million tokens, by model: {MODEL: {input, output, cache_write, cache_write_1h,
+    # cache_read}}; merged over the shipped table (prices.json).
+    Option("prices", (), dict, None, setting=False),
     # True: the run is written to the conversation log; `toolchat logs off|on` sets it in the config
     # file. Settings holds the log's file instead (log_path, None when off).
     Option("log", ("--no-log",), bool, True,

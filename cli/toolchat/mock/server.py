@@ -27,6 +27,7 @@ from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fau
                     stream_events)
 from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
 from . import weather
+from .cache import DEFAULT_MIN_TOKENS, PromptCache, check_breakpoints
 
 DEMO_SCRIPT = Path(__file__).with_name("demo.yaml")
 MAX_BODY = 32 * 1024 * 1024  # the real API's request size limit
@@ -129,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             check_version(headers)
             body = parse_body(raw)
             validate_body(body, headers, reject=(mock.script or {}).get("reject_fields") or ())
+            check_breakpoints(body)
             # A retry sends the same bytes, so it meets the turn's next fault.
             turn = choose_turn(mock.script, body)
             # Only turns with faults count attempts, so a long-running server does not grow.
@@ -139,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
                 err = error_for(fault["error"])
                 err.headers.update({str(k): str(v) for k, v in (fault.get("headers") or {}).items()})
                 raise err
-            reply = build_reply(mock.script, body, mock._next_number())
+            reply = build_reply(mock.script, body, mock._next_number(), cache=mock.cache)
             self._send_reply(reply, bool(body.get("stream")), fault)
         except _Dropped:
             self.close_connection = True
@@ -398,12 +400,16 @@ class MockServer:
     idle_timeout: seconds before an idle connection is closed.
     log: where one-line notes go (client disconnects, idle connections, a public address);
     None writes them to stderr, False drops them.
+    cache_min_tokens: the prompt cache's minimum cacheable prefix, in the mock's tokens (words);
+    `.cache` is the PromptCache (its `clock` may be replaced to test lifetimes).
     It also answers GET /v1/search and /v1/forecast as Open-Meteo would (see weather.py).
     """
 
     def __init__(self, script: Any = None, host: str = "127.0.0.1", port: int = 0,
-                 api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None):
+                 api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None,
+                 cache_min_tokens: int = DEFAULT_MIN_TOKENS):
         self.script = load_script(script)
+        self.cache = PromptCache(min_tokens=cache_min_tokens)
         self.host, self.port, self.api_key = host, port, api_key
         self.idle_timeout = idle_timeout
         self._log_to = log
