@@ -228,3 +228,51 @@ def test_thinking_blocks_are_skipped_for_the_last_markable_block():
     assert breakpoints(body) == ["messages.1.0"]
     assert "cache_control" not in body["messages"][1]["content"][1]
     assert message["content"][0] == {"type": "text", "text": "hi"}  # the transcript is not touched
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost
+
+
+def test_cost_comes_from_the_shipped_price_table_with_cache_prices():
+    from toolchat.pricing import cost_usd, shipped
+
+    assert shipped()["date"] == "2025-11-24"
+    usage = {"input_tokens": 1_000_000, "output_tokens": 100_000, "cache_creation_input_tokens": 200_000,
+             "cache_read_input_tokens": 2_000_000,
+             "cache_creation": {"ephemeral_5m_input_tokens": 100_000, "ephemeral_1h_input_tokens": 100_000}}
+    # 3 + 1.5 + 0.1 x 3.75 + 0.1 x 6 + 2 x 0.3
+    assert cost_usd("claude-sonnet-4-20250514", usage) == pytest.approx(3 + 1.5 + 0.375 + 0.6 + 0.6)
+    assert cost_usd("claude-sonnet-4-5", {"input_tokens": 10, "output_tokens": 0}) == 0.00003
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-7", "claude-sonnet-4-5-preview", "gpt-4o", "m"])
+def test_a_model_not_in_the_table_has_no_cost(model):
+    from toolchat.pricing import cost_usd
+
+    assert cost_usd(model, {"input_tokens": 10, "output_tokens": 10}) is None
+
+
+def test_the_config_file_prices_override_the_table_and_cost_shows_in_json_and_summary(toolchat, mock, tmp_path):
+    server = mock()
+    config = tmp_path / "config" / "toolchat"
+    config.mkdir(parents=True)
+    (config / "config.yaml").write_text("prices:\n  my-model: {input: 1000000, output: 2000000}\n")
+    run = toolchat("--json", "-m", "my-model", "one two three", server=server)
+    usage = run.json()["usage"]
+    # 3 words in (the prompt), 3 out (the echo): 3 x $1 + 3 x $2 per token.
+    assert (usage["input_tokens"], usage["output_tokens"], usage["cost_usd"]) == (3, 3, 9.0)
+    unknown = toolchat("--json", "-m", "other-model", "one two three", server=server)
+    assert "cost_usd" not in unknown.json()["usage"]
+
+
+def test_the_summary_line_shows_the_cached_share_and_the_cost():
+    from toolchat.events import Result
+    from toolchat.views.format import summary
+
+    result = Result(model="m", turns=2, usage={
+        "input_tokens": 100, "output_tokens": 20, "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 600, "cost_usd": 0.01234})
+    assert summary(result, 1.25) == "m · 2 turns · 0 tools · 800 in (75% cached) / 20 out tokens · $0.0123 · 1.2 s"
+    assert summary(Result(model="m", turns=1, usage={"input_tokens": 5, "output_tokens": 1}), 0.5) == \
+        "m · 1 turn · 0 tools · 5 in / 1 out tokens · 0.5 s"

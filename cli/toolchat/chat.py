@@ -85,6 +85,7 @@ class Chat:
             # Also when interrupted. Only this turn's calls can answer its tool_use blocks: gateways
             # that number calls per turn (call_0, call_1...) reuse ids across turns.
             _settle(messages, result.tool_calls[self._turn_calls:])
+        _add_cost(result, self.settings)
         try:
             yield Finished(result)
         except KeyboardInterrupt as exc:  # while the result was being shown or saved
@@ -288,6 +289,15 @@ def _settle(messages: list[dict], finished) -> None:
 
 def _text_of(content: list[dict]) -> str:
     return "".join(b.get("text", "") for b in content if b.get("type") == "text")
+
+
+def _add_cost(result: Result, settings: Settings) -> None:
+    """usage["cost_usd"] when the model's price is known (pricing.py); never a guess."""
+    from .pricing import cost_usd
+
+    cost = cost_usd(result.model, result.usage, dict(settings.prices))
+    if cost is not None and (result.turns or result.usage.get("input_tokens")):
+        result.usage["cost_usd"] = cost
 
 
 def _add_usage(total: dict, usage: dict) -> None:
