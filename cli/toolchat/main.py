@@ -132,7 +132,10 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     text, replaced = repair(" ".join(words).strip())
     flags, more = _repair_flags(flags)
     warn_replaced("the command line", replaced + more)
-    if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-":
+    stdin_attached = "-" in (flags.get("attach") or [])
+    if stdin_attached and messages_file == "-":
+        raise UsageError("-a - and --messages - both want stdin; give one of them a file")
+    if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-" and not stdin_attached:
         piped, replaced = decode(read_stdin())
         warn_replaced("stdin", replaced)
         text = "\n\n".join(part for part in (text, piped.strip()) if part)
@@ -158,6 +161,8 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
             flags = {**flags, "system": "@" + saved if isinstance(saved, str) and saved.startswith("@")
                      else saved}
         messages = continue_from(loaded.messages, text, where[1], flag=where[0])
+    elif not text and flags.get("attach"):
+        messages = [{"role": "user", "content": ""}]  # the attachments alone are the prompt
     elif not text:
         raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
     else:
@@ -234,7 +239,7 @@ def _repair_flags(flags: dict) -> tuple[dict, int]:
     return repaired, total
 
 
-_PATH_FLAGS = {"tools", "save", "messages", "system_file"}
+_PATH_FLAGS = {"tools", "save", "messages", "system_file", "attach"}
 
 
 def _run(settings, messages: list[dict]) -> int:
