@@ -142,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
                 err.headers.update({str(k): str(v) for k, v in (fault.get("headers") or {}).items()})
                 raise err
             reply = build_reply(mock.script, body, mock._next_number(), cache=mock.cache)
+            with mock._lock:
+                mock.billed.append(dict(reply.message.get("usage") or {}))
             self._send_reply(reply, bool(body.get("stream")), fault)
         except _Dropped:
             self.close_connection = True
@@ -401,7 +403,8 @@ class MockServer:
     log: where one-line notes go (client disconnects, idle connections, a public address);
     None writes them to stderr, False drops them.
     cache_min_tokens: the prompt cache's minimum cacheable prefix, in the mock's tokens (words);
-    `.cache` is the PromptCache (its `clock` may be replaced to test lifetimes).
+    `.cache` is the PromptCache (its `clock` may be replaced to test lifetimes); `.billed` the
+    usage it answered each Messages request with.
     It also answers GET /v1/search and /v1/forecast as Open-Meteo would (see weather.py).
     """
 
@@ -410,6 +413,7 @@ class MockServer:
                  cache_min_tokens: int = DEFAULT_MIN_TOKENS):
         self.script = load_script(script)
         self.cache = PromptCache(min_tokens=cache_min_tokens)
+        self.billed: list[dict] = []  # the usage of each /v1/messages answer, in order (benchmarks)
         self.host, self.port, self.api_key = host, port, api_key
         self.idle_timeout = idle_timeout
         self._log_to = log
