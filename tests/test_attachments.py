@@ -4,7 +4,6 @@ the API's limits checked before sending; images returned by tool handlers."""
 from __future__ import annotations
 
 import base64
-import json
 import struct
 import subprocess
 import sys

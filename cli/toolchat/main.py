@@ -19,11 +19,12 @@ from . import __version__, options
 from .commands import HELP, _Command, _guard, _say, _traceback  # noqa: F401  (shared by every command module)
 from .errors import Interrupted, Terminated, ToolchatError, UsageError
 
-SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs")
+SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs", "models", "count-tokens")
 
 EPILOG = (
     "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
     "toolchat mcp list, toolchat logs [list | show ID | search TEXT | export ID | rm ID | path | off | on], "
+    "toolchat models, toolchat count-tokens PROMPT, "
     "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
@@ -524,6 +525,10 @@ def mock_server(
 from .logs_cli import logs_app  # noqa: E402
 
 sub.add_typer(logs_app, name="logs")
+
+from .catalog_cli import register as _register_catalog  # noqa: E402
+
+_register_catalog(sys.modules[__name__])  # `models` and `count-tokens`
 
 
 def _completing_subcommand() -> bool:

@@ -390,6 +390,16 @@ class AnthropicDialect(Dialect):
     def decoder(self) -> AnthropicDecoder:
         return AnthropicDecoder()
 
+    def models_url(self, base_url: str) -> str:
+        """GET /v1/models (toolchat models)."""
+        from .models import models_url
+
+        return models_url(self.url(base_url), "/messages")
+
+    def count_tokens_url(self, base_url: str) -> str:
+        """POST /v1/messages/count_tokens (toolchat count-tokens)."""
+        return self.url(base_url) + "/count_tokens"
+
     def message_from_json(self, data: object, bad_input: dict) -> dict:
         return assemble_json(data, bad_input)
 

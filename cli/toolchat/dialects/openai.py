@@ -672,6 +672,12 @@ class OpenAIDialect(Dialect):
     def url(self, base_url: str) -> str:
         return chat_completions_url(base_url)
 
+    def models_url(self, base_url: str) -> str:
+        """GET /v1/models of an OpenAI-compatible server (toolchat models)."""
+        from .models import models_url
+
+        return models_url(self.url(base_url), "/chat/completions")
+
     def headers(self, settings: Any) -> dict:
         """Authorization: Bearer KEY. Without a key only for a loopback base URL (a local model
         server that needs no auth); anywhere else a missing key is a UsageError before any request."""

@@ -121,6 +121,12 @@ class _Handler(BaseHTTPRequestHandler):
 
                 openai.handle(self, mock, headers, raw)  # OpenAI's dialect, its own errors (openai.py)
                 return
+            if path in ("/v1/models", "/v1/messages/count_tokens"):
+                from .catalog import answer
+
+                self._send_json(200, answer(path, self.command, parse_qs(urlsplit(self.path).query),
+                                            headers, raw, mock.api_key))
+                return
             if path != "/v1/messages":
                 raise ApiError(404, "not_found_error", "Not Found")
             if self.command != "POST":
