@@ -276,3 +276,13 @@ def test_the_summary_line_shows_the_cached_share_and_the_cost():
     assert summary(result, 1.25) == "m · 2 turns · 0 tools · 800 in (75% cached) / 20 out tokens · $0.0123 · 1.2 s"
     assert summary(Result(model="m", turns=1, usage={"input_tokens": 5, "output_tokens": 1}), 0.5) == \
         "m · 1 turn · 0 tools · 5 in / 1 out tokens · 0.5 s"
+
+
+def test_breakpoints_already_in_a_transcript_count_towards_the_four():
+    marked = {"role": "user", "content": [{"type": "text", "text": "old", "cache_control": EPHEMERAL}]}
+    body = place_breakpoints({"model": "m", "tools": [TOOL], "system": "s", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "older", "cache_control": EPHEMERAL}]},
+        {"role": "assistant", "content": "a"}, marked, {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "new"}]})
+    assert breakpoints(body) == ["tools.0", "system.0", "messages.0.0", "messages.2.0"]
+    PromptCache().account(body)  # the mock (like the API) takes it: 4 breakpoints

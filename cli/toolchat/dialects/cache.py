@@ -18,6 +18,8 @@ its messages back within seconds. The transcript itself is never changed: the bo
 
 from __future__ import annotations
 
+import json
+
 MAX_BREAKPOINTS = 4
 # Blocks that may carry cache_control (thinking and redacted_thinking may not).
 MARKABLE = frozenset({"text", "image", "document", "tool_use", "tool_result", "search_result"})
@@ -28,22 +30,25 @@ def place_breakpoints(body: dict, ttl: str = "5m") -> dict:
     long = {"type": "ephemeral", "ttl": "1h"} if ttl == "1h" else {"type": "ephemeral"}
     short = {"type": "ephemeral"}
     body = dict(body)
-    used = 0
+    # A transcript from elsewhere (--messages) may carry breakpoints already: they count.
+    used = len(breakpoints(body))
     tools = body.get("tools")
     if tools:
+        used += "cache_control" not in tools[-1]
         body["tools"] = [*tools[:-1], {**tools[-1], "cache_control": long}]
-        used += 1
     system = body.get("system")
     if isinstance(system, str) and system:
         body["system"] = [{"type": "text", "text": system, "cache_control": long}]
         used += 1
     elif isinstance(system, list) and system and isinstance(system[-1], dict):
+        used += "cache_control" not in system[-1]
         body["system"] = [*system[:-1], {**system[-1], "cache_control": long}]
-        used += 1
     messages = list(body.get("messages") or [])
     for index in (len(messages) - 3, len(messages) - 1):
         if index < 0 or used >= MAX_BREAKPOINTS:
             continue
+        if "cache_control" in json.dumps(messages[index].get("content")):
+            continue  # already marked (a transcript from elsewhere)
         marked = _marked(messages[index], short)
         if marked is not None:
             messages[index] = marked
