@@ -280,6 +280,11 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     return events, chat.result
 
 
+def tokens(usage: dict) -> dict:
+    """A run's usage without its cost_usd (runs with the default model are priced)."""
+    return {k: v for k, v in usage.items() if k != "cost_usd"}
+
+
 def sse(*events: dict, line_end: str = "\n", with_names: bool = True) -> str:
     """An SSE body from event payloads, each `event: TYPE` + `data: JSON` + blank line."""
     out = []
