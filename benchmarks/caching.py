@@ -139,7 +139,7 @@ def scenario(calls: int, args) -> tuple[list[dict], bool]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOOLCHAT_", "LLM_"))
                 and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
         base.update({"HOME": str(work), "XDG_CONFIG_HOME": str(work / "config"), "LLM_USER_PATH": str(work / "llm"),
-                     "TOOLCHAT_CONFIG": os.devnull, "no_proxy": "127.0.0.1"})
+                     "TOOLCHAT_CONFIG": os.devnull, "TOOLCHAT_LOG": "0", "no_proxy": "127.0.0.1"})
         toolchat = [sys.executable, "-m", "toolchat", "-q", "-m", MODEL, "-t", "tools.yaml", "-s", SYSTEM,
                     "--max-turns", str(TURNS), "--plain"]
         env = {**base, "TOOLCHAT_BASE_URL": server.url, "TOOLCHAT_API_KEY": KEY,
