@@ -253,12 +253,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
-    """Run the chat loop in-process against `server` over real HTTP; return (events, result)."""
+    """Run the chat loop in-process against `server` over real HTTP; return (events, result).
+
+    Prompt caching is off unless `cache=True` is passed: these tests look at the transcript as
+    sent, and test_caching.py looks at the breakpoints."""
     from toolchat.chat import Chat
     from toolchat.session import dialect_for, tool_runner
     from toolchat.settings import Settings
     from toolchat.transport import Transport
 
+    overrides.setdefault("cache", False)
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         tools=tuple(str(f) for f in tools_files), **overrides)
     dialect = dialect_for(settings)  # api="openai" among the overrides: chat.completions
@@ -274,6 +278,11 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     finally:
         transport.close()
     return events, chat.result
+
+
+def tokens(usage: dict) -> dict:
+    """A run's usage without its cost_usd (runs with the default model are priced)."""
+    return {k: v for k, v in usage.items() if k != "cost_usd"}
 
 
 def sse(*events: dict, line_end: str = "\n", with_names: bool = True) -> str:

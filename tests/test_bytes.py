@@ -71,7 +71,7 @@ def test_latin1_git_diff_on_stdin_is_replaced_with_one_warning(tmp_path, mock, l
 @pytest.mark.parametrize("mode", ["--json", "--stream-json"])
 def test_non_utf8_argv_and_system_text_are_replaced_with_one_warning(tmp_path, mock, mode):
     server = mock()
-    proc = run(tmp_path, server, mode, "-s", b"be n\xefce", b"caf\xe9", b"\xed\xa0\x80x")
+    proc = run(tmp_path, server, mode, "--no-cache", "-s", b"be n\xefce", b"caf\xe9", b"\xed\xa0\x80x")
     assert proc.returncode == 0, proc
     assert proc.stderr.decode() == warning("the command line", 5)
     assert output(proc, mode)["error"] is None
@@ -93,7 +93,7 @@ def test_a_latin1_messages_file_and_tools_file_are_read_with_one_warning_each(tm
         "tools:\n  - name: t\n    description: caf\xe9 cr\xe8me\n    input_schema: {type: object}\n"
         "    handler: platform:system\n".encode("latin-1"))
     server = mock()
-    proc = run(tmp_path, server, "--json", "--messages", "m.json", "-t", "t.yaml")
+    proc = run(tmp_path, server, "--json", "--no-cache", "--messages", "m.json", "-t", "t.yaml")
     assert proc.returncode == 0, proc
     assert proc.stderr.decode() == warning("--messages m.json", 1) + warning("t.yaml", 2)
     body = server.requests[-1].body

@@ -218,16 +218,18 @@ def test_dry_run_prints_the_body_and_sends_nothing(toolchat, mock, calc):
     assert run.code == 0
     assert json.loads(run.out) == {
         "model": "claude-sonnet-4-20250514", "max_tokens": 4096,
-        "messages": [{"role": "user", "content": "hi"}], "system": "Be brief.", "temperature": 0.2,
+        # Prompt caching is on by default: breakpoints on the last tool, the system prompt, the prompt.
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}], "temperature": 0.2,
         "tools": [{"name": "calc", "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}, "description": "Add"},
-                  {"name": "guarded", "input_schema": {"type": "object"}}],
+                  {"name": "guarded", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
         "tool_choice": {"type": "any"}, "stream": True}
     assert server.requests == []
     assert TEST_KEY not in run.out + run.err
 
 
 def test_dry_run_needs_no_key(toolchat):
-    run = toolchat("--dry-run", "hi", key=None)
+    run = toolchat("--dry-run", "--no-cache", "hi", key=None)
     assert run.code == 0 and json.loads(run.out)["messages"] == [{"role": "user", "content": "hi"}]
 
 
@@ -274,7 +276,7 @@ def test_flag_beats_environment_beats_config_file(toolchat, mock, tmp_path):
     toolchat("-m", "from-flag", "hi", server=server, env={"TOOLCHAT_MODEL": "from-env"})
     bodies = [r.body for r in server.requests]
     assert [b["model"] for b in bodies] == ["from-config", "from-env", "from-flag"]
-    assert {b["max_tokens"] for b in bodies} == {77} and {b["system"] for b in bodies} == {"configured"}
+    assert {b["max_tokens"] for b in bodies} == {77} and {b["system"][0]["text"] for b in bodies} == {"configured"}
 
 
 def test_confirm_tool_is_not_run_without_a_terminal(toolchat, mock, calc):
@@ -485,6 +487,6 @@ def test_help_names_arguments_plainly(toolchat, command, usage, argument):
 
 def test_double_dash_sends_words_that_look_like_commands_as_the_prompt(toolchat, mock):
     server = mock()
-    run = toolchat("--", "tools", "are", "great", "--json", server=server)
+    run = toolchat("--no-cache", "--", "tools", "are", "great", "--json", server=server)
     assert (run.code, run.out) == (0, "tools are great --json\n")
     assert server.requests[0].body["messages"] == [{"role": "user", "content": "tools are great --json"}]

@@ -113,7 +113,8 @@ def drive(home: Path, server, prompt: str, tools_file: str | None = None, env: d
     environment = clean_env(home.parent, TOOLCHAT_API_KEY=TEST_KEY, TOOLCHAT_BASE_URL=server.url,
                             TOOLCHAT_CONFIG=os.devnull, **(env or {}))
     assert environment["TOOLCHAT_HOME"] == str(home)
-    command = [sys.executable, "-m", "toolchat", *args, prompt]
+    # --no-cache: these tests compare what was sent with what was logged (no breakpoints in the log)
+    command = [sys.executable, "-m", "toolchat", "--no-cache", *args, prompt]
     if tools_file:
         command += ["-t", tools_file]
     proc = subprocess.Popen(command, env=environment, cwd=home.parent, stdout=subprocess.PIPE,
@@ -353,7 +354,7 @@ def test_continue_refusals_are_usage_errors(home, mock, tools, logs, tmp_path, t
             (("-c",), "-c: the conversation ends with the model's answer; give a prompt to continue it")):
         refused = ask(*args)
         assert (refused.code, refused.err) == (2, f"toolchat: error: {message}\n"), args
-    dry = toolchat("--cid", "01aaaa", "--dry-run", "more", stdin="piped text\n",  # stdin joins the prompt
+    dry = toolchat("--no-cache", "--cid", "01aaaa", "--dry-run", "more", stdin="piped text\n",  # stdin joins the prompt
                    env={"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": os.devnull})
     assert json.loads(dry.out)["messages"] == [
         {"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
@@ -684,7 +685,7 @@ def test_export_is_a_transcript_that_messages_continues(home, mock, tools, logs,
     saved = tmp_path / "saved.json"
     assert logs("export", cid[:8], "-o", str(saved)).code == 0
     assert json.loads(saved.read_text()) == document
-    dry = toolchat("--messages", str(saved), "And near Sydney?", "--dry-run",
+    dry = toolchat("--messages", str(saved), "And near Sydney?", "--dry-run", "--no-cache",
                    env={"TOOLCHAT_CONFIG": os.devnull})
     assert dry.code == 0, dry
     body = json.loads(dry.out)

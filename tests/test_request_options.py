@@ -125,9 +125,9 @@ def test_the_command_line_builds_the_sampling_fields(tmp_path, monkeypatch, caps
 def test_system_at_file_and_system_file_read_the_prompt_from_a_file(tmp_path, monkeypatch, capsys):
     (tmp_path / "sys.txt").write_text("Be brief.\nAlways.", encoding="utf-8")
     for args in (["-s", "@sys.txt"], ["--system-file", "sys.txt"]):
-        run = cli(monkeypatch, capsys, tmp_path, None, *args, "--dry-run", "hi")
+        run = cli(monkeypatch, capsys, tmp_path, None, *args, "--no-cache", "--dry-run", "hi")
         assert json.loads(run.out)["system"] == "Be brief.\nAlways.", args
-    run = cli(monkeypatch, capsys, tmp_path, None, "-s", "@@home", "--dry-run", "hi")
+    run = cli(monkeypatch, capsys, tmp_path, None, "-s", "@@home", "--no-cache", "--dry-run", "hi")
     assert json.loads(run.out)["system"] == "@home"
 
 
@@ -147,7 +147,7 @@ def test_a_saved_system_prompt_starting_with_at_is_text_not_a_file(tmp_path, mon
     saved.write_text(json.dumps({"system": "@sys.txt", "messages": [
         {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}))
     (tmp_path / "sys.txt").write_text("from the file")
-    run = cli(monkeypatch, capsys, tmp_path, None, "--messages", str(saved), "--dry-run", "more")
+    run = cli(monkeypatch, capsys, tmp_path, None, "--messages", str(saved), "--no-cache", "--dry-run", "more")
     assert json.loads(run.out)["system"] == "@sys.txt"
 
 

@@ -91,7 +91,7 @@ class Pictures(ToolSource):
 def test_chat_runs_over_byte_chunks_through_the_dialect_with_no_http():
     body = sse(*message_events({"type": "text", "text": "Hello, wörld!", "pieces": ["Hel", "lo, ", "wörld!"]}))
     transport = FakeTransport(chopped(body, 7))  # chunks cut through events, lines and a UTF-8 char
-    chat = Chat(Settings(model="m"), AnthropicDialect(), transport, ToolRunner())
+    chat = Chat(Settings(model="m", cache=False), AnthropicDialect(), transport, ToolRunner())
     events = list(chat.run([{"role": "user", "content": "hi"}]))
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello, wörld!"
     assert isinstance(events[-1], Finished)
@@ -107,7 +107,7 @@ def test_a_fake_tool_source_answers_with_text_and_image_blocks():
     final = sse(*message_events({"type": "text", "text": "A cat."}))
     source = Pictures()
     transport = FakeTransport(chopped(tool_turn, 5), chopped(final, 11))
-    chat = Chat(Settings(model="m"), AnthropicDialect(), transport, ToolRunner([source]))
+    chat = Chat(Settings(model="m", cache=False), AnthropicDialect(), transport, ToolRunner([source]))
     events = list(chat.run([{"role": "user", "content": "picture?"}]))
     assert [type(e).__name__ for e in events if isinstance(e, (ToolCall, ToolResult))] == ["ToolCall", "ToolResult"]
     assert source.calls == [("snap", {"what": "a cat"})]

@@ -54,7 +54,7 @@ def test_debug_json_failure_never_shows_the_key(toolchat, mock, tmp_path, env, f
 
 @pytest.mark.parametrize("env, flags, header", STYLES)
 def test_dry_run_never_shows_the_key(toolchat, env, flags, header):
-    run = toolchat("--dry-run", "--debug", *flags, "hi", key=None, env=env)
+    run = toolchat("--dry-run", "--no-cache", "--debug", *flags, "hi", key=None, env=env)
     assert run.code == 0 and json.loads(run.out)["messages"] == [{"role": "user", "content": "hi"}]
     assert_no_secret(run.out, run.err)
 

@@ -32,7 +32,9 @@ ANSWER_TOOL = {"name": "structured_output",
 
 
 def play(server, prompt="Who?", tools_files=(), **overrides):
-    """The chat loop in-process over real HTTP; (result, notes said on stderr)."""
+    """The chat loop in-process over real HTTP; (result, notes said on stderr). Prompt caching off:
+    the tests compare the tools sent."""
+    overrides.setdefault("cache", False)
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         tools=tuple(str(f) for f in tools_files), **overrides)
     transport = Transport(messages_url(server.url), {**settings.credential_header(),

@@ -399,7 +399,7 @@ def test_the_debug_traceback_shows_the_error_message_escaped(tmp_path, mock):
 def test_dry_run_json_is_exact_with_nothing_raw(tmp_path):
     messages = tmp_path / "m.json"
     messages.write_text(json.dumps([{"role": "user", "content": RAW}]))
-    proc = run_bytes(tmp_path, None, "--messages", str(messages), "--dry-run")
+    proc = run_bytes(tmp_path, None, "--messages", str(messages), "--dry-run", "--no-cache")
     assert proc.returncode == 0 and proc.stderr == b""
     assert_inert(proc.stdout)
     assert json.loads(proc.stdout)["messages"] == [{"role": "user", "content": RAW}]
@@ -487,7 +487,7 @@ def test_plain_on_a_terminal_shows_every_sequence_escaped(tmp_path, mock, tools)
     assert_inert(raw.replace(b"\r\n", b"\n"))
     assert (screen.title, screen.icon_name) == ("", "")
     lines = [re.sub(r"\(\d+ ms\)", "(N ms)", line) for line in screen_text(screen)]
-    lines[-1] = re.sub(r"\d+ in / \d+ out tokens · \d+\.\d s$", "N in / N out tokens · T s", lines[-1])
+    lines[-1] = re.sub(r"\d+ in / \d+ out tokens · (\$\d+\.\d{4} · )?\d+\.\d s$", "N in / N out tokens · T s", lines[-1])
     assert lines == [
         "→ show {}",
         f"← show ok (N ms): {clipped(folded(SHOWN))}",
@@ -508,6 +508,6 @@ def test_an_error_line_on_a_terminal_shows_the_message_escaped(tmp_path, mock):
     assert_inert(raw.replace(b"\r\n", b"\n"))
     assert (screen.title, screen.icon_name) == ("", "")
     lines = screen_text(screen)
-    lines[0] = re.sub(r"\d+ in / \d+ out tokens · \d+\.\d s$", "N in / N out tokens · T s", lines[0])
+    lines[0] = re.sub(r"\d+ in / \d+ out tokens · (\$\d+\.\d{4} · )?\d+\.\d s$", "N in / N out tokens · T s", lines[0])
     assert lines == ["claude-sonnet-4-20250514 · 1 turn · 0 tools · N in / N out tokens · T s",
                      f"toolchat: error: invalid_request_error: {folded(SHOWN)}"]

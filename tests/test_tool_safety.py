@@ -130,7 +130,7 @@ def test_without_allow_tool_a_confirm_tool_is_not_run_without_a_terminal(toolcha
 
 def test_deny_tool_is_not_offered_and_a_call_to_it_is_refused(toolchat, mock, tools):
     server = mock()
-    run = toolchat("--deny-tool", "fine", "-t", tools, calls(("fine", {})), server=server)
+    run = toolchat("--no-cache", "--deny-tool", "fine", "-t", tools, calls(("fine", {})), server=server)
     assert run.code == 0, run
     offered = [tool["name"] for tool in server.requests[0].body["tools"]]
     assert offered == ["hang", "flood", "guarded", "boom"]

@@ -209,7 +209,7 @@ TOOL_SCRIPT = {"turns": [
 
 def test_saved_then_continued_sends_the_saved_messages_plus_the_prompt(toolchat, mock, tmp_path):
     server = mock(TOOL_SCRIPT)
-    first = toolchat("-q", "-m", "claude-custom", "-s", "Be brief.", "-t", str(SAMPLE_TOOLS), "--save", "chat.json",
+    first = toolchat("--no-cache", "-q", "-m", "claude-custom", "-s", "Be brief.", "-t", str(SAMPLE_TOOLS), "--save", "chat.json",
                      "What is 2**10?", server=server)
     assert (first.code, first.out) == (0, "Let me compute.\n\nIt is 1024.\n"), first
     saved = json.loads((tmp_path / "chat.json").read_text())
@@ -219,7 +219,7 @@ def test_saved_then_continued_sends_the_saved_messages_plus_the_prompt(toolchat,
         {"role": "assistant", "content": [{"type": "text", "text": "It is 1024."}]}]
     assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "user", "assistant"]
 
-    second = toolchat("-t", str(SAMPLE_TOOLS), "--messages", "chat.json", "And now?", server=server)
+    second = toolchat("--no-cache", "-t", str(SAMPLE_TOOLS), "--messages", "chat.json", "And now?", server=server)
     assert (second.code, second.out) == (0, "Continued: And now?\n"), second
     body = server.requests[-1].body
     assert body["messages"] == saved["messages"] + [{"role": "user", "content": "And now?"}]
@@ -229,7 +229,7 @@ def test_saved_then_continued_sends_the_saved_messages_plus_the_prompt(toolchat,
 def test_flags_override_the_saved_model_and_system(toolchat, mock, tmp_path):
     save_transcript(str(tmp_path / "chat.json"), [USER, ANSWER], model="saved-model", system="saved system")
     server = mock()
-    run = toolchat("-m", "flag-model", "-s", "flag system", "--messages", "chat.json", "More.", server=server)
+    run = toolchat("--no-cache", "-m", "flag-model", "-s", "flag system", "--messages", "chat.json", "More.", server=server)
     assert run.code == 0, run
     body = server.requests[0].body
     assert (body["model"], body["system"]) == ("flag-model", "flag system")
@@ -237,18 +237,18 @@ def test_flags_override_the_saved_model_and_system(toolchat, mock, tmp_path):
 
 def test_continue_from_a_json_document(toolchat, mock, tmp_path):
     server = mock()
-    first = toolchat("--json", "Hello.", server=server)
+    first = toolchat("--no-cache", "--json", "Hello.", server=server)
     (tmp_path / "run.json").write_text(first.out)
-    run = toolchat("--messages", "run.json", "Again.", server=server)
+    run = toolchat("--no-cache", "--messages", "run.json", "Again.", server=server)
     assert (run.code, run.out) == (0, "Again.\n")
     assert server.requests[-1].body["messages"] == first.json()["messages"] + [{"role": "user", "content": "Again."}]
 
 
 def test_continue_from_stream_json_output(toolchat, mock, tmp_path):
     server = mock()
-    first = toolchat("--stream-json", "Hello.", server=server)
+    first = toolchat("--no-cache", "--stream-json", "Hello.", server=server)
     (tmp_path / "run.ndjson").write_text(first.out)
-    run = toolchat("--messages", "run.ndjson", "Again.", server=server)
+    run = toolchat("--no-cache", "--messages", "run.ndjson", "Again.", server=server)
     assert run.code == 0, run
     assert server.requests[-1].body["messages"] == [
         {"role": "user", "content": "Hello."}, {"role": "assistant", "content": [{"type": "text", "text": "Hello."}]},
@@ -257,7 +257,7 @@ def test_continue_from_stream_json_output(toolchat, mock, tmp_path):
 
 def test_messages_from_stdin(toolchat, mock):
     server = mock()
-    run = toolchat("--messages", "-", "Again.", server=server, stdin=json.dumps([USER, ANSWER]))
+    run = toolchat("--no-cache", "--messages", "-", "Again.", server=server, stdin=json.dumps([USER, ANSWER]))
     assert (run.code, run.out) == (0, "Again.\n")
     assert server.requests[0].body["messages"] == [USER, ANSWER, {"role": "user", "content": "Again."}]
 
@@ -265,19 +265,19 @@ def test_messages_from_stdin(toolchat, mock):
 def test_piped_stdin_is_the_prompt_when_messages_come_from_a_file(toolchat, mock, tmp_path):
     save_transcript(str(tmp_path / "chat.json"), [USER, ANSWER], model="m")
     server = mock()
-    run = toolchat("--messages", "chat.json", "Summarise:", server=server, stdin="the file\n")
+    run = toolchat("--no-cache", "--messages", "chat.json", "Summarise:", server=server, stdin="the file\n")
     assert run.code == 0, run
     assert server.requests[0].body["messages"][-1] == {"role": "user", "content": "Summarise:\n\nthe file"}
 
 
 def test_save_after_a_failure_keeps_the_prompt_and_continuing_resends_it(toolchat, mock, tmp_path):
     failing = mock(api_key="another-key")
-    run = toolchat("--save", "chat.json", "Hello?", server=failing)
+    run = toolchat("--no-cache", "--save", "chat.json", "Hello?", server=failing)
     assert run.code == 3
     saved = json.loads((tmp_path / "chat.json").read_text())
     assert saved["messages"] == [{"role": "user", "content": "Hello?"}]
     server = mock()
-    again = toolchat("--messages", "chat.json", server=server)  # no prompt: send it as it is
+    again = toolchat("--no-cache", "--messages", "chat.json", server=server)  # no prompt: send it as it is
     assert (again.code, again.out) == (0, "Hello?\n")
     assert server.requests[0].body["messages"] == saved["messages"]
 

@@ -63,7 +63,8 @@ class Chat:
                 choice = structured.ANSWER_TOOL if len(tools) == 1 else "any"
         return Request(model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
                        temperature=s.temperature, tools=tools,
-                       tool_choice=choice, parallel=s.parallel, extra=extra)
+                       tool_choice=choice, parallel=s.parallel, extra=extra,
+                       cache=s.cache_ttl if s.cache else None)
 
     def run(self, messages: list[dict]) -> Iterator:
         """Play the conversation to its end; the last event is always Finished.
@@ -84,6 +85,7 @@ class Chat:
             # Also when interrupted. Only this turn's calls can answer its tool_use blocks: gateways
             # that number calls per turn (call_0, call_1...) reuse ids across turns.
             _settle(messages, result.tool_calls[self._turn_calls:])
+        _add_cost(result, self.settings)
         try:
             yield Finished(result)
         except KeyboardInterrupt as exc:  # while the result was being shown or saved
@@ -289,7 +291,22 @@ def _text_of(content: list[dict]) -> str:
     return "".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
+def _add_cost(result: Result, settings: Settings) -> None:
+    """usage["cost_usd"] when the model's price is known (pricing.py); never a guess."""
+    from .pricing import cost_usd
+
+    cost = cost_usd(result.model, result.usage, dict(settings.prices))
+    if cost is not None and (result.turns or result.usage.get("input_tokens")):
+        result.usage["cost_usd"] = cost
+
+
 def _add_usage(total: dict, usage: dict) -> None:
+    """Sum the numeric counters, and those one level down (`cache_creation`'s by lifetime)."""
     for key, value in usage.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             total[key] = total.get(key, 0) + value
+        elif isinstance(value, dict) and isinstance(total.get(key, {}), dict):
+            inner = total.setdefault(key, {})
+            for name, number in value.items():
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    inner[name] = inner.get(name, 0) + number

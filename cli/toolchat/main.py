@@ -20,12 +20,13 @@ from .commands import (HELP, _Command, _given, _guard, _keyword, _say, _signals,
                        _traceback, _typer_options)  # command module)
 from .errors import Interrupted, ToolchatError, UsageError
 
-SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs", "batch")
+SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs", "batch", "models", "count-tokens")
 
 EPILOG = (
     "Other commands: toolchat tools list | tools validate FILE... | tools run NAME --input JSON, "
     "toolchat mcp list, toolchat logs [list | show ID | search TEXT | export ID | rm ID | path | off | on], "
     "toolchat batch INPUT.jsonl [-o OUT.jsonl] | batch status INPUT | batch cancel INPUT, "
+    "toolchat models, toolchat count-tokens PROMPT, "
     "toolchat mock-server.  Exit codes: 0 done, 2 usage or tools file, 3 API or transport, "
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
@@ -93,7 +94,10 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
     text, replaced = repair(" ".join(words).strip())
     flags, more = _repair_flags(flags)
     warn_replaced("the command line", replaced + more)
-    if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-":
+    stdin_attached = "-" in (flags.get("attach") or [])
+    if stdin_attached and messages_file == "-":
+        raise UsageError("-a - and --messages - both want stdin; give one of them a file")
+    if sys.stdin is not None and not sys.stdin.isatty() and messages_file != "-" and not stdin_attached:
         piped, replaced = decode(read_stdin())
         warn_replaced("stdin", replaced)
         text = "\n\n".join(part for part in (text, piped.strip()) if part)
@@ -119,6 +123,8 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
             flags = {**flags, "system": "@" + saved if isinstance(saved, str) and saved.startswith("@")
                      else saved}
         messages = continue_from(loaded.messages, text, where[1], flag=where[0])
+    elif not text and flags.get("attach"):
+        messages = [{"role": "user", "content": ""}]  # the attachments alone are the prompt
     elif not text:
         raise UsageError("no prompt: give one as arguments or on stdin (toolchat --help)")
     else:
@@ -195,7 +201,7 @@ def _repair_flags(flags: dict) -> tuple[dict, int]:
     return repaired, total
 
 
-_PATH_FLAGS = {"tools", "save", "messages", "system_file"}
+_PATH_FLAGS = {"tools", "save", "messages", "system_file", "attach"}
 
 
 def _run(settings, messages: list[dict]) -> int:
@@ -474,6 +480,9 @@ sub.add_typer(logs_app, name="logs")
 from .batch_cli import batch_app  # noqa: E402
 
 sub.add_typer(batch_app, name="batch")
+from .catalog_cli import register as _register_catalog  # noqa: E402
+
+_register_catalog(sys.modules[__name__])  # `models` and `count-tokens`
 
 
 def _completing_subcommand() -> bool:

@@ -31,37 +31,39 @@ class Option:
 
 
 TOOLS = Option("tools", ("-t", "--tools"), list, (), "Tools YAML file (repeatable). [env TOOLCHAT_TOOLS]",
-               "FILE", env=("TOOLCHAT_TOOLS",), commands=("ask", "tools list", "tools run", "mcp list"))
+               "FILE", env=("TOOLCHAT_TOOLS",), commands=("ask", "tools list", "tools run", "mcp list", "count-tokens"))
 MCP_CONFIG = Option("mcp_config", ("--mcp-config",), list, (),
                     'MCP servers: a {"mcpServers": ...} JSON file, e.g. .mcp.json (repeatable). '
                     "[env TOOLCHAT_MCP_CONFIG]", "FILE", env=("TOOLCHAT_MCP_CONFIG",),
-                    commands=("ask", "tools list", "tools run", "mcp list"))
+                    commands=("ask", "tools list", "tools run", "mcp list", "count-tokens"))
 
 OPTIONS: tuple[Option, ...] = (
     Option("api", ("--api",), str, "anthropic",
            "anthropic (/v1/messages) or openai (/v1/chat/completions). [env TOOLCHAT_API; default anthropic]",
-           "DIALECT", env=("TOOLCHAT_API",)),
+           "DIALECT", env=("TOOLCHAT_API",), commands=("ask", "models", "count-tokens")),
     Option("profile", ("-p", "--profile"), str, None, "Use this profile of the config file. [env TOOLCHAT_PROFILE]",
-           "NAME", env=("TOOLCHAT_PROFILE",), config=False),
+           "NAME", env=("TOOLCHAT_PROFILE",), config=False, commands=("ask", "models", "count-tokens")),
     # `profiles: {NAME: {api, base_url, model, key_env, ...}}` (profiles.py); -p picks one.
     Option("profiles", (), dict, None, setting=False),
     Option("model", ("-m", "--model"), str, DEFAULT_MODEL,
            f"Model name. [env TOOLCHAT_MODEL; default {DEFAULT_MODEL}, with --api openai gpt-4o-mini]", "MODEL",
-           env=("TOOLCHAT_MODEL",)),
+           env=("TOOLCHAT_MODEL",), commands=("ask", "count-tokens")),
     Option("max_tokens", ("--max-tokens",), int, 4096, "Max output tokens per turn. [default 4096]", "N"),
-    Option("system", ("-s", "--system"), str, None, "System prompt; @FILE reads it from FILE.", "TEXT"),
+    Option("system", ("-s", "--system"), str, None, "System prompt; @FILE reads it from FILE.", "TEXT",
+           commands=("ask", "count-tokens")),
     Option("system_file", ("--system-file",), str, None, "Read the system prompt from FILE.", "FILE",
            config=False, setting=False),
     TOOLS,
     MCP_CONFIG,
     Option("base_url", ("--base-url",), str, DEFAULT_BASE_URL,
            "API base URL. [env TOOLCHAT_BASE_URL, ANTHROPIC_BASE_URL or OPENAI_BASE_URL]", "URL",
-           env=("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL")),  # one dialect's each
+           env=("TOOLCHAT_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL"),  # one dialect's each
+           commands=("ask", "models", "count-tokens")),
     Option("auth_style", ("--auth-style",), str, "auto", "How the API key is sent: auto|bearer|x-api-key.",
-           "STYLE", env=("TOOLCHAT_AUTH_STYLE",)),
+           "STYLE", env=("TOOLCHAT_AUTH_STYLE",), commands=("ask", "models", "count-tokens")),
     Option("headers", ("--header",), list, (), "Extra request header 'Name: value' (repeatable).",
-           "'NAME: VALUE'"),
-    Option("tool_choice", ("--tool-choice",), str, None, "auto|any|none|TOOL_NAME", "CHOICE"),
+           "'NAME: VALUE'", commands=("ask", "models", "count-tokens")),
+    Option("tool_choice", ("--tool-choice",), str, None, "auto|any|none|TOOL_NAME", "CHOICE", commands=("ask", "count-tokens")),
     Option("parallel", ("--no-parallel",), bool, True, "Ask for at most one tool call per turn.",
            flag_value=False),
     Option("max_turns", ("--max-turns",), int, 10, "Max model requests in this run. [default 10]", "N"),
@@ -85,7 +87,7 @@ OPTIONS: tuple[Option, ...] = (
            "Retries for overloaded, rate-limited or failed requests. [default 2]", "N", env=("TOOLCHAT_RETRIES",)),
     Option("timeout", ("--timeout",), float, None,
            "Connect timeout, and the longest silence allowed in a response. [default 10 / 600]", "SECONDS",
-           env=("TOOLCHAT_TIMEOUT",), setting=False),
+           env=("TOOLCHAT_TIMEOUT",), setting=False, commands=("ask", "models", "count-tokens")),
     Option("connect_timeout", (), float, 10.0),
     Option("read_timeout", (), float, 600.0),  # the longest silence allowed between bytes of a response
     Option("allow_tools", ("--allow-tool",), list, (),
@@ -93,8 +95,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("deny_tools", ("--deny-tool",), list, (), "Never offer or run this tool (repeatable).", "NAME"),
     Option("tool_output_cap", ("--tool-output-cap",), int, 100_000,
            "Cut each tool output to this many characters. [default 100000]", "CHARS"),
+    Option("cache", ("--no-cache",), bool, True,
+           "No prompt-caching breakpoints (Anthropic): every turn pays full input price.", flag_value=False),
+    Option("cache_ttl", ("--cache-ttl",), str, "5m",
+           "Prompt-cache lifetime: 5m, or 1h for the tools and system prompt (written at 2x). [default 5m]",
+           "5m|1h"),
+    Option("attach", ("-a", "--attach"), list, (),
+           "Attach an image, PDF or text file, a URL, or '-' (stdin, binary) to the prompt (repeatable).",
+           "FILE|URL|-", config=False, commands=("ask", "count-tokens")),
+    Option("attach_type", ("--attach-type",), list, (),
+           "Media type of the attachments (image/png, application/pdf, text/plain...): one for all, "
+           "or one per -a in order.", "TYPE", config=False, commands=("ask", "count-tokens")),
     Option("json", ("--json",), bool, False, "Print one JSON document with the result on stdout.",
-           config=False, setting=False),
+           config=False, setting=False, commands=("ask", "models", "count-tokens")),
     Option("stream_json", ("--stream-json",), bool, False,
            "Print newline-delimited JSON events on stdout as they happen.", config=False, setting=False),
     Option("plain", ("--plain",), bool, False, "Plain text, no live markdown view, even on a terminal.",
@@ -118,7 +131,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("yes", ("-y", "--yes"), bool, False, "Run tools marked confirm: true without asking.", config=False),
     Option("demo", ("--demo",), bool, False,
            "Run against the built-in offline mock model with the sample tools.", config=False, setting=False),
-    Option("debug", ("--debug",), bool, False, "Show requests and full tracebacks on stderr.", config=False),
+    Option("debug", ("--debug",), bool, False, "Show requests and full tracebacks on stderr.", config=False, commands=("ask", "models", "count-tokens")),
+    # Prices in USD per million tokens, by model: {MODEL: {input, output, cache_write, cache_write_1h,
+    # cache_read}}; merged over the shipped table (prices.json).
+    Option("prices", (), dict, None, setting=False),
     # True: the run is written to the conversation log; `toolchat logs off|on` sets it in the config
     # file. Settings holds the log's file instead (log_path, None when off).
     Option("log", ("--no-log",), bool, True,

@@ -99,6 +99,7 @@ class Session:
     def __init__(self, settings: Settings, *, view=None, approve=None, dialect=None, transport=None):
         self.settings = settings
         self.dialect = dialect or dialect_for(settings)
+        self.attachments = _attachments(settings)  # read and checked before any server starts
         self.tools = tool_runner(settings)
         try:
             self.settings = settings = _names_expanded(settings, self.tools)
@@ -118,6 +119,7 @@ class Session:
         """The wire body of the first request (--dry-run)."""
         from .chat import Chat
 
+        messages = self.with_attachments(messages)
         try:
             return self.dialect.body(Chat(self.settings, self.dialect, None, self.tools).request(messages))
         finally:
@@ -127,6 +129,7 @@ class Session:
         """Play the conversation into the sinks; the Result says how it ended."""
         from .chat import Chat
 
+        messages = self.with_attachments(messages)
         try:
             transport = self._transport or self._connect()
         except BaseException:
@@ -177,6 +180,14 @@ class Session:
                        sources={name: spec.source for name, spec in self.tools.all.items()},
                        warn=warn)
 
+    def with_attachments(self, messages: list[dict]) -> list[dict]:
+        """The transcript with the -a attachments in its last user message (the prompt)."""
+        if not self.attachments:
+            return messages
+        from .attachments import attach
+
+        return attach(messages, self.attachments)
+
     def _connect(self):
         from .transport import Transport
 
@@ -218,6 +229,14 @@ def _play(chat, messages: list[dict], sinks: list) -> None:
 
 def _warn(line: str) -> None:
     print(f"toolchat: {line}", file=sys.stderr, flush=True)
+
+
+def _attachments(settings: Settings) -> list[dict]:
+    if not settings.attach and not settings.attach_type:
+        return []
+    from .attachments import load
+
+    return load(settings.attach, settings.attach_type)
 
 
 def _check_tool_names(settings: Settings, known: dict) -> None:

@@ -14,6 +14,7 @@ from .options import BY_NAME, CONFIG_KEYS, DEFAULT_BASE_URL, DEFAULT_MODEL
 AUTH_STYLES = ("auto", "bearer", "x-api-key")
 COLORS = ("auto", "always", "never")
 OUTPUTS = ("auto", "plain", "json", "stream-json")
+CACHE_TTLS = ("5m", "1h")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class Settings:
     # (--no-log, TOOLCHAT_LOG=0, config `log: false`, or Settings built without resolve()).
     log_path: str | None = None
     conversation_id: str | None = None  # the logged conversation this run continues (-c / --cid)
+    cache: bool = True  # prompt-caching breakpoints (Anthropic dialect); --no-cache
+    cache_ttl: str = "5m"  # 5m | 1h (1h: the tools and system prompt; messages stay 5m)
+    attach: tuple[str, ...] = ()  # -a FILE|URL|-: attached to the first prompt
+    attach_type: tuple[str, ...] = ()  # --attach-type: one for all attachments, or one per -a
+    prices: tuple = ()  # the config file's `prices` as (model, {...}) pairs, over prices.json
 
     def credential_header(self) -> dict:
         """The auth header for the key, or raise a UsageError saying how to provide one."""
@@ -270,7 +276,14 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         raw=bool(flags.get("raw")),
         log_path=log_path,
         conversation_id=flags.get("conversation_id"),
+        cache=bool(pick("cache")),
+        cache_ttl=str(pick("cache_ttl")),
+        attach=tuple(str(a) for a in flags.get("attach") or ()),
+        attach_type=tuple(str(t) for t in flags.get("attach_type") or ()),
+        prices=_prices(config.get("prices")),
     )
+    if settings.cache_ttl not in CACHE_TTLS:
+        raise UsageError(f"--cache-ttl: {settings.cache_ttl!r} is not one of {', '.join(CACHE_TTLS)}")
     if settings.temperature is not None and not 0 <= settings.temperature <= 1:
         raise UsageError("--temperature must be between 0 and 1")
     if settings.top_p is not None and not 0 <= settings.top_p <= 1:
@@ -358,3 +371,12 @@ def _yes_no(value: Any) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise UsageError(f"TOOLCHAT_LOG / log: {value!r} is not one of 0, 1, false, true, no, yes, off, on")
+
+
+def _prices(configured: Any) -> tuple:
+    """The config file's `prices:` mapping as sorted (model, prices) pairs (Settings is frozen)."""
+    if configured is None:
+        return ()
+    from .pricing import check_prices
+
+    return tuple(sorted(check_prices(configured, "config file: prices").items()))

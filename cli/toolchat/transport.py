@@ -126,6 +126,30 @@ class Transport:
         except ToolchatError as exc:
             raise self.scrubbed(exc)
 
+    def get_json(self, url: str) -> object:
+        """GET `url` (this transport's headers and timeouts) and return its JSON body; errors as
+        for send()."""
+        try:
+            if self.debug:
+                self._debug(f"GET {url}")
+            try:
+                response = self.session.get(url, timeout=self.timeout)
+            except Exception as exc:
+                error = self.failure(exc, mid_response=False)
+                if error is None:
+                    raise
+                raise error from exc
+            with response:
+                if response.status_code >= 400:
+                    raise error_from_response(response, self._redact(response.content[:_ERROR_BODY_LIMIT]))
+                try:
+                    return json.loads(response.content.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    raise APIError(f"HTTP {response.status_code}: the answer is not JSON",
+                                   type="malformed_response") from None
+        except ToolchatError as exc:
+            raise self.scrubbed(exc)
+
     def scrubbed(self, error: ToolchatError) -> ToolchatError:
         """`error` without this transport's credentials in it (for errors met mid-stream)."""
         return scrub(error, self._secrets)

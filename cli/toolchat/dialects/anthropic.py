@@ -22,8 +22,10 @@ def build_body(*, model: str, max_tokens: int, messages: list[dict], system: str
                tool_choice: str | None = None, parallel: bool = True, stream: bool = True,
                stop_sequences: list[str] | None = None, top_p: float | None = None,
                top_k: int | None = None, thinking: int | None = None,
-               output_schema: dict | None = None, schema_mode: str = "native") -> dict:
-    """The request body for POST /v1/messages."""
+               output_schema: dict | None = None, schema_mode: str = "native",
+               cache: str | None = None) -> dict:
+    """The request body for POST /v1/messages; `cache` ("5m" | "1h"): with prompt-caching
+    breakpoints (see cache.py)."""
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
     if system:
         body["system"] = system
@@ -38,6 +40,10 @@ def build_body(*, model: str, max_tokens: int, messages: list[dict], system: str
         if tool_choice or not parallel:
             body["tool_choice"] = choice
     body["stream"] = stream
+    if cache:
+        from .cache import place_breakpoints
+
+        body = place_breakpoints(body, cache)
     return body
 
 
@@ -385,13 +391,23 @@ class AnthropicDialect(Dialect):
                           messages=signed_only(request.messages), system=request.system,
                           temperature=request.temperature, tools=list(request.tools),
                           tool_choice=request.tool_choice, parallel=request.parallel,
-                          **request.extra)
+                          cache=request.cache, **request.extra)
 
     def request_headers(self, request: Request) -> dict:
         return beta_header(request)
 
     def decoder(self) -> AnthropicDecoder:
         return AnthropicDecoder()
+
+    def models_url(self, base_url: str) -> str:
+        """GET /v1/models (toolchat models)."""
+        from .models import models_url
+
+        return models_url(self.url(base_url), "/messages")
+
+    def count_tokens_url(self, base_url: str) -> str:
+        """POST /v1/messages/count_tokens (toolchat count-tokens)."""
+        return self.url(base_url) + "/count_tokens"
 
     def message_from_json(self, data: object, bad_input: dict) -> dict:
         return assemble_json(data, bad_input)

@@ -27,6 +27,7 @@ class Request:
     tools: list[dict] = field(default_factory=list)  # {"name", "description", "input_schema"}
     tool_choice: str | None = None  # auto | any | none | TOOL_NAME
     parallel: bool = True
+    cache: str | None = None  # prompt-caching breakpoints with this TTL ("5m" | "1h"); None: none
     extra: dict = field(default_factory=dict)  # later features (thinking, output format, ...)
 
 

@@ -137,6 +137,8 @@ def _user_messages(content: Any) -> list[dict]:
             part = _image_part(block)
             if part is not None:
                 parts.append(part)
+        elif kind == "document":  # an attached PDF (-a): chat.completions' `file` part
+            parts.append(_document_part(block))
     parts = tool_images + parts
     if not parts:
         return tools
@@ -173,6 +175,19 @@ def _image_part(block: dict) -> dict | None:
     else:
         return None  # a file id: chat.completions cannot refer to Anthropic's files
     return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document_part(block: dict) -> dict:
+    """A PDF document block as a `file` part (base64 data URL); a URL one as a text note, as
+    chat.completions takes no file URLs."""
+    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    if source.get("type") == "base64" and isinstance(source.get("data"), str):
+        media_type = source.get("media_type") or "application/pdf"
+        return {"type": "file", "file": {"filename": str(block.get("title") or "document.pdf"),
+                                         "file_data": f"data:{media_type};base64,{source['data']}"}}
+    if source.get("type") == "text" and isinstance(source.get("data"), str):
+        return {"type": "text", "text": source["data"]}
+    return {"type": "text", "text": f"(document: {source.get('url') or 'not sendable here'})"}
 
 
 def _plain_text(value: Any) -> str:
@@ -647,6 +662,12 @@ class OpenAIDialect(Dialect):
 
     def url(self, base_url: str) -> str:
         return chat_completions_url(base_url)
+
+    def models_url(self, base_url: str) -> str:
+        """GET /v1/models of an OpenAI-compatible server (toolchat models)."""
+        from .models import models_url
+
+        return models_url(self.url(base_url), "/chat/completions")
 
     def headers(self, settings: Any) -> dict:
         """Authorization: Bearer KEY. Without a key only for a loopback base URL (a local model

@@ -272,19 +272,22 @@ def render(template: str, messages: list) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
-def _count_words(value: Any, skip=frozenset({"type", "role", "id", "tool_use_id", "signature", "data"})) -> int:
+def count_words(value: Any, skip=frozenset({"type", "role", "id", "tool_use_id", "signature", "data",
+                                             "cache_control", "source"})) -> int:
+    """The mock's token count: words of the strings in `value` (ids, signatures, media left out)."""
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, list):
-        return sum(_count_words(v) for v in value)
+        return sum(count_words(v) for v in value)
     if isinstance(value, dict):
-        return sum(_count_words(v) for k, v in value.items() if k not in skip)
+        return sum(count_words(v) for k, v in value.items() if k not in skip)
     return 0
 
 
 def input_tokens(body: dict) -> int:
     """The input tokens the mock counts for a request (as its usage reports them)."""
-    return max(1, _count_words(body.get("messages")) + _count_words(body.get("system")))
+    return max(1, count_words(body.get("messages")) + count_words(body.get("system"))
+               + count_words(body.get("tools")))
 
 
 # ---------------------------------------------------------------- choosing the turn
@@ -337,8 +340,9 @@ def error_for(spec: dict) -> ApiError:
     return ApiError(int(status), etype, str(spec.get("message", etype)), extra=extra)
 
 
-def build_reply(script: dict | None, body: dict, number: int) -> Reply:
-    """Resolve the turn for `body` into a complete message (raises ApiError for error turns)."""
+def build_reply(script: dict | None, body: dict, number: int, cache=None) -> Reply:
+    """Resolve the turn for `body` into a complete message (raises ApiError for error turns).
+    `cache` (a cache.PromptCache): the input side of the usage is its accounting of the request."""
     turn = choose_turn(script, body)
     if "error" in turn:
         err = error_for(turn["error"])
@@ -367,11 +371,13 @@ def build_reply(script: dict | None, body: dict, number: int) -> Reply:
                        "name": call["name"], "input": call.get("input") or {}})
     stop_reason = turn["stop_reason"] if "stop_reason" in turn else (
         "stop_sequence" if stopped is not None else "tool_use" if calls else "end_turn")
-    out_words = sum(_count_words(b.get("text") or b.get("thinking") or "") for b in blocks)
-    out_words += sum(_count_words(json.dumps(b["input"])) for b in blocks if b["type"] == "tool_use")
+    out_words = sum(count_words(b.get("text") or b.get("thinking") or "") for b in blocks)
+    out_words += sum(count_words(json.dumps(b["input"])) for b in blocks if b["type"] == "tool_use")
     usage = {"input_tokens": input_tokens(body),
              "output_tokens": max(1, out_words),
              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    if cache is not None:
+        usage.update(cache.account(body))
     usage.update(turn.get("usage") or {})
     message = {"id": f"msg_mock_{number}", "type": "message", "role": "assistant",
                "model": (script or {}).get("model") or body["model"], "content": blocks,

@@ -27,6 +27,7 @@ from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fau
                     load_script, stream_events)
 from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
 from . import weather
+from .cache import DEFAULT_MIN_TOKENS, PromptCache, check_breakpoints
 
 DEMO_SCRIPT = Path(__file__).with_name("demo.yaml")
 MAX_BODY = 32 * 1024 * 1024  # the real API's request size limit
@@ -126,6 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
                 check_version(headers)
                 self._send_batches(mock, path, raw)
                 return
+            if path in ("/v1/models", "/v1/messages/count_tokens"):
+                from .catalog import answer
+
+                self._send_json(200, answer(path, self.command, parse_qs(urlsplit(self.path).query),
+                                            headers, raw, mock.api_key))
+                return
             if path != "/v1/messages":
                 raise ApiError(404, "not_found_error", "Not Found")
             if self.command != "POST":
@@ -135,6 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             check_version(headers)
             body = parse_body(raw)
             validate_body(body, headers, reject=(mock.script or {}).get("reject_fields") or ())
+            check_breakpoints(body)
             if mock.rate_limit is not None:
                 admitted, self._rate_headers = mock.rate_limit.admit(input_tokens(body))
                 if not admitted:
@@ -150,7 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
                 err = error_for(fault["error"])
                 err.headers.update({str(k): str(v) for k, v in (fault.get("headers") or {}).items()})
                 raise err
-            reply = build_reply(mock.script, body, mock._next_number())
+            reply = build_reply(mock.script, body, mock._next_number(), cache=mock.cache)
+            with mock._lock:
+                mock.billed.append(dict(reply.message.get("usage") or {}))
             if mock.rate_limit is not None:
                 spent = (reply.message.get("usage") or {}).get("output_tokens") or 0
                 self._rate_headers = mock.rate_limit.spend(int(spent))
@@ -420,6 +430,9 @@ class MockServer:
     idle_timeout: seconds before an idle connection is closed.
     log: where one-line notes go (client disconnects, idle connections, a public address);
     None writes them to stderr, False drops them.
+    cache_min_tokens: the prompt cache's minimum cacheable prefix, in the mock's tokens (words);
+    `.cache` is the PromptCache (its `clock` may be replaced to test lifetimes); `.billed` the
+    usage it answered each Messages request with.
     It also answers GET /v1/search and /v1/forecast as Open-Meteo would (see weather.py).
     rate_limit: {"requests": N, "input_tokens": N, "output_tokens": N per minute, "burst": N}
     (any subset) enforces a limit on /v1/messages with the real headers and 429 (ratelimit.py).
@@ -429,13 +442,15 @@ class MockServer:
     def __init__(self, script: Any = None, host: str = "127.0.0.1", port: int = 0,
                  api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None,
                  rate_limit: dict | None = None, batch_delay: float = 0.0,
-                 batch_outcomes: dict | None = None):
+                 batch_outcomes: dict | None = None, cache_min_tokens: int = DEFAULT_MIN_TOKENS):
         from .batches import Batches
         from .ratelimit import RateLimit
 
         self.script = load_script(script)
         self.rate_limit = RateLimit(rate_limit) if rate_limit else None
         self.batches = Batches(self.script, delay=batch_delay, outcomes=batch_outcomes)
+        self.cache = PromptCache(min_tokens=cache_min_tokens)
+        self.billed: list[dict] = []  # the usage of each /v1/messages answer, in order (benchmarks)
         self.host, self.port, self.api_key = host, port, api_key
         self.idle_timeout = idle_timeout
         self._log_to = log

@@ -423,7 +423,77 @@ def _check_block(messages: list, n: int, m: int, role: str, block: Any) -> None:
                 raise invalid(f"{where}: Invalid `signature` in `thinking` block")
         elif not _redacted_ok(block.get("data")):
             raise invalid(f"{where}: Invalid `data` in `redacted_thinking` block")
-    # Other block types (image, document, server tool blocks, ...) pass unchecked.
+    elif btype == "image":
+        if role != "user":
+            raise invalid(f"{where}: `image` blocks can only be in `user` messages")
+        _check_image(block, where)
+    elif btype == "document":
+        if role != "user":
+            raise invalid(f"{where}: `document` blocks can only be in `user` messages")
+        _check_document(block, where)
+    # Other block types (server tool blocks, ...) pass unchecked.
+
+
+IMAGE_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+               "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+
+def _base64(source: dict, where: str) -> bytes:
+    data = source.get("data")
+    if not isinstance(data, str):
+        raise invalid(f"{where}.source.base64.data: Field required")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid(f"{where}.source.base64.data: invalid base64 data") from None
+
+
+def _check_image(block: dict, where: str) -> None:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise invalid(f"{where}.image.source: Field required")
+    stype = source.get("type")
+    if stype == "url":
+        if not isinstance(source.get("url"), str) or not source["url"].startswith(("http://", "https://")):
+            raise invalid(f"{where}.image.source.url.url: Input should be a valid URL")
+        return
+    if stype != "base64":
+        raise invalid(f"{where}.image.source: Input tag '{stype}' found using 'type' does not match any "
+                      "of the expected tags: 'base64', 'url'")
+    media_type = source.get("media_type")
+    if media_type not in IMAGE_MAGIC:
+        raise invalid(f"{where}.image.source.base64.media_type: Input should be 'image/jpeg', "
+                      "'image/png', 'image/gif' or 'image/webp'")
+    data = _base64(source, where)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise invalid(f"{where}.image.source.base64: image exceeds 5 MB maximum: {len(data)} bytes > "
+                      f"{MAX_IMAGE_BYTES} bytes")
+    if not data.startswith(IMAGE_MAGIC[media_type]):
+        raise invalid(f"{where}.image.source.base64.data: Image does not match the provided media type "
+                      f"{media_type}")
+
+
+def _check_document(block: dict, where: str) -> None:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise invalid(f"{where}.document.source: Field required")
+    stype = source.get("type")
+    if stype == "url":
+        if not isinstance(source.get("url"), str) or not source["url"].startswith(("http://", "https://")):
+            raise invalid(f"{where}.document.source.url.url: Input should be a valid URL")
+        return
+    if stype == "text":
+        if source.get("media_type") != "text/plain" or not isinstance(source.get("data"), str):
+            raise invalid(f"{where}.document.source.text: media_type 'text/plain' and data required")
+        return
+    if stype != "base64":
+        raise invalid(f"{where}.document.source: Input tag '{stype}' found using 'type' does not match "
+                      "any of the expected tags: 'base64', 'content', 'text', 'url'")
+    if source.get("media_type") != "application/pdf":
+        raise invalid(f"{where}.document.source.base64.media_type: Input should be 'application/pdf'")
+    if not _base64(source, where).lstrip().startswith(b"%PDF-"):
+        raise invalid(f"{where}.document.source.base64.data: The PDF specified was not valid.")
 
 
 def _check_text(block: dict, where: str) -> None:
@@ -458,6 +528,8 @@ def _check_tool_result(messages: list, n: int, m: int, block: dict, where: str) 
                           " found using 'type' does not match any of the expected tags: 'text', 'image'")
         if inner["type"] == "text":
             _check_text(inner, iw)
+        else:
+            _check_image(inner, iw)
 
 
 def _tool_use_ids(msg: Any) -> list[str]:

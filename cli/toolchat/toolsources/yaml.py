@@ -45,10 +45,37 @@ class YamlSource(ToolSource):
             value = function(**input)  # the handler is user code: it may raise anything
         if isinstance(value, ToolOutput):
             return value
+        images = _images(value)
+        if images is not None:
+            return images
         try:  # repair: a lone surrogate (say, a file name that is not UTF-8) cannot be sent
             return ToolOutput.of_text(repair(render_output(value))[0])
         except Exception as exc:
             raise ToolFailed(f"the tool returned a value that cannot be sent: {exc}") from None
+
+
+def _images(value: Any) -> ToolOutput | None:
+    """A handler's image return value (bytes of an image, {"type": "image", "path" | "data", ...},
+    or a list of those and strings) as content blocks; None when it holds no image."""
+    from ..attachments import tool_image
+
+    items = value if isinstance(value, list) else [value]
+    try:
+        found = [tool_image(item) for item in items]
+    except ValueError as exc:
+        raise ToolFailed(f"the tool returned an image that cannot be sent: {exc}") from None
+    if not any(found):
+        return None
+    blocks = []
+    for item, image in zip(items, found):
+        if image is not None:
+            blocks.append(image)
+        elif isinstance(item, str):
+            if item.strip():
+                blocks.append({"type": "text", "text": repair(item)[0]})
+        else:
+            blocks.append({"type": "text", "text": repair(render_output(item))[0]})
+    return ToolOutput(blocks)
 
 
 def render_output(value: Any) -> str:
