@@ -540,7 +540,7 @@ def test_tool_lines_fit_the_terminal_however_long_the_input(columns):
     import io
 
     from toolchat.events import ToolCall, ToolResult
-    from toolchat.views.live import _Activity, _Region, _Screen
+    from toolchat.views.activity import _Activity, _Region, _Screen
     from toolchat.views.markdown import cells
 
     class Narrow(_Region):

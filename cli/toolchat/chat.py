@@ -12,7 +12,7 @@ from typing import Iterator
 
 from . import retry, structured
 from .errors import ToolchatError, interruption
-from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
+from .events import READ_DONE, Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
 from .dialects.base import Dialect, Request
 from .settings import Settings
 from .toolsources.base import Call
@@ -212,7 +212,9 @@ class Chat:
                 for chunk in reply.chunks():
                     events = decoder.feed(chunk)
                     progress.committed = decoder.committed
-                    yield from events
+                    if events:
+                        yield from events
+                        yield READ_DONE  # the next chunk may be a while: what was shown goes out now
                 events = decoder.close()
                 progress.committed = decoder.committed
                 yield from events
