@@ -319,7 +319,7 @@ class Transport:
         self.session.close()
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def _chain(exc: BaseException | None) -> list[BaseException]:
     """`exc` and the exceptions it was raised from or while handling, outermost first."""
     chain: list[BaseException] = []
     while exc is not None and all(exc is not seen for seen in chain):

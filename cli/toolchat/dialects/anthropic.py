@@ -311,7 +311,7 @@ class StreamAssembler:
                 block["input"] = {}
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, tuple[Any, Any]] = {
     "message_start": (StreamAssembler._acc_message_start, StreamAssembler._show_message_start),
     "content_block_start": (StreamAssembler._acc_content_block_start,
                             StreamAssembler._show_content_block_start),

@@ -401,6 +401,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                 raise StreamError("the stream ended before a finish_reason or [DONE]: the answer is "
                                   "truncated", type="truncated_stream")
             self._complete()
+        assert self._final is not None  # _complete() sets it
         return self._message(self._final)
 
     def snapshot(self) -> dict:

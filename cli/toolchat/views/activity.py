@@ -166,6 +166,8 @@ class _Activity:
             return []
         now = time.monotonic()
         frame = self.spinner.render(now)
+        if not isinstance(frame, Text):  # rich's Spinner renders Text; a str would be one too
+            frame = Text(str(frame))
         width = self.region.size()[0] - 1
         rows = []
         for name, value, started in list(self.running.values()):
@@ -243,7 +245,7 @@ class _StderrActivity:
         self.activity = _Activity(self.region, _Screen(), theme)
         self.lock = threading.RLock()
         self._painter: _Painter | None = None
-        self.active = None
+        self.active: _Activity | None = None
 
     def call(self, event: ToolCall) -> None:
         with self.lock:

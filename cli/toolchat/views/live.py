@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from ..events import (BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult,
                       TurnEnd, TurnStart)
@@ -82,7 +82,7 @@ class _Pane:
         self.region.draw([], [])
         self.dirty = True
 
-    def _gap(self, block: Block, lines: list[str] = ()) -> bool:
+    def _gap(self, block: Block, lines: Sequence[str] = ()) -> bool:
         """A blank line before `block`: between blocks, unless it continues the one before."""
         blank_before = lines[-1] == "" if lines else self.screen.blank
         anything_before = bool(lines) or self.screen.printed
