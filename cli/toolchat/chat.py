@@ -145,6 +145,7 @@ class Chat:
 
     def _answer(self, value, result: Result) -> None:
         """The structured answer, checked against --schema (exit 4, incomplete "schema", if it fails)."""
+        assert self.settings.schema is not None  # only a run with --schema has a structured answer
         why = structured.problem(value, self.settings.schema)
         if why is None:
             result.output = value

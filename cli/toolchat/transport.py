@@ -132,6 +132,8 @@ class Transport:
         merged = dict(headers)
         beta = next((v for k, v in merged.items() if k.lower() == "anthropic-beta"), None)
         mine = self.session.headers.get("anthropic-beta")
+        if isinstance(mine, bytes):  # requests allows bytes header values
+            mine = mine.decode("latin-1")
         if beta and mine:
             betas = [b.strip() for b in f"{mine},{beta}".split(",") if b.strip()]
             merged = {k: v for k, v in merged.items() if k.lower() != "anthropic-beta"}
