@@ -105,6 +105,9 @@ def test_json_document_is_printed_on_failure_too(toolchat, mock):
     (("--header", "no-colon", "hi"), "toolchat: error: --header: expected 'Name: value' (a name without "
                                      "spaces, a colon, then a value on one line)"),
     (("--base-url", "ftp://x", "hi"), "toolchat: error: --base-url: 'ftp://x' is not an http(s) URL"),
+    # A password in the URL is never shown.
+    (("--base-url", "ftp://me:s3cret@x/v1", "hi"), "toolchat: error: --base-url: 'ftp://***@x/v1' is not an http(s) URL"),
+    (("--base-url", "me:s3cret@x", "hi"), "toolchat: error: --base-url: '***@x' is not an http(s) URL"),
 ])
 def test_usage_and_configuration_errors_exit_2_with_one_line(toolchat, args, expected):
     run = toolchat(*args)

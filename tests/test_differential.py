@@ -98,7 +98,7 @@ def sdk(server):
 
 @pytest.fixture(scope="module")
 def transport(server):
-    t = Transport(messages_url(server.url), {"x-api-key": "test"}, connect_timeout=5, read_timeout=20)
+    t = Transport(messages_url(server.url), {"x-api-key": "test", "anthropic-version": "2023-06-01"}, connect_timeout=5, read_timeout=20)
     yield t
     t.close()
 

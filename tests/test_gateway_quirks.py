@@ -580,7 +580,7 @@ def test_ids_reused_across_turns_never_answer_a_later_call_with_an_earlier_outpu
 
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", retries=0,
                         tools=(str(tmp_path / "t.yaml"),))
-    transport = Transport(messages_url(server.url), settings.credential_header())
+    transport = Transport(messages_url(server.url), AnthropicDialect().headers(settings))
     chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings, approve))
     messages = [{"role": "user", "content": "hi"}]
     # Ctrl-C ends the run like any failure: Chat settles the transcript and still ends with Finished.

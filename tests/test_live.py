@@ -7,16 +7,9 @@ Also the pure part underneath: how a markdown stream is cut into blocks.
 from __future__ import annotations
 
 import collections
-import fcntl
-import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import threading
 import time
 from dataclasses import dataclass
 
@@ -26,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import TEST_KEY, clean_env
+from ptyrun import run_on_pty
 from toolchat.views.markdown import Block, LineBlocks, MarkdownBlocks, Theme, render
 
 TOOLS_YAML = """
@@ -110,51 +104,9 @@ def in_terminal(tmp_path, server, *args, cols=80, rows=24, answers=(), interrupt
                                          "TOOLCHAT_API_KEY": TEST_KEY, **(env or {})})
     for name in ("COLUMNS", "LINES"):
         environment.pop(name, None)
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-    def take_terminal():
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=slave,
-                            stdout=subprocess.PIPE if pipe_stdout else slave, stderr=slave,
-                            env=environment, cwd=tmp_path, preexec_fn=take_terminal)
-    os.close(slave)
-    piped: list[bytes] = []
-    reader = None
-    if pipe_stdout:
-        reader = threading.Thread(target=lambda: piped.append(proc.stdout.read()), daemon=True)
-        reader.start()
-    raw, asked_at, pending = b"", 0, list(answers)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every copy of the slave side is closed
-                break
-            if not data:
-                break
-            raw += data
-            if pending and b"[a]lways: " in raw[asked_at:]:
-                asked_at = len(raw)
-                os.write(master, pending.pop(0).encode() + b"\n")
-            if interrupt_on is not None and interrupt_on in raw:
-                interrupt_on = None
-                os.write(master, b"\x03")
-        code = proc.wait(timeout=10)
-        if reader is not None:
-            reader.join(timeout=10)
-    finally:
-        proc.kill()
-        os.close(master)
-    return Seen(code, raw, screen_lines(raw, cols, rows), b"".join(piped))
+    run = run_on_pty([sys.executable, "-m", "toolchat", *args], environment, tmp_path, cols=cols, rows=rows,
+                     answers=answers, interrupt_on=interrupt_on, pipe_stdout=pipe_stdout, timeout=timeout)
+    return Seen(run.code, run.raw, screen_lines(run.raw, cols, rows), run.piped)
 
 
 def screen_lines(raw: bytes, cols: int, rows: int) -> list[str]:
@@ -541,7 +493,7 @@ def test_tool_lines_fit_the_terminal_however_long_the_input(columns):
     import io
 
     from toolchat.events import ToolCall, ToolResult
-    from toolchat.views.live import _Activity, _Region, _Screen
+    from toolchat.views.activity import _Activity, _Region, _Screen
     from toolchat.views.markdown import cells
 
     class Narrow(_Region):

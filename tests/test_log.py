@@ -317,9 +317,13 @@ def test_cid_by_prefix_with_save_and_stream_json(home, mock, tools, logs, tmp_pa
     drive(home, server, "How many quokkas near Perth?", tools)
     perth = only_conversation(logs)["id"]
     drive(home, mock(), "Another conversation, more recent")
+    other = next(c["id"] for c in logs("list", "--json").json()["conversations"] if c["id"] != perth)
+    # Ids are ULIDs (time first): two made in the same second share their first 8 characters, so the
+    # prefix is the shortest one, of at least 8, that tells them apart.
+    prefix = next(perth[:n] for n in range(8, len(perth) + 1) if not other.startswith(perth[:n]))
     saved = tmp_path / "saved.json"
     code, out, _ = drive(home, server, "And near Sydney?", tools,
-                         args=("--cid", perth[:8].lower(), "-m", "claude-y", "--save", str(saved),
+                         args=("--cid", prefix.lower(), "-m", "claude-y", "--save", str(saved),
                                "--stream-json"))
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]

@@ -197,7 +197,7 @@ def test_http_errors_carry_the_retry_hints(mock):
     server = mock({"turns": [{"error": {"status": 429, "type": "rate_limit_error", "message": "Slow down",
                                         "details": {"error_code": "enforced_spend_limit_reached"}},
                               "headers": {"retry-after": "7", "x-should-retry": "false"}}]})
-    transport = Transport(messages_url(server.url), {"x-api-key": "k"})
+    transport = Transport(messages_url(server.url), {"x-api-key": "k", "anthropic-version": "2023-06-01"})
     with pytest.raises(APIError) as caught:
         transport.send({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
                         "stream": True})

@@ -334,3 +334,33 @@ def test_the_readme_layout_names_every_module_of_the_package_and_nothing_else():
     assert inside <= named
     assert {n for n in named if n.endswith(".py")} <= top | inside | {
         p.name for p in (PACKAGE / "views").glob("*.py")}
+
+
+def test_the_plain_view_flushes_once_per_network_read_not_once_per_delta():
+    import io
+
+    from toolchat.views.plain import PlainView
+
+    class Counting(io.StringIO):
+        flushes = 0
+
+        def flush(self):
+            self.flushes += 1
+            self.shown_at_flush.append(self.getvalue())
+
+    body = sse(*message_events({"type": "text", "text": "abcdef", "pieces": list("abcdef")})).encode()
+    events = body.split(b"\n\n")[:-1]
+    # Three reads: the starts (message, ping, block) with two deltas, then three deltas, then the
+    # last delta and the ends.
+    reads = [b"\n\n".join(events[:5]) + b"\n\n", b"\n\n".join(events[5:8]) + b"\n\n",
+             b"\n\n".join(events[8:]) + b"\n\n"]
+    out = Counting()
+    out.shown_at_flush = []
+    view = PlainView(out=out, err=io.StringIO())
+    chat = Chat(Settings(model="m"), AnthropicDialect(), FakeTransport(reads), ToolRunner())
+    for event in chat.run([{"role": "user", "content": "hi"}]):
+        view.handle(event)
+    assert out.getvalue() == "abcdef\n"
+    # Each read's text goes out at the end of that read; the last flush ends the answer.
+    # (The third read's BlockDone flushes "abcdef" before its ReadDone, which has nothing left.)
+    assert out.shown_at_flush == ["ab", "abcde", "abcdef", "abcdef\n"]

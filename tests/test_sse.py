@@ -71,3 +71,18 @@ def test_blank_lines_alone_dispatch_nothing():
 
 def test_id_and_retry_fields():
     assert decode(b"id: 7\nretry: 1500\ndata: x\n\n") == [ServerSentEvent("", "x", "7", 1500)]
+
+
+def test_pieces_of_whole_events_decode_as_the_same_bytes_fed_one_at_a_time():
+    # The fast path (a piece that ends at a blank line) against the line-by-line path.
+    pieces = [b"event: a\ndata: 1\n\n", b"id: 7\nevent: b\ndata: 2\n\n", b"event: c\ndata: 3\n\n",
+              b": comment\n\nretry: 50\ndata: x\ndata: y\n\n\n\n", b"event: d\ndata: {\"k\": \"\xc3\xa9\"}\n\n",
+              b"event:e\ndata:5\n\n", b"data: only\n\nevent: f\ndata: 6\n\n", b"event: g\n\n"]
+    decoder = SSEDecoder()
+    fast = [event for piece in pieces for event in decoder.feed(piece)] + decoder.flush()
+    slow = decode(*[bytes([b]) for b in b"".join(pieces)])
+    assert fast == slow
+    assert [(e.event, e.data, e.id, e.retry) for e in fast] == [
+        ("a", "1", None, None), ("b", "2", "7", None), ("c", "3", "7", None), ("", "x\ny", "7", 50),
+        ("d", '{"k": "é"}', "7", None), ("e", "5", "7", None), ("", "only", "7", None),
+        ("f", "6", "7", None), ("g", "", "7", None)]

@@ -37,7 +37,7 @@ def play(server, prompt="Who?", tools_files=(), **overrides):
     overrides.setdefault("cache", False)
     settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
                         tools=tuple(str(f) for f in tools_files), **overrides)
-    transport = Transport(messages_url(server.url), {**settings.credential_header(),
+    transport = Transport(messages_url(server.url), {**AnthropicDialect().headers(settings),
                                                      **settings.extra_headers()}, read_timeout=20)
     chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings))
     notes: list[str] = []

@@ -11,23 +11,17 @@ per path checks them all exactly (a process start per sequence and path would ta
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
-import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import time
 
 import pyte
 import pytest
 
 from conftest import TEST_KEY, clean_env, message_events, sse
+from ptyrun import run_on_pty
 from toolchat import text
 from toolchat.views.ndjson import encode
 from toolchat.views.plain import PlainView
@@ -430,39 +424,9 @@ def in_pty(tmp_path, server, *args, answers=(), cols=600, rows=50, timeout=90.0)
                     TOOLCHAT_API_KEY=TEST_KEY)
     for name in ("COLUMNS", "LINES"):
         env.pop(name, None)
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-    def take_terminal():
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, cwd=tmp_path, preexec_fn=take_terminal)
-    os.close(slave)
-    raw, asked_at, pending = b"", 0, list(answers)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the slave side is closed
-                break
-            if not data:
-                break
-            raw += data
-            if pending and b"[a]lways: " in raw[asked_at:]:
-                asked_at = len(raw)
-                os.write(master, pending.pop(0).encode() + b"\n")
-        code = proc.wait(timeout=10)
-    finally:
-        proc.kill()
-        os.close(master)
+    run = run_on_pty([sys.executable, "-m", "toolchat", *args], env, tmp_path, cols=cols, rows=rows,
+                     answers=answers, timeout=timeout)
+    code, raw = run.code, run.raw
     screen = pyte.HistoryScreen(cols, rows, history=10_000)
     pyte.ByteStream(screen).feed(raw)
     assert TEST_KEY.encode() not in raw

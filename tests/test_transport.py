@@ -100,7 +100,7 @@ def raw_server():
 
 
 def transport_for(server, *, connect_timeout=5.0, read_timeout=10.0, key=TEST_KEY, debug=False):
-    return Transport(messages_url(server.url), {"x-api-key": key}, connect_timeout=connect_timeout,
+    return Transport(messages_url(server.url), {"x-api-key": key, "anthropic-version": "2023-06-01"}, connect_timeout=connect_timeout,
                      read_timeout=read_timeout, debug=debug)
 
 
@@ -240,7 +240,7 @@ def test_a_body_read_to_its_end_gives_the_connection_back_for_the_next_request(r
 
 
 def failure_of(url, *, connect_timeout=5.0, read_timeout=10.0):
-    transport = Transport(messages_url(url), {"x-api-key": TEST_KEY}, connect_timeout=connect_timeout,
+    transport = Transport(messages_url(url), {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}, connect_timeout=connect_timeout,
                           read_timeout=read_timeout)
     try:
         with pytest.raises(TransportError) as caught:

@@ -95,7 +95,9 @@ def load(specs: tuple[str, ...] | list[str], types: tuple[str, ...] | list[str] 
         raise UsageError("--attach-type needs -a FILE")
     if specs.count("-") > 1:
         raise UsageError("-a -: stdin can be attached only once")
-    blocks, images, total = [], [], 0
+    blocks: list[dict] = []
+    images: list[tuple[str, tuple[int, int] | None]] = []
+    total = 0
     for number, spec in enumerate(specs):
         forced = (types[0] if len(types) == 1 else types[number]) if types else None
         forced = forced.strip().lower() if forced else None

@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from . import options
+from . import commands, options
 from .errors import UsageError
 
 MAX_PAGES = 50  # a server that says has_more for ever does not keep `models` going
@@ -17,21 +17,16 @@ MAX_PAGES = 50  # a server that says has_more for ever does not keep `models` go
 
 def register(main) -> None:
     """Add the commands to main.py's `sub` app, with its help formatting, its parameters built from
-    options.py rows and its error guard (passed in: importing main here would be a circle)."""
-    global _main
-    _main = main
-    main.sub.command("models", cls=main._Command)(main._typer_options(options.for_command("models"))(models))
-    prompt = main._keyword("prompt", Annotated[Optional[List[str]], typer.Argument(
+    options.py rows and its error guard (commands.py; main is passed in, as importing it here would be a circle)."""
+    main.sub.command("models", cls=commands._Command)(commands._typer_options(options.for_command("models"))(models))
+    prompt = commands._keyword("prompt", Annotated[Optional[List[str]], typer.Argument(
         metavar="PROMPT", help="The prompt (piped stdin is read too, as for a run).", show_default=False)])
-    main.sub.command("count-tokens", cls=main._Command)(
-        main._typer_options(options.for_command("count-tokens"), before=[prompt])(count_tokens))
-
-
-_main = None  # toolchat.main, set by register()
+    main.sub.command("count-tokens", cls=commands._Command)(
+        commands._typer_options(options.for_command("count-tokens"), before=[prompt])(count_tokens))
 
 
 def _flags(command: str, values: dict) -> dict:
-    return {o.name: _main._given(o, values[o.name]) for o in options.for_command(command)}
+    return {o.name: commands._given(o, values[o.name]) for o in options.for_command(command)}
 
 
 def models(**values) -> None:
@@ -73,7 +68,7 @@ def models(**values) -> None:
                 print(one_line(model["id"], 200) + (f"\t{one_line(str(name), 200)}" if name else ""))
         return 0
 
-    raise typer.Exit(_main._guard(action, values["debug"]))
+    raise typer.Exit(commands._guard(action, values["debug"]))
 
 
 def count_tokens(prompt: Optional[List[str]] = None, **values) -> None:
@@ -124,7 +119,7 @@ def count_tokens(prompt: Optional[List[str]] = None, **values) -> None:
             print(count)
         return 0
 
-    raise typer.Exit(_main._guard(action, values["debug"]))
+    raise typer.Exit(commands._guard(action, values["debug"]))
 
 
 class _Quiet:

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from . import retry, structured
 from .errors import ToolchatError, interruption
-from .events import Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
+from .events import READ_DONE, Finished, Result, Retry, Start, ToolCall, ToolResult, TurnEnd, TurnStart
 from .dialects.base import Dialect, Request
 from .settings import Settings
 from .toolsources.base import Call
@@ -147,6 +147,7 @@ class Chat:
 
     def _answer(self, value, result: Result) -> None:
         """The structured answer, checked against --schema (exit 4, incomplete "schema", if it fails)."""
+        assert self.settings.schema is not None  # only a run with --schema has a structured answer
         why = structured.problem(value, self.settings.schema)
         if why is None:
             result.output = value
@@ -214,7 +215,9 @@ class Chat:
                 for chunk in reply.chunks():
                     events = decoder.feed(chunk)
                     progress.committed = decoder.committed
-                    yield from events
+                    if events:
+                        yield from events
+                        yield READ_DONE  # the next chunk may be a while: what was shown goes out now
                 events = decoder.close()
                 progress.committed = decoder.committed
                 yield from events

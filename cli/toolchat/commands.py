@@ -5,7 +5,7 @@ turns toolchat's errors into one line on stderr and an exit code. main.py and th
 from __future__ import annotations
 
 import sys
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, List, Optional
 
 import typer
 import typer.core
@@ -90,7 +90,7 @@ def _typer_options(rows, before=(), after=()):
     def parameter(option) -> inspect.Parameter:
         extra = {"metavar": option.metavar} if option.metavar else {}
         if option.type is bool:
-            annotation = Annotated[bool, typer.Option(*option.flags, help=option.help)]
+            annotation: Any = Annotated[bool, typer.Option(*option.flags, help=option.help)]
             default = False
         else:
             annotation = Annotated[kinds[option.type], typer.Option(

@@ -29,6 +29,16 @@ class ThinkingDelta:
 
 
 @dataclass(frozen=True)
+class ReadDone:
+    """The events of one network read have all been given; the next event waits for more bytes.
+    Views that hold their output back (the plain view) flush it here: once per read, not per delta.
+    Every other sink may ignore it. One instance, READ_DONE."""
+
+
+READ_DONE = ReadDone()
+
+
+@dataclass(frozen=True)
 class BlockDone:
     """A content block is complete (any type); `block` is its final wire form."""
 

@@ -116,7 +116,7 @@ class _ScopeFinder:
         if scope is None or fullname == top or path is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+        if spec is None or spec.origin is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec  # a namespace folder, bytecode or an extension: imported as it is
         return importlib.util.spec_from_file_location(
             fullname, spec.origin, loader=_ScopedLoader(fullname, spec.origin, scope),

@@ -37,6 +37,7 @@ Every text written goes through the secrets filter; callers never redact themsel
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method of LogDB: its annotations say builtins.list
 import json
 import os
 import sqlite3
@@ -621,8 +622,9 @@ class LogDB:
                 "turns", "tool_calls", "input_tokens", "output_tokens", "runs", "status")
         return dict(zip(keys, row))
 
-    def list(self, limit: int | None = 20, model: str | None = None, since: str | None = None) -> list[dict]:
-        where, args = [], []
+    def list(self, limit: int | None = 20, model: str | None = None, since: str | None = None) -> builtins.list[dict]:
+        where: builtins.list[str] = []
+        args: builtins.list[object] = []
         if model:
             where.append("c.model = ?")
             args.append(model)
@@ -642,11 +644,11 @@ class LogDB:
             raise UsageError(f"no logged conversation {conversation_id}")
         return self._summary(row)
 
-    def messages(self, conversation_id: str) -> list[dict]:
+    def messages(self, conversation_id: str) -> builtins.list[dict]:
         return [json.loads(text) for (text,) in self.conn.execute(
             "SELECT json FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,))]
 
-    def tool_calls(self, conversation_id: str) -> list[dict]:
+    def tool_calls(self, conversation_id: str) -> builtins.list[dict]:
         keys = ("id", "name", "source", "input", "output", "is_error", "duration_ms", "turn_id", "run_id")
         calls = []
         for row in self.conn.execute(
@@ -658,7 +660,7 @@ class LogDB:
             calls.append(call)
         return calls
 
-    def turns(self, conversation_id: str) -> list[dict]:
+    def turns(self, conversation_id: str) -> builtins.list[dict]:
         keys = ("id", "run_id", "turn", "requested", "duration_ms", "stop_reason", "usage", "retries", "error")
         turns = []
         for row in self.conn.execute(
@@ -670,7 +672,7 @@ class LogDB:
             turns.append(turn)
         return turns
 
-    def runs(self, conversation_id: str) -> list[dict]:
+    def runs(self, conversation_id: str) -> builtins.list[dict]:
         keys = ("id", "started", "ended", "model", "status", "error", "messages")
         runs = []
         for row in self.conn.execute("SELECT id, started, ended, model, status, error, messages FROM runs"
@@ -680,7 +682,7 @@ class LogDB:
             runs.append(run)
         return runs
 
-    def search(self, text: str, limit: int = 20) -> list[dict]:
+    def search(self, text: str, limit: int = 20) -> builtins.list[dict]:
         """Conversations matching every word of `text` (FTS5, best first by bm25), one row each
         with the best match's snippet; matches are wrapped in MARK_START / MARK_END.
 
@@ -725,7 +727,7 @@ class LogDB:
             conn.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
-    def continuation(self, conversation_id: str) -> list[dict]:
+    def continuation(self, conversation_id: str) -> builtins.list[dict]:
         """The stored messages, ready to continue: tool calls a killed run left without results get
         the results that were logged, or an error saying they were not run (as Chat settles them)."""
         messages = self.messages(conversation_id)

@@ -293,8 +293,8 @@ def _json_failure(model: str | None, stream: bool = False):
 
 @tools_app.command("list", cls=_Command)
 def tools_list(
-    tools: _TOOLS = None,
-    mcp_config: _MCP_CONFIG = None,
+    tools: _TOOLS = None,  # type: ignore[valid-type]  # built from options.py at import
+    mcp_config: _MCP_CONFIG = None,  # type: ignore[valid-type]
     json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them (MCP tools with their \"source\").")] = False,
 ) -> None:
     """List the tools the files and MCP servers define."""
@@ -341,8 +341,8 @@ def tools_validate(files: Annotated[List[str], typer.Argument(metavar="FILE", he
 def tools_run(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The tool to run.")],
     input_json: Annotated[str, typer.Option("--input", metavar="JSON", help="The tool input as a JSON object.")] = "{}",
-    tools: _TOOLS = None,
-    mcp_config: _MCP_CONFIG = None,
+    tools: _TOOLS = None,  # type: ignore[valid-type]  # built from options.py at import
+    mcp_config: _MCP_CONFIG = None,  # type: ignore[valid-type]
 ) -> None:
     """Run one tool directly (a handler or an MCP server's tool), as the model would; prints its output.
 
@@ -399,8 +399,8 @@ sub.add_typer(mcp_app, name="mcp")
 
 @mcp_app.command("list", cls=_Command)
 def mcp_list(
-    tools: _TOOLS = None,
-    mcp_config: _MCP_CONFIG = None,
+    tools: _TOOLS = None,  # type: ignore[valid-type]  # built from options.py at import
+    mcp_config: _MCP_CONFIG = None,  # type: ignore[valid-type]
     json_output: Annotated[bool, typer.Option("--json", help="Print the servers as JSON.")] = False,
 ) -> None:
     """Start each configured MCP server and show its transport, state and tool count.

@@ -68,7 +68,9 @@ def cost_usd(model: str, usage: Mapping[str, Any], overrides: Mapping[str, dict]
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
     written = n(usage.get("cache_creation_input_tokens"))
-    by_ttl = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
+    by_ttl = usage.get("cache_creation")
+    if not isinstance(by_ttl, dict):
+        by_ttl = {}
     hour = min(written, n(by_ttl.get("ephemeral_1h_input_tokens")))
     total = (n(usage.get("input_tokens")) * price["input"] + n(usage.get("output_tokens")) * price["output"]
              + (written - hour) * price["cache_write"] + hour * price["cache_write_1h"]

@@ -104,7 +104,7 @@ def spend_limited(error: BaseException) -> bool:
     if codes & SPEND_CODES:
         return True
     status = getattr(error, "status", None)
-    kind = getattr(error, "type", None)
+    kind = str(getattr(error, "type", None) or "")
     if status == 429 or status == 402 or kind in ("rate_limit_error", "billing_error"):
         return bool(SPEND_WORDS.search(str(getattr(error, "message", "") or "")))
     return False
@@ -191,12 +191,12 @@ def should_retry_header(headers: Mapping[str, str]) -> bool | None:
 def describe(error: BaseException) -> str:
     """A few words for the retry line: 'overloaded (529)', 'connection failed'."""
     status = getattr(error, "status", None)
-    kind = getattr(error, "type", None)
+    kind = str(getattr(error, "type", None) or "")
     if status is not None and status >= 400:
         label = _LABELS.get(status) or _TYPE_LABELS.get(kind) or (
             "server error" if status >= 500 else "HTTP error")
         return f"{label} ({status})"
-    label = _TYPE_LABELS.get(kind, str(kind or "error"))
+    label = _TYPE_LABELS.get(kind, kind or "error")
     if isinstance(error, APIError):
         return f"{label} (error event)"
     return label

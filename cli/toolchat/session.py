@@ -37,7 +37,7 @@ def tool_runner(settings: Settings, approve=None):
     from .toolsources.runner import ToolRunner
     from .toolsources.yaml import YamlSource
 
-    sources = [YamlSource(list(settings.tools))]
+    sources: list = [YamlSource(list(settings.tools))]
     quiet = (lambda message: None) if settings.quiet else None  # -q: nothing on stderr but errors
     mcp = source_for(settings.tools, settings.mcp_config, debug=settings.debug, warn=quiet)
     if mcp is not None:

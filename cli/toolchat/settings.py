@@ -196,7 +196,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         raise UsageError(f"--auth-style: {auth_style!r} is not one of {', '.join(AUTH_STYLES)}")
     base_url = str(pick("base_url", DEFAULT_BASE_URLS[api]))
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
-        raise UsageError(f"--base-url: {base_url!r} is not an http(s) URL")
+        raise UsageError(f"--base-url: {without_userinfo(base_url)!r} is not an http(s) URL")
 
     timeout = pick("timeout")
     output = flags.get("output") or "auto"
@@ -380,3 +380,17 @@ def _prices(configured: Any) -> tuple:
     from .pricing import check_prices
 
     return tuple(sorted(check_prices(configured, "config file: prices").items()))
+
+
+def without_userinfo(url: str) -> str:
+    """`url` for a message: a `user:password@` in it (a credential) shown as `***@`. The part before
+    the host is found by hand, since the URLs this is for are the ones urlsplit does not accept as
+    http(s) (`ftp://u:p@h`, `u:p@h` without a scheme)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return scheme + sep + "***@" + authority.rpartition("@")[2] + rest[end:]

@@ -44,6 +44,10 @@ class SSEDecoder:
             self._skip_lf = False
         if not chunk:
             return []
+        if not self._buffer and not self._at_start and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+            # The common case by far: a piece (one HTTP chunk, as the server flushed it) that holds
+            # whole events, LF line ends only. Decoded at once and cut at the blank lines.
+            return self._whole_events(chunk.decode("utf-8", errors="replace"))
         buffer = self._buffer + chunk if self._buffer else chunk
         if self._at_start:
             if len(buffer) < 3 and _BOM.startswith(buffer):
@@ -76,6 +80,25 @@ class SSEDecoder:
                 events.append(event)
             start = end
         self._buffer = buffer[start:]
+        return events
+
+    def _whole_events(self, text: str) -> list[ServerSentEvent]:
+        """`text`: whole lines ending in a blank line, no CR. The same as _text_line/_dispatch line by
+        line, with the usual `event: NAME` + `data: JSON` pair built directly."""
+        events = []
+        for block in text[:-2].split("\n\n"):
+            lines = block.split("\n")
+            if (len(lines) == 2 and not self._has_fields and lines[0][:7] == "event: "
+                    and lines[1][:6] == "data: "):
+                events.append(ServerSentEvent(lines[0][7:], lines[1][6:], self._id))
+                continue
+            for line in lines:
+                event = self._text_line(line) if line else self._dispatch()
+                if event is not None:
+                    events.append(event)
+            event = self._dispatch()
+            if event is not None:
+                events.append(event)
         return events
 
     def flush(self) -> list[ServerSentEvent]:

@@ -67,8 +67,9 @@ def handler_code() -> Iterator[None]:
 def _is_own(owner: int) -> bool:
     if getattr(_local, "foreign", False):
         return False
-    current = threading.current_thread()
-    return current.ident == owner or current.name.startswith(_OWN_THREAD_PREFIX)
+    if threading.get_ident() == owner:  # the main thread: the common case, without a Thread object
+        return True
+    return threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
 
 
 class GuardedStdout:

@@ -112,8 +112,8 @@ def _repaired(value):
         pairs = [_repaired(item) for item in value]
         return [item for item, _ in pairs], sum(count for _, count in pairs)
     if isinstance(value, dict):
-        pairs = {key: _repaired(item) for key, item in value.items()}
-        return {key: item for key, (item, _) in pairs.items()}, sum(count for _, count in pairs.values())
+        fixed = {key: _repaired(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in fixed.items()}, sum(count for _, count in fixed.values())
     return value, 0
 
 

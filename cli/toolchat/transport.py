@@ -26,7 +26,6 @@ import urllib3.exceptions
 from .errors import APIError, ToolchatError, TransportError
 from .text import clip, neutralise, one_line
 
-ANTHROPIC_VERSION = "2023-06-01"
 _READ_SIZE = 65536  # at most this much per socket read of a body that is not chunked
 _ERROR_BODY_LIMIT = 200_000  # bytes of an error body or an HTML page read to describe it
 _SNIFF_LIMIT = 65536  # bytes read at most to see the first line of a body of an unexpected type
@@ -104,10 +103,9 @@ class Transport:
         self.session.headers.update({
             "content-type": "application/json",
             "accept": "application/json, text/event-stream",
-            "anthropic-version": ANTHROPIC_VERSION,
             "user-agent": "toolchat",
         })
-        self.session.headers.update(headers)
+        self.session.headers.update(headers)  # the dialect's: auth and version (anthropic-version)
         parts = urlsplit(url)
         # Shown in messages: host and port only, never credentials written into the URL.
         self._host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
@@ -158,6 +156,8 @@ class Transport:
         merged = dict(headers)
         beta = next((v for k, v in merged.items() if k.lower() == "anthropic-beta"), None)
         mine = self.session.headers.get("anthropic-beta")
+        if isinstance(mine, bytes):  # requests allows bytes header values
+            mine = mine.decode("latin-1")
         if beta and mine:
             betas = [b.strip() for b in f"{mine},{beta}".split(",") if b.strip()]
             merged = {k: v for k, v in merged.items() if k.lower() != "anthropic-beta"}
@@ -343,7 +343,7 @@ class Transport:
         self.session.close()
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def _chain(exc: BaseException | None) -> list[BaseException]:
     """`exc` and the exceptions it was raised from or while handling, outermost first."""
     chain: list[BaseException] = []
     while exc is not None and all(exc is not seen for seen in chain):

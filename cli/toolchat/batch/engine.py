@@ -78,7 +78,7 @@ class LocalEngine:
         try:
             chat, messages = lines.start(self.session.settings, self.session.dialect, transport,
                                          self.session.tools, row)
-            sinks = [lines.Checkpoints(lambda state: self.job.checkpoint(row.key, state), chat, messages),
+            sinks: list = [lines.Checkpoints(lambda state: self.job.checkpoint(row.key, state), chat, messages),
                      _Counter(self.progress, self.pacer)]
             for event in chat.run(messages):
                 for sink in sinks:

@@ -21,7 +21,9 @@ def start(settings, dialect, transport, tools, row: Row):
     did (tool calls, usage, turns), and the conversation to continue."""
     from ..chat import Chat
 
-    chat = Chat(line_settings(settings, row.request), dialect, transport, tools)
+    request = row.request
+    assert request is not None  # only a line whose request was read is started
+    chat = Chat(line_settings(settings, request), dialect, transport, tools)
     state = row.state
     if state:
         messages = state["messages"]
@@ -29,7 +31,7 @@ def start(settings, dialect, transport, tools, row: Row):
         chat.result.usage = dict(state["usage"])
         chat.result.turns = int(state["turns"])
     else:
-        messages = copy.deepcopy(row.request["messages"])
+        messages = copy.deepcopy(request["messages"])
     return chat, messages
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import Any
 
 from ..text import dumps, one_line
 
@@ -25,7 +26,8 @@ class Progress:
         self.usage = {"input_tokens": 0, "output_tokens": 0}
         self.tools = self.retries = self.running = 0
         self.last = self.started
-        self.bar = self.task = None
+        self.bar: Any = None  # rich.progress.Progress in the bar mode
+        self.task: Any = None
         self.note = ""  # what the engine is waiting for (--via batches: a batch's status)
         self.failed_before = failed
         self.color = color

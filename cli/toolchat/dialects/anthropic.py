@@ -130,6 +130,17 @@ class StreamAssembler:
             raise _stream_error(payload)
         if self.complete:
             return []  # gateways sometimes send more after message_stop
+        if kind == "content_block_delta":
+            # The hot path (nearly every event of a stream): a text delta into an open text block,
+            # exactly what _acc_content_block_delta does for it; any other shape goes the long way.
+            delta = payload.get("delta")
+            index = payload.get("index")
+            if type(delta) is dict and delta.get("type") == "text_delta" and type(index) is int:
+                index += self._offset
+                text = delta.get("text")
+                if index in self._open and type(text) is str and self._blocks[index].get("type") == "text":
+                    self._parts[index].append(text)
+                    return [TextDelta(text)] if text else []
         handlers = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handlers is None:
             return []  # new event types are added without notice
@@ -306,7 +317,7 @@ class StreamAssembler:
                 block["input"] = {}
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, tuple[Any, Any]] = {
     "message_start": (StreamAssembler._acc_message_start, StreamAssembler._show_message_start),
     "content_block_start": (StreamAssembler._acc_content_block_start,
                             StreamAssembler._show_content_block_start),
@@ -337,7 +348,12 @@ class AnthropicDecoder(StreamDecoder):
     def feed(self, chunk: bytes) -> list:
         if self._failed is not None:
             raise self._failed
-        return self._events(self._sse.feed(chunk))
+        decoded = self._sse.feed(chunk)
+        if len(decoded) == 1 and self.committed:
+            # The usual piece, one event into a committed attempt: what _events does, without
+            # its bookkeeping (a failure with no event before it is raised at once there too).
+            return self._assembler.feed(decoded[0])
+        return self._events(decoded)
 
     def close(self) -> list:
         if self._failed is not None:

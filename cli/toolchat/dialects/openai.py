@@ -180,7 +180,9 @@ def _image_part(block: dict) -> dict | None:
 def _document_part(block: dict) -> dict:
     """A PDF document block as a `file` part (base64 data URL); a URL one as a text note, as
     chat.completions takes no file URLs."""
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = block.get("source")
+    if not isinstance(source, dict):
+        source = {}
     if source.get("type") == "base64" and isinstance(source.get("data"), str):
         media_type = source.get("media_type") or "application/pdf"
         return {"type": "file", "file": {"filename": str(block.get("title") or "document.pdf"),
@@ -416,6 +418,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                 raise StreamError("the stream ended before a finish_reason or [DONE]: the answer is "
                                   "truncated", type="truncated_stream")
             self._complete()
+        assert self._final is not None  # _complete() sets it
         return self._message(self._final)
 
     def snapshot(self) -> dict:

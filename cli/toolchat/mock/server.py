@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # An idle client (or one that stops reading) cannot hold its thread for ever.
-        self.timeout = self.server.mock.idle_timeout  # type: ignore[attr-defined]
+        self.timeout = self.server.mock.idle_timeout  # type: ignore[attr-defined,misc]
         super().setup()
         # Each SSE event must leave as its own segment so clients can prove incremental reads.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -82,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -114,8 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
                 mock._record(self.command, self.path, headers, raw)
             path = urlsplit(self.path).path
             if path in weather.PATHS and self.command in ("GET", "HEAD"):
-                status, answer = weather.answer(path, parse_qs(urlsplit(self.path).query))
-                self._send_json(status, answer)
+                status, found = weather.answer(path, parse_qs(urlsplit(self.path).query))
+                self._send_json(status, found)
                 return
             if path == "/v1/chat/completions":
                 from . import openai
@@ -330,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
-    def _drop(self, kind: str) -> None:
+    def _drop(self, kind: str | None) -> None:
         """End the connection now: `reset` sends a TCP RST, `close` a plain FIN."""
         self.close_connection = True
         try:
@@ -370,8 +370,9 @@ def _peer(address: Any) -> str:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
-    return {BrokenPipeError: "broken pipe", ConnectionResetError: "connection reset",
-            ConnectionAbortedError: "connection aborted"}.get(type(exc), type(exc).__name__)
+    reasons: dict[type[BaseException], str] = {BrokenPipeError: "broken pipe", ConnectionResetError: "connection reset",
+                                               ConnectionAbortedError: "connection aborted"}
+    return reasons.get(type(exc), type(exc).__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -386,7 +387,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -399,17 +400,17 @@ class _HTTPServer(ThreadingHTTPServer):
         self._open_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
-    def process_request(self, request, client_address):  # type: ignore[override]
+    def process_request(self, request, client_address):
         with self._open_lock:
             self.open_sockets.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):  # type: ignore[override]
+    def shutdown_request(self, request):
         with self._open_lock:
             self.open_sockets.discard(request)
         super().shutdown_request(request)
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+    def handle_error(self, request, client_address) -> None:
         """A client that disconnects is one line; anything else is a mock bug, shown in full."""
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):

@@ -532,7 +532,7 @@ def _check_tool_result(messages: list, n: int, m: int, block: dict, where: str) 
             _check_image(inner, iw)
 
 
-def _tool_use_ids(msg: Any) -> list[str]:
+def _tool_use_ids(msg: Any) -> list[Any]:
     if not isinstance(msg, dict) or msg.get("role") != "assistant" or not isinstance(msg.get("content"), list):
         return []
     return [b.get("id") for b in msg["content"] if isinstance(b, dict) and b.get("type") == "tool_use"]
@@ -543,7 +543,7 @@ def _check_results_follow(messages: list, n: int) -> None:
     if not ids:
         return
     nxt = messages[n + 1] if n + 1 < len(messages) else None
-    answered: set[str] = set()
+    answered: set[Any] = set()
     if isinstance(nxt, dict) and nxt.get("role") == "user" and isinstance(nxt.get("content"), list):
         # Only the leading run counts: results after a text block are not "immediately after".
         for b in nxt["content"]:

@@ -6,7 +6,7 @@ a few cities; any other name is "not found", as Open-Meteo answers a name it doe
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 PATHS = ("/v1/search", "/v1/forecast")
@@ -84,7 +84,7 @@ def _forecast(query: dict[str, list[str]]) -> tuple[int, dict]:
     current: dict[str, Any] = {"time": now.strftime("%Y-%m-%dT%H:%M"), "interval": 900}
     current.update({f: values[f] for f in requested})
     return 200, {"latitude": latitude, "longitude": longitude, "generationtime_ms": 0.1,
-                 "utc_offset_seconds": int(now.utcoffset().total_seconds()), "timezone": zone,
+                 "utc_offset_seconds": int((now.utcoffset() or timedelta()).total_seconds()), "timezone": zone,
                  "current_units": {"time": "iso8601", "interval": "seconds",
                                    **{f: units[f] for f in requested}},
                  "current": current}

@@ -67,7 +67,8 @@ class ToolOutput:
             if block.get("type") == "text":
                 parts.append(str(block.get("text", "")))
             else:
-                source = block.get("source") if isinstance(block.get("source"), dict) else {}
+                source = block.get("source")
+                source = source if isinstance(source, dict) else {}
                 parts.append(f"[{source.get('media_type') or block.get('type')}]")
         return "\n".join(parts)
 

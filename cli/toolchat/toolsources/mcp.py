@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import UsageError
 from ..text import one_line
@@ -79,8 +79,8 @@ class _Server:
         self.log_path = log_dir / f"{config.key}.log" if log_dir and config.transport == "stdio" else None
         self.stderr: StderrLog | None = None
         self._debug = debug
-        self._session = None
-        self._scope = None
+        self._session: Any = None  # mcp.ClientSession, once started
+        self._scope: Any = None  # anyio.CancelScope
         self._stop_requested = False
         self._phase = "connect"
         self.http_status: int | None = None  # the last HTTP error status the server answered with
@@ -162,6 +162,7 @@ class _Server:
             # The SDK passes only HOME, PATH, SHELL, TERM, USER and LOGNAME on, plus `env`: the API
             # key in toolchat's environment never reaches a server. The mark lets close() find
             # what the server left running (see mcpprocess.sweep).
+            assert config.command is not None  # mcpconfig: a stdio server has a command
             params = StdioServerParameters(command=config.command, args=list(config.args),
                                            env={**dict(config.env), OWNER_VAR: self._owner},
                                            cwd=config.cwd)
@@ -170,6 +171,7 @@ class _Server:
                 return await stack.enter_async_context(stdio_client(params, errlog=self.stderr.writer))
             finally:
                 self.stderr.release_writer()  # the child has its copy (or never started)
+        assert config.url is not None  # mcpconfig: an http or sse server has a url
         if config.transport == "http":
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
@@ -404,7 +406,8 @@ class McpSource(ToolSource):
             if matches(config.deny, config, tool, offered):
                 continue
             annotations = entry.get("annotations") or {}
-            schema = entry.get("inputSchema") if isinstance(entry.get("inputSchema"), dict) else {}
+            schema = entry.get("inputSchema")
+            schema = schema if isinstance(schema, dict) else {}
             schema = schema if schema.get("type") == "object" else {"type": "object", **schema}
             self._routes[offered] = (server, tool)
             self._specs.append(ToolSpec(

@@ -92,7 +92,7 @@ def sweep(owner: str) -> None:
     mark = f"{OWNER_VAR}={owner}".encode()
 
     def marked() -> list[int]:
-        found = []
+        found: list[int] = []
         try:
             entries = os.listdir("/proc")
         except OSError:

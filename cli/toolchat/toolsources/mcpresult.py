@@ -61,7 +61,8 @@ def _item(item: dict) -> list[dict]:
         return [_text(f"[audio of type {item.get('mimeType') or 'unknown'}, {_size(item.get('data'))}: "
                       "audio cannot be passed to the model]")]
     if kind == "resource":
-        resource = item.get("resource") if isinstance(item.get("resource"), dict) else {}
+        resource = item.get("resource")
+        resource = resource if isinstance(resource, dict) else {}
         uri, mime = resource.get("uri", ""), resource.get("mimeType")
         label = f"[resource {uri}" + (f" ({mime})" if mime else "") + "]"
         if "text" in resource:

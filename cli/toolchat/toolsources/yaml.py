@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import ToolsFileError
 from ..handlers import load_handler as _import_handler
@@ -23,7 +23,7 @@ class YamlSource(ToolSource):
 
     name = "yaml"
 
-    def __init__(self, paths: list[str | Path]):
+    def __init__(self, paths: Sequence[str | Path]):
         self._specs: list[ToolSpec] = []
         self._functions: dict[str, Callable] = {}
         seen: dict[str, str] = {}
@@ -89,7 +89,7 @@ def render_output(value: Any) -> str:
     return str(value)
 
 
-def load_files(paths: list[str | Path], **policy: Any):
+def load_files(paths: Sequence[str | Path], **policy: Any):
     """A ToolRunner over the tools of these files (names unique across all of them)."""
     from .runner import ToolRunner
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
@@ -69,7 +69,7 @@ class Theme:
         self.styles = {name: Style.parse(spec) for name, spec in _STYLES.items()}
         self.bullets = ("•", "◦", "▪") if unicode else ("*", "-", "+")
         self.bar, self.rule = ("▌ ", "─") if unicode else ("> ", "-")
-        self.box = None  # the table box, made on first use
+        self.box: Any = None  # the table box (rich.box.Box), made on first use
         self.unicode = unicode
         # Every setting given, so that rich reads nothing from the environment (FORCE_COLOR,
         # NO_COLOR, COLUMNS): toolchat's settings decide. The width is the most any call asks for.
@@ -208,7 +208,7 @@ def _unframe(text: str) -> tuple[str, list[tuple[int, int]]]:
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 # Links are shown as text: keep the URL as written, not percent-encoded.
 _PARSER.normalizeLink = lambda url: url  # type: ignore[method-assign]
-_PARSER.normalizeLinkText = lambda url: url  # type: ignore[method-assign]
+_PARSER.normalizeLinkText = lambda link: link  # type: ignore[method-assign]
 
 
 def _node(node: SyntaxTreeNode, theme: Theme, depth: int, lines: list[str] | None = None) -> RenderableType:

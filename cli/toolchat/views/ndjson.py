@@ -8,7 +8,7 @@ In between: `text`, `thinking`, `tool_call`, `tool_result`, `turn`, `retry`.
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
 from ..events import Finished, Result, Retry, Start, TextDelta, ThinkingDelta, ToolCall, ToolResult, TurnEnd
 from ..text import dumps
@@ -34,14 +34,14 @@ def start_event(model: str, tools: list[str], conversation_id: str | None = None
             "conversation_id": conversation_id}
 
 
-def start_line(model: str, tools: list[str] = (), conversation_id: str | None = None) -> str:
+def start_line(model: str, tools: Sequence[str] = (), conversation_id: str | None = None) -> str:
     """The JSON text of a `start` event, no newline."""
     return encode(start_event(model, list(tools), conversation_id))
 
 
 def result_line(result: Result) -> str:
     """The JSON text of the final `result` event (the `--json` document plus its type), no newline."""
-    return encode(event_of(Finished(result)))
+    return encode({"type": "result", **result.to_json()})  # what event_of(Finished(result)) is
 
 
 def event_of(event: Any) -> dict | None:

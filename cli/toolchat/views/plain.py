@@ -15,7 +15,7 @@ import time
 from contextlib import nullcontext
 from typing import Any, TextIO
 
-from ..events import Finished, Retry, TextDelta, ToolCall, ToolResult, TurnStart
+from ..events import Finished, ReadDone, Retry, TextDelta, ToolCall, ToolResult, TurnStart
 from ..text import compact_json, neutralise, one_line
 from .format import is_terminal, retry_line, summary  # noqa: F401 (views.live imports them from here)
 
@@ -32,9 +32,9 @@ class PlainView:
         self.started = time.monotonic()
         on_terminal = not quiet and is_terminal(self.err)
         self.summary = summary and on_terminal
-        self.activity = None  # tool spinners on a terminal stderr (views.live, imported only then)
+        self.activity = None  # tool spinners on a terminal stderr (views.activity, imported only then)
         if spinners and on_terminal:
-            from .live import activity_on_stderr
+            from .activity import activity_on_stderr
 
             self.activity = activity_on_stderr(color)
         self._printed = False  # any answer text written
@@ -43,6 +43,7 @@ class PlainView:
         # A text delta's trailing "\r": a CR LF line end if the next delta starts with "\n", a bare
         # CR (shown escaped) otherwise, so it waits for the next delta to decide.
         self._cr = ""
+        self._unflushed = False  # text written to `out` and not flushed yet
 
     def handle(self, event: Any) -> None:
         if isinstance(event, TextDelta):
@@ -54,6 +55,13 @@ class PlainView:
             self._new_turn = False
             self._write_text(event.text)
             return
+        if self._unflushed:
+            # The text written since the last flush goes out: at the end of a network read
+            # (ReadDone), or before anything else is shown (a trace on a shared terminal).
+            self._unflushed = False
+            self.out.flush()
+        if isinstance(event, ReadDone):
+            return  # a held CR still waits for the next delta
         self._end_text()  # anything else ends a run of text deltas: a held CR was a bare one
         if isinstance(event, TurnStart):
             self._new_turn = event.turn > 1
@@ -97,8 +105,8 @@ class PlainView:
                 text, self._cr = text[:-1], "\r"
             shown = neutralise(text)
         if shown:
-            self.out.write(shown)
-            self.out.flush()
+            self.out.write(shown)  # flushed at the end of the network read (ReadDone)
+            self._unflushed = True
             self._printed = True
             self._at_line_start = shown.endswith("\n")
 
