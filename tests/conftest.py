@@ -142,8 +142,8 @@ def toolchat(tmp_path):
     return run
 
 
-def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | None, timeout: float
-                 ) -> subprocess.CompletedProcess:
+def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | bytes | None, timeout: float,
+                 text: bool = True) -> subprocess.CompletedProcess:
     """`python -m toolchat ARGS` as `subprocess.run(..., capture_output=True, text=True)` would run
     it, forked from this worker's warm interpreter (tests/zygote.py) unless the environment asks for
     a fresh one (a start-up variable differs, or TOOLCHAT_TEST_FRESH=1)."""
@@ -151,8 +151,8 @@ def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | None, timeo
     server = _zygote()
     if server is None or zygote.startup_env(env) != server.startup:
         return subprocess.run(command, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                              capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
-    return server.run(command, env, cwd, stdin, timeout)
+                              capture_output=True, text=text, env=env, cwd=cwd, timeout=timeout)
+    return server.run(command, env, cwd, stdin, timeout, text)
 
 
 class _Zygote:
@@ -168,7 +168,7 @@ class _Zygote:
         if self.proc.stdout.readline() != b"ready\n":
             raise RuntimeError("tests/zygote.py did not start")
 
-    def run(self, command, env, cwd, stdin, timeout) -> subprocess.CompletedProcess:
+    def run(self, command, env, cwd, stdin, timeout, text=True) -> subprocess.CompletedProcess:
         import locale
         import signal
         import socket
@@ -198,7 +198,7 @@ class _Zygote:
         def feed():
             try:
                 with open(in_w, "wb", closefd=True) as pipe:
-                    pipe.write(stdin.encode(encoding))
+                    pipe.write(stdin.encode(encoding) if isinstance(stdin, str) else stdin)
             except BrokenPipeError:
                 pass
 
@@ -225,11 +225,13 @@ class _Zygote:
                 raise subprocess.TimeoutExpired(command, timeout)
         conn.close()
 
-        def text(fd):
-            data = b"".join(chunks[fd]).decode(encoding)
-            return data.replace("\r\n", "\n").replace("\r", "\n")
+        def output(fd):
+            data = b"".join(chunks[fd])
+            if not text:
+                return data
+            return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
 
-        return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(status), text(out_r), text(err_r))
+        return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(status), output(out_r), output(err_r))
 
 
 _ZYGOTE: list = []
@@ -241,6 +243,12 @@ def _zygote() -> _Zygote | None:
     if not _ZYGOTE:
         _ZYGOTE.append(_Zygote())
     return _ZYGOTE[0]
+
+
+def zygote_path() -> str | None:
+    """The warm interpreter's socket, for a shell's `toolchat` (zygote.py --client); None: run fresh."""
+    server = _zygote()
+    return None if server is None else server.path
 
 
 def pytest_sessionfinish(session, exitstatus):

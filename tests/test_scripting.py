@@ -18,11 +18,13 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
+import zygote
+from conftest import ROOT, SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse, zygote_path
 
 needs_jq = pytest.mark.skipif(shutil.which("jq") is None and not os.environ.get("CI"),
                               reason="jq is not installed here (.ci/run installs it; in CI these must run)")
@@ -99,7 +101,11 @@ def shell(tmp_path, mock):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "toolchat"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m toolchat "$@"\n')
+    warm = zygote_path()  # a run forked from the warm interpreter (tests/zygote.py), or a fresh one
+    if warm is None:
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m toolchat "$@"\n')
+    else:
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -E "{Path(zygote.__file__)}" --client "{warm}" "$@"\n')
     wrapper.chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()

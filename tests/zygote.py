@@ -44,6 +44,8 @@ def _preload() -> None:
 
 def _serve(path: str):
     """Accept runs until killed; return (in a run's child) the request it is to become."""
+    with open(path + ".env", "w", encoding="utf-8") as f:  # for client()
+        json.dump(startup_env(dict(os.environ)), f)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
@@ -102,6 +104,38 @@ def _become(request: dict, fds: list[int], conn: socket.socket) -> None:
     runpy.run_module("toolchat", run_name="__main__", alter_sys=True)
 
 
+def client(path: str, args: list[str]) -> None:
+    """Be `toolchat ARGS` for a shell script (test_scripting puts a `toolchat` on PATH that runs
+    `python -S -E zygote.py --client SOCKET ARGS`): this process's own stdin/stdout/stderr, working
+    folder and environment go to a run forked from the warm interpreter, signals are passed on, and
+    its exit status becomes this one's. An environment the warm interpreter cannot serve (see
+    startup_env) runs `python -m toolchat` itself instead."""
+    import signal
+
+    with open(path + ".env", encoding="utf-8") as f:
+        served = json.load(f)
+    if startup_env(dict(os.environ)) != served:
+        os.execv(sys.executable, [sys.executable, "-m", "toolchat", *args])
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(path)
+    header = json.dumps({"args": args, "env": dict(os.environ), "cwd": os.getcwd()}).encode("utf-8")
+    socket.send_fds(conn, [header], [0, 1, 2])
+    replies = conn.makefile("rb")
+    pid = json.loads(replies.readline())["pid"]
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda signum, frame: os.kill(pid, signum))
+    line = replies.readline()
+    status = json.loads(line)["status"] if line else 255 << 8
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:  # killed by a signal: so is this process, as a shell would see it
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    _preload()
-    _become(*_serve(sys.argv[1]))
+    if sys.argv[1] == "--client":
+        client(sys.argv[2], sys.argv[3:])
+    else:
+        _preload()
+        _become(*_serve(sys.argv[1]))
