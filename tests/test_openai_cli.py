@@ -8,15 +8,11 @@ the very same output (most of these two sets are in the slow set: each case is s
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env
-from test_scripting import CASES, README_EXAMPLES, needs_jq
+from conftest import SAMPLE_TOOLS, TEST_KEY
+from test_scripting import CASES, README_EXAMPLES, make_shell, needs_jq
 from toolchat.dialects.anthropic import AnthropicDialect
 from toolchat.dialects.openai import OpenAIDialect
 from toolchat.errors import UsageError
@@ -283,29 +279,7 @@ def test_a_conversation_saved_under_one_dialect_continues_under_the_other(toolch
 @pytest.fixture
 def openai_shell(tmp_path, mock):
     """test_scripting's shell, with TOOLCHAT_API=openai."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "toolchat"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m toolchat "$@"\n')
-    wrapper.chmod(0o755)
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy(SAMPLE_TOOLS, work / "sample_tools.yaml")
-    shutil.copytree(SAMPLE_TOOLS.parent / "tools", work / "tools")
-
-    def run(example):
-        server = mock(example.mock)
-        for name, content in example.files.items():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            (work / name).write_text(content)
-        env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY, TOOLCHAT_API="openai")
-        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", example.script], cwd=work, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=120)
-        return proc, server
-
-    return run
+    return make_shell(tmp_path, mock, TOOLCHAT_API="openai")
 
 
 @needs_jq

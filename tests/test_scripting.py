@@ -95,9 +95,9 @@ def test_the_parser_rejects_an_untested_shell_block():
         parse_examples(readme)
 
 
-@pytest.fixture
-def shell(tmp_path, mock):
-    """Run a README example as a user would: bash, toolchat and jq on PATH, in a scratch folder."""
+def make_shell(tmp_path, mock, **extra_env):
+    """Run a README example as a user would: bash, toolchat and jq on PATH, in a scratch folder
+    (extra_env: more variables, e.g. TOOLCHAT_API=openai)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "toolchat"
@@ -117,7 +117,7 @@ def shell(tmp_path, mock):
         for name, content in example.files.items():
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             (work / name).write_text(content)
-        env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
+        env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY, **extra_env)
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         proc = subprocess.run(["bash", "-euo", "pipefail", "-c", example.script], cwd=work, env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -125,6 +125,11 @@ def shell(tmp_path, mock):
         return proc, server
 
     return run
+
+
+@pytest.fixture
+def shell(tmp_path, mock):
+    return make_shell(tmp_path, mock)
 
 
 @needs_jq
