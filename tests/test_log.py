@@ -191,6 +191,7 @@ def test_a_run_is_logged_with_its_turns_tool_calls_and_exact_messages(home, mock
     assert conversation["runs"][0]["status"] == "ok" and conversation["runs"][0]["messages"] == 4
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_search_finds_words_from_a_tool_output_prompt_and_answer(home, mock, tools, logs):
     server = mock(script=SIGHTING)
     drive(home, server, "How many quokkas near Perth?", tools)
@@ -290,6 +291,7 @@ def test_a_failed_run_is_logged_with_its_error(home, mock, logs):
 FOLLOW_UP = {"turns": SIGHTING["turns"] + [{"text": "And 5 near Sydney."}]}
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_continue_sends_exactly_the_latest_conversation_plus_the_prompt(home, mock, tools, logs):
     server = mock(script=FOLLOW_UP)
     drive(home, server, "How many quokkas near Perth?", tools, args=("-m", "claude-x", "-s", "Be brief."))
@@ -312,6 +314,7 @@ def test_continue_sends_exactly_the_latest_conversation_plus_the_prompt(home, mo
     assert logs("show", first["id"], "--json").json()["messages"] == document["messages"]
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_cid_by_prefix_with_save_and_stream_json(home, mock, tools, logs, tmp_path):
     server = mock(script=FOLLOW_UP)
     drive(home, server, "How many quokkas near Perth?", tools)
@@ -601,6 +604,7 @@ def test_a_new_log_is_private_to_its_owner(tmp_path):
 # toolchat logs
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_list_is_newest_first_and_filters(home, mock, logs):
     server = mock()
     drive(home, server, "first prompt")

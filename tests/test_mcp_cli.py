@@ -37,6 +37,7 @@ def state(tmp_path):
 
 
 @needs_time
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_a_dot_mcp_json_as_is_with_json_output(toolchat, mock, tmp_path, state):
     config = mcp_json(tmp_path / ".mcp.json", {"time": {
         "type": "stdio", "command": TIME_SERVER, "args": ["--local-timezone", "UTC"], "env": {}}})
@@ -83,6 +84,7 @@ def test_deny_by_server_and_by_tool(toolchat, mock, tmp_path, state):
     assert unknown.code == 2 and unknown.err.startswith("toolchat: error: --deny-tool: no tool named 'mcp__c' ")
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_mcp_servers_beside_tools_in_a_tools_yaml_and_the_env_variable(toolchat, mock, tmp_path, state):
     calc = tmp_path / "calc.py"
     calc.write_text("def add(a, b):\n    return a + b\n")
@@ -115,6 +117,7 @@ def test_a_server_that_fails_to_start_is_exit_2_naming_it(toolchat, mock, tmp_pa
     assert went_on.code == 0 and "(optional: going on without it)" in went_on.err
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_a_server_that_crashes_mid_run(toolchat, mock, tmp_path, state):
     config = mcp_json(tmp_path / "m.json", {"t": fake()})
     script = {"turns": [{"tool_calls": [{"name": "mcp__t__crash", "input": {}}]},

@@ -269,6 +269,7 @@ def test_annotations_decide_approval_and_content_maps_to_blocks(open_source):
     assert (unknown.is_error, text_of(unknown)) == (True, "unknown MCP tool 'mcp__t__nope'")
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_allow_deny_and_confirm_per_server(open_source):
     source, _ = open_source({
         "a": fake_server(deny=["add", "mcp__a__image"], allow=["delete_file"]),
@@ -348,6 +349,7 @@ def test_a_hanging_call_times_out_and_the_server_still_answers(open_source):
     assert warnings == []
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_close_leaves_no_process_behind(open_source):
     source, _ = open_source({"t": fake_server(), "u": fake_server()})
     pids = [int(text_of(source.call(f"mcp__{s}__pid", {}, 30))) for s in ("t", "u")]
@@ -369,6 +371,7 @@ def test_a_server_that_ignores_sigterm_and_hangs_is_killed(open_source):
     assert survivors([pid]) == []
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_server_stderr_goes_to_its_log_and_with_debug_to_stderr_neutralised(tmp_path, capfd):
     configs = parse_servers({"t": fake_server("--banner", " \x1b]0;title\x07\x1b[2J")}, "m.json", "mcpServers")
     source = McpSource(configs, log_dir=tmp_path / "logs", debug=True)
@@ -446,6 +449,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_ctrl_c_during_a_call_ends_every_server(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(CTRL_C_SCRIPT)

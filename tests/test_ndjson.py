@@ -329,6 +329,7 @@ def test_retry_with_an_unknown_number_of_attempts():
         {"type": "retry", "attempt": 2, "attempts": None, "delay": 0.5, "reason": "rate limited (429)"}]
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_lines_arrive_while_the_model_is_still_answering(tmp_path, mock):
     """The first text line is on stdout while the server holds back the rest of the answer."""
     body = sse(*message_events({"type": "text", "text": "first "}, stop_reason="end_turn"))

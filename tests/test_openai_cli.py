@@ -258,6 +258,7 @@ def test_retries_behave_the_same(toolchat, mock):
     assert len(server.requests) == 2
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_a_conversation_saved_under_one_dialect_continues_under_the_other(toolchat, mock, tmp_path):
     server = mock({"turns": [json.loads(CALC), {"text": "It is {result:calculate}."},
                              {"thinking": "again", "text": "Still {prompt}."}, {"text": "Back: {prompt}"}]})

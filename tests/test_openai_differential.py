@@ -273,6 +273,7 @@ def check(server, sdk, transport, stream, framing, draw) -> None:
 @pytest.mark.thorough
 @settings(max_examples=examples(600), **SETTINGS)
 @given(chunk_streams(), framings(), st.data())
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_toolchat_and_the_sdk_assemble_the_same_message(server, sdk, transport, stream, framing, draw):
     check(server, sdk, transport, stream, framing, draw)
 

@@ -299,6 +299,7 @@ def test_tool_input_and_output_traces_are_neutralised(tmp_path, mock, tools):
                      ""]
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_tool_input_and_output_are_exact_in_json(tmp_path, mock, tools):
     server = mock(script=TOOL_SCRIPT)
     for flag in ("--json", "--stream-json"):
@@ -314,6 +315,7 @@ def test_tool_input_and_output_are_exact_in_json(tmp_path, mock, tools):
 # Error messages and headers from the server
 
 
+@pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_an_error_event_message_is_neutralised_on_stderr_and_exact_in_json(tmp_path, mock):
     server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error",
                                                       "message": RAW}}]})
