@@ -3,14 +3,13 @@ into the assistant message exactly as the API sent it (wire dicts, not model cla
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from ..errors import APIError, StreamError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..text import clip
 from ..sse import ServerSentEvent, SSEDecoder
-from .base import Dialect, Request, StreamDecoder, endpoint, event_json
+from .base import Dialect, Request, StreamDecoder, endpoint, event_json, tool_input
 
 ANTHROPIC_VERSION = "2023-06-01"
 STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
@@ -300,19 +299,9 @@ class StreamAssembler:
         elif _takes_input(kind):
             raw = "".join(parts)
             if raw.strip():
-                problem = None
-                try:
-                    value = json.loads(raw)
-                except (ValueError, RecursionError):
-                    problem = f"the tool input was not valid JSON: {clip(raw, 120)}"
-                else:
-                    if not isinstance(value, dict):
-                        problem = f"the tool input was not a JSON object: {clip(raw, 120)}"
+                block["input"], problem = tool_input(raw)
                 if problem:
-                    block["input"] = {}
                     self.bad_input[block.get("id", "")] = problem
-                else:
-                    block["input"] = value
             elif not isinstance(block.get("input"), dict):
                 block["input"] = {}
 

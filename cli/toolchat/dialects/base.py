@@ -78,6 +78,18 @@ def event_json(data: str, cut: bool = False) -> dict:
     return payload
 
 
+def tool_input(raw: str) -> tuple[dict, str | None]:
+    """A tool call's streamed arguments, parsed once: (the input, None), or ({}, what was wrong)
+    when they are not a JSON object. Both dialects' assemblers use it."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}, f"the tool input was not valid JSON: {clip(raw, 120)}"
+    if not isinstance(value, dict):
+        return {}, f"the tool input was not a JSON object: {clip(raw, 120)}"
+    return value, None
+
+
 def endpoint(base_url: str, path: str) -> str:
     """`{base}{path}` for a base that may already end in `/`, `/v1` or the full path (`/v1/...`)."""
     base = base_url.strip().rstrip("/")

@@ -21,7 +21,7 @@ from ..errors import APIError, StreamError, UsageError
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..sse import ServerSentEvent, SSEDecoder
 from ..text import clip
-from .base import Dialect, Request, StreamDecoder, event_json
+from .base import Dialect, Request, StreamDecoder, event_json, tool_input
 from .openai_json import STOP_REASONS  # finish_reason -> stop_reason: one table for JSON and streams
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -608,19 +608,10 @@ class OpenAIStreamDecoder(StreamDecoder):
     def _input(self, call_id: str, raw: str, record: bool) -> dict:
         if not raw.strip():
             return {}
-        problem = None
-        try:
-            value = json.loads(raw)
-        except (ValueError, RecursionError):
-            problem = f"the tool input was not valid JSON: {clip(raw, 120)}"
-        else:
-            if not isinstance(value, dict):
-                problem = f"the tool input was not a JSON object: {clip(raw, 120)}"
-        if problem is None:
-            return value
-        if record:
+        value, problem = tool_input(raw)
+        if problem is not None and record:
             self.bad_input[call_id] = problem
-        return {}
+        return value
 
     def _message(self, content: list[dict]) -> dict:
         finish = self.finish_reason
