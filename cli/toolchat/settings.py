@@ -167,19 +167,19 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
 
     api = check_api(pick("api"))
 
-    tools = list(flags.get("tools") or [])
-    if not tools and env.get("TOOLCHAT_TOOLS"):
-        tools = [p for p in env["TOOLCHAT_TOOLS"].split(os.pathsep) if p]
-    if not tools and config.get("tools"):
-        configured = config["tools"]
-        tools = [configured] if isinstance(configured, str) else list(configured)
+    def files(name: str, variable: str) -> list[str]:
+        """A repeatable file option: the flags, else the variable (a path list), else the config
+        file (one path or a list)."""
+        given = list(flags.get(name) or [])
+        if not given and env.get(variable):
+            given = [p for p in env[variable].split(os.pathsep) if p]
+        if not given and config.get(name):
+            configured = config[name]
+            given = [configured] if isinstance(configured, str) else list(configured)
+        return given
 
-    mcp_config = list(flags.get("mcp_config") or [])
-    if not mcp_config and env.get("TOOLCHAT_MCP_CONFIG"):
-        mcp_config = [p for p in env["TOOLCHAT_MCP_CONFIG"].split(os.pathsep) if p]
-    if not mcp_config and config.get("mcp_config"):
-        configured = config["mcp_config"]
-        mcp_config = [configured] if isinstance(configured, str) else list(configured)
+    tools = files("tools", "TOOLCHAT_TOOLS")
+    mcp_config = files("mcp_config", "TOOLCHAT_MCP_CONFIG")
 
     headers: list[tuple[str, str]] = []
     configured_headers = config.get("headers") or {}
