@@ -31,6 +31,7 @@ class RawServer:
         self.connections = 0
         self.errors: list[BaseException] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self._conn: socket.socket | None = None  # the connection being served
         self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -43,6 +44,7 @@ class RawServer:
             except OSError:
                 return
             self.connections += 1
+            self._conn = conn
             with conn:
                 try:
                     while True:
@@ -63,6 +65,11 @@ class RawServer:
         except OSError:
             pass
         self._listener.close()
+        if self._conn is not None:  # a client that kept its connection open: end the wait for it
+            try:
+                self._conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._thread.join(5)
 
 
