@@ -149,7 +149,8 @@ def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | bytes | Non
     a fresh one (a start-up variable differs, or TOOLCHAT_TEST_FRESH=1)."""
     command = [sys.executable, "-m", "toolchat", *args]
     server = _zygote()
-    if server is None or zygote.startup_env(env) != server.startup:
+    as_text = all(isinstance(part, str) for part in [*args, *env.values()])  # bytes: fresh (exec takes them)
+    if server is None or not as_text or zygote.startup_env(env) != server.startup:
         return subprocess.run(command, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
                               capture_output=True, text=text, env=env, cwd=cwd, timeout=timeout)
     return server.run(command, env, cwd, stdin, timeout, text)

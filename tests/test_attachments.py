@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import struct
-import subprocess
-import sys
 import zlib
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from toolchat.attachments import attach, load
 from toolchat.errors import UsageError
 
+import conftest
 from conftest import TEST_KEY, clean_env, run_chat
 
 
@@ -111,9 +110,7 @@ def test_attachments_go_before_the_prompt_in_the_last_user_message():
 
 def run_toolchat(tmp_path, server, *args, stdin: bytes | None = None):
     env = clean_env(tmp_path, TOOLCHAT_API_KEY=TEST_KEY, TOOLCHAT_BASE_URL=server.url)
-    return subprocess.run([sys.executable, "-m", "toolchat", "--no-cache", *args], input=stdin,
-                          stdin=None if stdin is not None else subprocess.DEVNULL,
-                          capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    return conftest.run_toolchat(["--no-cache", *args], env, tmp_path, stdin, 60, text=False)
 
 
 def test_binary_stdin_and_files_reach_the_strict_mock(tmp_path, mock):

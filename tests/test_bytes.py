@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from conftest import TEST_KEY, clean_env
+from conftest import TEST_KEY, clean_env, run_toolchat
 
 REPLACED = "toolchat: warning: {what} is not valid UTF-8: {n} byte{s} replaced with U+FFFD\n"
 
@@ -21,9 +20,7 @@ def warning(what: str, n: int) -> str:
 def run(tmp_path, server, *args, stdin: bytes | None = None, env: dict | None = None):
     environment = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "toolchat", *args], input=stdin,
-                          stdin=None if stdin is not None else subprocess.DEVNULL,
-                          capture_output=True, env=environment, cwd=tmp_path, timeout=60)
+    return run_toolchat(list(args), environment, tmp_path, stdin, 60, text=False)
 
 
 def output(proc, mode: str, encoding: str = "utf-8") -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_KEY, Run, assert_no_secret, clean_env
+from conftest import TEST_KEY, Run, assert_no_secret, clean_env, run_toolchat
 
 from toolchat.errors import UsageError
 from toolchat.logdb import (SCHEMA_V1, SCHEMA_VERSION, LogDB, LogError, default_path, endpoint_host,
@@ -117,13 +117,12 @@ def drive(home: Path, server, prompt: str, tools_file: str | None = None, env: d
     command = [sys.executable, "-m", "toolchat", "--no-cache", *args, prompt]
     if tools_file:
         command += ["-t", tools_file]
-    proc = subprocess.Popen(command, env=environment, cwd=home.parent, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     if not wait:
-        return proc
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 3), (proc.returncode, out, err)
-    return proc.returncode, out, err
+        return subprocess.Popen(command, env=environment, cwd=home.parent, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    done = run_toolchat(command[3:], environment, home.parent, None, 60)
+    assert done.returncode in (0, 3), (done.returncode, done.stdout, done.stderr)
+    return done.returncode, done.stdout, done.stderr
 
 
 def only_conversation(logs) -> dict:

@@ -20,7 +20,7 @@ import sys
 import pyte
 import pytest
 
-from conftest import TEST_KEY, clean_env, message_events, sse
+from conftest import TEST_KEY, clean_env, message_events, run_toolchat, sse
 from ptyrun import run_on_pty
 from toolchat import text
 from toolchat.views.ndjson import encode
@@ -115,8 +115,7 @@ def run_bytes(tmp_path, server, *args, stdin: bytes = b"") -> subprocess.Complet
     """toolchat with stdout and stderr as pipes, read as bytes (no newline translation)."""
     env = clean_env(tmp_path, TOOLCHAT_API_KEY=TEST_KEY,
                     **({"TOOLCHAT_BASE_URL": server.url} if server is not None else {}))
-    proc = subprocess.run([sys.executable, "-m", "toolchat", *args], input=stdin,
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    proc = run_toolchat(list(args), env, tmp_path, stdin, 120, text=False)
     assert TEST_KEY.encode() not in proc.stdout + proc.stderr
     return proc
 
