@@ -511,3 +511,30 @@ def test_tool_lines_fit_the_terminal_however_long_the_input(columns):
     region.stream.seek(0)
     shown_lines = _ESCAPES.sub("", region.stream.read()).split("\n")
     assert any("◌ a_very" in line and "not finished" in line for line in shown_lines)
+
+
+@pytest.mark.slow  # starts an MCP server (the SDK's import, ~2 s): in .ci/run's slow set
+def test_an_mcp_server_stopping_mid_run_is_one_clean_line_above_the_spinners(tmp_path, mock, tools):
+    """The warning comes from the MCP event-loop thread while a spinner turns: it is printed with the
+    display paused, so the spinner rows do not overwrite it and it does not cut through them."""
+    import json
+
+    from test_mcp_servers import TEST_SERVER
+
+    (tmp_path / "m.json").write_text(json.dumps({"mcpServers": {"t": {
+        "command": sys.executable, "args": [TEST_SERVER]}}}))
+    server = mock({"turns": [
+        {"text": "Two tools.", "tool_calls": [{"name": "slow", "input": {"seconds": 1.5, "tag": "A"}},
+                                              {"name": "mcp__t__crash", "input": {}}]},
+        {"text": "Done."}]})
+    seen = in_terminal(tmp_path, server, "-t", tools, "--mcp-config", str(tmp_path / "m.json"), "hi",
+                       cols=220, env={"XDG_STATE_HOME": str(tmp_path / "state")}, timeout=40)
+    assert seen.code == 0, seen
+    warnings = [line for line in seen.lines if "MCP server 't' stopped" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("toolchat: MCP server 't' stopped: "), seen
+    assert "its tools now answer with errors" in warnings[0], seen
+    at = seen.lines.index(warnings[0])
+    assert seen.lines.index("Two tools.") < at < seen.lines.index("Done."), seen
+    assert any(re.fullmatch(r'✓ slow \{"seconds": 1.5, "tag": "A"\}  \d{4,} ms', line) for line in seen.lines), seen
+    assert any(line.startswith("✗ mcp__t__crash {}") for line in seen.lines), seen
+    assert seen.count("⠋") + seen.count("⠙") == 0, seen  # no spinner row left behind

@@ -113,6 +113,10 @@ class Session:
             self.tools.close()  # MCP servers started for a run that will not happen
             raise
         self.tools.approve = approve or _approver(self.view)
+        self.warn = _warner(settings, self.view)
+        for source in self.tools.sources:
+            if hasattr(source, "warn"):  # the MCP source: its warnings come from another thread
+                source.warn = self.warn
         self._transport = transport
 
     def request_body(self, messages: list[dict]) -> dict:
@@ -136,8 +140,7 @@ class Session:
             self.tools.close()
             raise
         chat = Chat(self.settings, self.dialect, transport, self.tools)
-        if not self.settings.quiet:
-            chat.warn = _warn
+        chat.warn = self.warn
         sinks = []
         try:
             if self.settings.save:
@@ -167,7 +170,7 @@ class Session:
         from .logdb import LogDB, LogError, new_id
         from .sinks.log import LogSink
 
-        warn = _warner(s)
+        warn = self.warn
         try:
             db = LogDB(s.log_path, secrets=_secrets(s))
         except LogError as exc:
@@ -227,10 +230,6 @@ def _play(chat, messages: list[dict], sinks: list) -> None:
             sink.close()
 
 
-def _warn(line: str) -> None:
-    print(f"toolchat: {line}", file=sys.stderr, flush=True)
-
-
 def _attachments(settings: Settings) -> list[dict]:
     if not settings.attach and not settings.attach_type:
         return []
@@ -275,15 +274,23 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
     return (settings.api_key or "", *secret_values(headers), *named)
 
 
-def _warner(settings: Settings):
-    """A warning line on stderr, neutralised; none with -q (nothing on stderr but errors)."""
+def _warner(settings: Settings, view=None):
+    """A warning line on stderr, neutralised; none with -q (nothing on stderr but errors).
+
+    With the view's display paused around it (the live view's spinners and the part being written
+    are cleared, then drawn again under it), so a warning from any thread (an MCP server that
+    stopped, told from the event-loop thread) is one whole line that nothing overwrites."""
     if settings.quiet:
         return lambda line: None
+    paused = getattr(view, "paused", None)
 
     def warn(line: str) -> None:
+        from contextlib import nullcontext
+
         from .text import one_line
 
-        print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
+        with paused() if paused is not None else nullcontext():
+            print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
 
     return warn
 

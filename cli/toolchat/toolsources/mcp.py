@@ -279,7 +279,10 @@ class McpSource(ToolSource):
         log_dir = default_log_dir() if log_dir is None else log_dir
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex}"
         self._servers = [_Server(s, log_dir, debug, self._mark_stopped, self._owner) for s in servers]
-        self._warn = warn or _print_warning
+        # Where its warnings go (a server stopped, an optional one that failed): the Session points
+        # it at the view once there is one, so a line from the event-loop thread never cuts through
+        # the live display.
+        self.warn: Callable[[str], None] = warn or _print_warning
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._futures: list[concurrent.futures.Future] = []
@@ -322,7 +325,7 @@ class McpSource(ToolSource):
                     raise McpServerError(message)
                 warnings.append(f"{message} (optional: going on without it)")
         for warning in warnings:
-            self._warn(warning)
+            self.warn(warning)
         self._build_specs()
         return warnings
 
@@ -469,7 +472,7 @@ class McpSource(ToolSource):
             server.state, server.error = "stopped", reason
         tail = server.stderr_tail()
         log = f" (log: {server.log_path})" if server.log_path else ""
-        self._warn(f"MCP server {server.config.name!r} stopped: {reason}"
+        self.warn(f"MCP server {server.config.name!r} stopped: {reason}"
                    + (f"; its stderr ends: {tail}" if tail else "")
                    + f"; its tools now answer with errors{log}")
 
