@@ -26,6 +26,7 @@ KEY = "sk-ant-bench-0000"
 LLM_MODEL = "claude-4-sonnet"  # an llm-anthropic alias; the mock answers any model name
 PROMPT_CHAT = "What is 2 + 40? Use the add tool."
 PROMPT_STREAM = "Tell me a long story."
+ONE_DELTA = "Once."  # the one-delta answer: five characters, as each delta of the long one
 PROMPT_MCP = "What time is it in UTC? Use the time tool."
 # The official time server from toolchat's environment (a test extra), used by both clients.
 TIME_SERVER = Path(sysconfig.get_path("scripts")) / "mcp-server-time"
@@ -160,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if "stream" in only:
             log(f"{args.deltas:,} text deltas to a file: {args.runs} runs each")
-            with MockProcess(REPO, files["stream_script"], work / "mock-stream.log") as mock:
+            with MockProcess(REPO, files["stream_script"], work / "mock-stream.log") as mock, \
+                    MockProcess(REPO, files["one_delta_script"], work / "mock-one.log") as one:
                 env = {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
+                env_one = {**base_env, "ANTHROPIC_BASE_URL": one.url, "ANTHROPIC_API_KEY": KEY}
                 text = files["story"].read_bytes() + b"\n"
                 stream = [
                     Command("tc_stream", "toolchat PROMPT > file", toolchat + [PROMPT_STREAM],
@@ -174,14 +177,25 @@ def main(argv: list[str] | None = None) -> int:
                              "-H", "content-type: application/json",
                              "--data-binary", f"@{files['curl_body']}"], env,
                             _count(b'"type":"text_delta"', args.deltas)),
+                    # The same with a one-delta answer: what is left is start-up and one request.
+                    Command("tc_stream_1", "toolchat PROMPT > file (one delta)", toolchat + [PROMPT_STREAM],
+                            _env(env_one, toolchat), _exactly(ONE_DELTA.encode() + b"\n")),
+                    Command("curl_stream_1", "curl -N > file (one delta)",
+                            ["curl", "-sS", "-N", "--fail", f"{one.url}/v1/messages",
+                             "-H", f"x-api-key: {KEY}", "-H", "anthropic-version: 2023-06-01",
+                             "-H", "content-type: application/json",
+                             "--data-binary", f"@{files['curl_body']}"], env,
+                            _count(b'"type":"text_delta"', 1)),
                 ]
                 bench(spawner, stream, args.runs, work, log=log)
             commands.update({c.key: c for c in stream})
 
         if "openai" in only:
             log(f"{args.deltas:,} chat.completions deltas to a file: {args.runs} runs each")
-            with MockProcess(REPO, files["stream_script"], work / "mock-openai.log") as mock:
+            with MockProcess(REPO, files["stream_script"], work / "mock-openai.log") as mock, \
+                    MockProcess(REPO, files["one_delta_script"], work / "mock-openai-one.log") as one:
                 env = {**base_env, "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": KEY}
+                env_one = {**base_env, "OPENAI_BASE_URL": one.url + "/v1", "OPENAI_API_KEY": KEY}
                 text = files["story"].read_bytes() + b"\n"
                 stream = [
                     Command("tc_openai", "toolchat --api openai PROMPT > file",
@@ -194,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
                              "-H", f"authorization: Bearer {KEY}", "-H", "content-type: application/json",
                              "--data-binary", f"@{files['openai_curl_body']}"], env,
                             _count(b'"delta":{"content":', args.deltas)),
+                    Command("tc_openai_1", "toolchat --api openai PROMPT > file (one delta)",
+                            toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
+                            _env(env_one, toolchat), _exactly(ONE_DELTA.encode() + b"\n")),
+                    Command("curl_openai_1", "curl -N /v1/chat/completions > file (one delta)",
+                            ["curl", "-sS", "-N", "--fail", f"{one.url}/v1/chat/completions",
+                             "-H", f"authorization: Bearer {KEY}", "-H", "content-type: application/json",
+                             "--data-binary", f"@{files['openai_curl_body']}"], env,
+                            _count(b'"delta":{"content":', 1)),
                 ]
                 bench(spawner, stream, args.runs, work, log=log)
             commands.update({c.key: c for c in stream})
@@ -250,6 +272,8 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
         {"text": "The sum is {result:add}."},
     ]}))
     files["stream_script"].write_text(json.dumps({"turns": [{"text": story, "delta_size": size}]}))
+    files["one_delta_script"] = work / "one-delta-script.json"
+    files["one_delta_script"].write_text(json.dumps({"turns": [{"text": ONE_DELTA, "delta_size": size}]}))
     # The same server for both clients; each offers its tool under its own name.
     (work / "mcp").mkdir()
     files["mcp_json"] = work / "mcp" / "mcp.json"
@@ -402,13 +426,31 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
     add("one-tool chat via a stdio MCP server", "tc_mcp", "llm_mcp", "faster")
     add("one-tool chat via a stdio MCP server", "tc_mcp", "mcp_server_start", "info")
     add(f"{deltas:,} deltas to a file", "tc_stream", "sdk_stream", "faster", 3)
-    add(f"{deltas:,} deltas to a file", "tc_stream", "curl_stream", "within", 3)
+    add(f"{deltas:,} deltas to a file", "tc_stream", "curl_stream", "within", 2)
+    _stream_rows(c, rows, f"{deltas:,} deltas, start-up taken out", "tc_stream", "curl_stream")
     _memory_rows(c, rows, "tc_stream", ("sdk_stream", "curl_stream"), f"peak memory, {deltas:,} deltas")
     add(f"{deltas:,} chat.completions deltas", "tc_openai", "openai_sdk_stream", "faster", 3)
-    add(f"{deltas:,} chat.completions deltas", "tc_openai", "curl_openai", "within", 3)
+    add(f"{deltas:,} chat.completions deltas", "tc_openai", "curl_openai", "within", 2)
+    _stream_rows(c, rows, f"{deltas:,} chat.completions deltas, start-up taken out", "tc_openai", "curl_openai")
     _memory_rows(c, rows, "tc_openai", ("openai_sdk_stream", "curl_openai"),
                  f"peak memory, {deltas:,} chat.completions deltas")
     return rows
+
+
+def _stream_rows(c: dict[str, Command], rows: list, scenario: str, ours: str, curl: str) -> None:
+    """The stream alone: each command's median less the median of the same command on a one-delta
+    answer (start-up, the request, the first bytes), toolchat against curl; and toolchat's start-up
+    against the whole of curl's stream, which says how much of the 2x the start-up leaves."""
+    keys = (ours, ours + "_1", curl, curl + "_1")
+    if not all(k in c and c[k].ok for k in keys):
+        return
+    ta, ta1, tb, tb1 = (c[k].median() for k in keys)
+    ratio = (ta - ta1) / (tb - tb1)
+    rows.append([scenario, f"{(ta - ta1) * 1000:.0f} ms", c[curl].label + " (less one delta)",
+                 f"{(tb - tb1) * 1000:.0f} ms", f"{ratio:.2f}x its time", "<= 2x its time",
+                 "pass" if ratio <= 2 else "MISS"])
+    rows.append(["  toolchat start-up (one-delta answer)", f"{ta1 * 1000:.0f} ms", c[curl].label,
+                 f"{tb * 1000:.0f} ms", f"{ta1 / tb:.2f}x its time", "-", "-"])
 
 
 def _memory_rows(c: dict[str, Command], rows: list, ours_key: str, peers: tuple, scenario: str) -> None:

@@ -196,7 +196,10 @@ def test_the_pace_follows_the_limit_with_few_429s(bench):
         code, docs, _, _ = batch(bench, server, lines, concurrency=8, tools=False)
         assert code == 0 and len(docs) == 12
         assert server.rate_limit.accepted == 12
-        assert server.rate_limit.refused <= 2
+        # A client that does not pace sends 8 at once into a burst of 3: 5 refused in its first
+        # wave alone. Paced, the 429s left come from timing jitter, more of it on a loaded machine
+        # (2 here when quiet, 3 seen with the whole suite running on 2 cores).
+        assert server.rate_limit.refused <= 3
 
 
 def test_rate_limit_headers_are_read_in_both_dialects():

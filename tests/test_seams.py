@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import re
 import importlib
+import io
 import json
+import threading
 import subprocess
 import sys
 import time
@@ -336,31 +338,82 @@ def test_the_readme_layout_names_every_module_of_the_package_and_nothing_else():
         p.name for p in (PACKAGE / "views").glob("*.py")}
 
 
-def test_the_plain_view_flushes_once_per_network_read_not_once_per_delta():
-    import io
+class _Flushes(io.StringIO):
+    """A stdout that records, at each flush, the thread that flushed and what had gone out."""
 
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[str, str]] = []
+
+    def flush(self):
+        self.seen.append((threading.current_thread().name, self.getvalue()))
+
+
+def _text_reads(pieces: list[str], per_read: int = 1) -> list[bytes]:
+    """The SSE body of an answer of `pieces`, cut into network reads of `per_read` deltas each
+    (the first read also holds the starts, the last one the ends)."""
+    body = sse(*message_events({"type": "text", "text": "".join(pieces), "pieces": pieces})).encode()
+    events = [e + b"\n\n" for e in body.split(b"\n\n")[:-1]]
+    head, deltas, tail = events[:3], events[3:3 + len(pieces)], events[3 + len(pieces):]
+    reads = [b"".join(deltas[i:i + per_read]) for i in range(0, len(deltas), per_read)]
+    return [b"".join(head) + reads[0], *reads[1:-1], reads[-1] + b"".join(tail)]
+
+
+def _play_into_plain_view(reads, out: _Flushes, pause_before=None) -> None:
+    """Run a chat over `reads` into a PlainView on `out`; `pause_before(i)` runs before read i."""
     from toolchat.views.plain import PlainView
 
-    class Counting(io.StringIO):
-        flushes = 0
+    class Paced(FakeTransport):
+        def send(self, body):
+            reply = super().send(body)
+            chunks = reply._chunks
 
-        def flush(self):
-            self.flushes += 1
-            self.shown_at_flush.append(self.getvalue())
+            def paced():
+                for i, chunk in enumerate(chunks):
+                    if pause_before is not None:
+                        pause_before(i)
+                    yield chunk
 
-    body = sse(*message_events({"type": "text", "text": "abcdef", "pieces": list("abcdef")})).encode()
-    events = body.split(b"\n\n")[:-1]
-    # Three reads: the starts (message, ping, block) with two deltas, then three deltas, then the
-    # last delta and the ends.
-    reads = [b"\n\n".join(events[:5]) + b"\n\n", b"\n\n".join(events[5:8]) + b"\n\n",
-             b"\n\n".join(events[8:]) + b"\n\n"]
-    out = Counting()
-    out.shown_at_flush = []
+            reply.chunks = paced
+            return reply
+
     view = PlainView(out=out, err=io.StringIO())
-    chat = Chat(Settings(model="m"), AnthropicDialect(), FakeTransport(reads), ToolRunner())
+    chat = Chat(Settings(model="m"), AnthropicDialect(), Paced(reads), ToolRunner())
     for event in chat.run([{"role": "user", "content": "hi"}]):
         view.handle(event)
-    assert out.getvalue() == "abcdef\n"
-    # Each read's text goes out at the end of that read; the last flush ends the answer.
-    # (The third read's BlockDone flushes "abcdef" before its ReadDone, which has nothing left.)
-    assert out.shown_at_flush == ["ab", "abcde", "abcdef", "abcdef\n"]
+    view.close()
+
+
+def test_the_plain_view_does_not_flush_once_per_delta():
+    from toolchat.views.plain import FLUSH_INTERVAL
+
+    pieces = [f"t{i:03d} " for i in range(400)]
+    started = time.monotonic()
+    out = _Flushes()
+    _play_into_plain_view(_text_reads(pieces), out)  # 400 reads back to back, a delta each
+    elapsed = time.monotonic() - started
+    assert out.getvalue() == "".join(pieces) + "\n"
+    # At most one flush per FLUSH_INTERVAL of the run (and the last one), not one per read.
+    assert len(out.seen) <= elapsed / FLUSH_INTERVAL + 3 < 400, (len(out.seen), elapsed)
+    assert out.seen[-1][1] == out.getvalue()
+
+
+def test_text_goes_out_while_the_stream_pauses_and_at_once_after_a_pause():
+    from toolchat.views.plain import FLUSH_INTERVAL
+
+    pieces = ["ab", "cd", "ef", "gh"]
+    out = _Flushes()
+    shown_in_pause: list[str] = []
+
+    def pause_before(i):
+        if i == 2:  # "ab" went out at once (the first flush), "cd" within FLUSH_INTERVAL
+            time.sleep(FLUSH_INTERVAL * 20)
+            shown_in_pause.append(out.seen[-1][1])
+
+    _play_into_plain_view(_text_reads(pieces), out, pause_before)
+    assert out.getvalue() == "abcdefgh\n"
+    assert shown_in_pause == ["abcd"]  # nothing held back while the stream waits
+    by_thread = [(name, text) for name, text in out.seen]
+    assert ("MainThread", "ab") in by_thread  # the first read's text: flushed at once
+    assert ("toolchat-flush", "abcd") in by_thread  # the second's: by the flusher, within the interval
+    assert ("MainThread", "abcdef") in by_thread  # after the pause: at once again

@@ -84,6 +84,12 @@ class GuardedStdout:
     def _target(self) -> TextIO:
         return self._real if _is_own(self._owner) else self._err
 
+    @property
+    def real(self) -> TextIO:
+        """The real stdout: for toolchat's own writers that know they are (the views), which skip
+        the check of whose code writes on every write."""
+        return self._real
+
     def write(self, text: str) -> int:
         return self._target().write(text)
 
@@ -123,6 +129,12 @@ class GuardedStdout:
 
     def __getattr__(self, name: str):
         return getattr(self._real, name)
+
+
+def own_stdout() -> TextIO:
+    """Where toolchat's own answer goes: the real stdout under guarded_stdout(), else sys.stdout."""
+    stream = sys.stdout
+    return stream.real if isinstance(stream, GuardedStdout) else stream
 
 
 @contextmanager

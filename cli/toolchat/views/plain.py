@@ -11,6 +11,7 @@ ever touches stdout, and without a terminal on stderr the traces stay the plain 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from typing import Any, TextIO
@@ -19,12 +20,22 @@ from ..events import Finished, ReadDone, Retry, TextDelta, ToolCall, ToolResult,
 from ..text import compact_json, neutralise, one_line
 from .format import is_terminal, retry_line, summary  # noqa: F401 (views.live imports them from here)
 
+# Answer text waits at most this long for its flush. A stream sends an event per HTTP chunk, and a
+# flush (a write to the pipe or file) per chunk cost more than the rest of the view; text that
+# comes within the interval goes out with the next flush, or with the flusher thread's when the
+# stream pauses.
+FLUSH_INTERVAL = 0.01
+
 
 class PlainView:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, show_text: bool = True,
                  quiet: bool = False, spinners: bool = False, summary: bool = False,
                  color: str = "auto", raw: bool = False):
-        self.out = out or sys.stdout
+        if out is None:
+            from ..stdio import own_stdout
+
+            out = own_stdout()
+        self.out = out
         self.err = err or sys.stderr
         self.show_text = show_text
         self.raw = raw  # the answer byte-exact, not neutralised (--raw)
@@ -44,6 +55,9 @@ class PlainView:
         # CR (shown escaped) otherwise, so it waits for the next delta to decide.
         self._cr = ""
         self._unflushed = False  # text written to `out` and not flushed yet
+        self._flushed_at = 0.0  # time.monotonic() of the last flush of answer text
+        self._lock = threading.Lock()  # `out` is written here and flushed by the flusher thread too
+        self._flusher: _Flusher | None = None
 
     def handle(self, event: Any) -> None:
         if isinstance(event, TextDelta):
@@ -51,17 +65,25 @@ class PlainView:
                 return
             if self._new_turn and self._printed:
                 # Text of a later turn starts on a line of its own, a blank line after the earlier one.
-                self.out.write("\n" if self._at_line_start else "\n\n")
+                with self._lock:
+                    self.out.write("\n" if self._at_line_start else "\n\n")
             self._new_turn = False
             self._write_text(event.text)
             return
-        if self._unflushed:
-            # The text written since the last flush goes out: at the end of a network read
-            # (ReadDone), or before anything else is shown (a trace on a shared terminal).
-            self._unflushed = False
-            self.out.flush()
         if isinstance(event, ReadDone):
-            return  # a held CR still waits for the next delta
+            # The end of a network read: the text written since the last flush goes out, at once
+            # when the last flush is FLUSH_INTERVAL old, else from the flusher thread if no other
+            # flush comes first. A held CR still waits for the next delta.
+            if self._unflushed:
+                if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL:
+                    self._flush()
+                else:
+                    if self._flusher is None:
+                        self._flusher = _Flusher(self)
+                    self._flusher.due()
+            return
+        if self._unflushed:
+            self._flush()  # before anything else is shown (a trace on a shared terminal)
         self._end_text()  # anything else ends a run of text deltas: a held CR was a bare one
         if isinstance(event, TurnStart):
             self._new_turn = event.turn > 1
@@ -89,7 +111,20 @@ class PlainView:
                 self.err.flush()
 
     def close(self) -> None:
-        """The run is over: nothing is left to release (Sink)."""
+        """The run is over (Sink): the flusher thread ends."""
+        if self._flusher is not None:
+            self._flusher.stop()
+        if self._unflushed:  # a run cut short before Finished
+            try:
+                self._flush()
+            except (OSError, ValueError):  # the reader went away: the run has said so already
+                pass
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._unflushed = False
+            self._flushed_at = time.monotonic()
+            self.out.flush()
 
     def paused(self):
         """For a question on the terminal: the spinners stop and the screen is left clean."""
@@ -105,8 +140,9 @@ class PlainView:
                 text, self._cr = text[:-1], "\r"
             shown = neutralise(text)
         if shown:
-            self.out.write(shown)  # flushed at the end of the network read (ReadDone)
-            self._unflushed = True
+            with self._lock:
+                self.out.write(shown)  # flushed at the end of the network read (ReadDone)
+                self._unflushed = True
             self._printed = True
             self._at_line_start = shown.endswith("\n")
 
@@ -114,17 +150,19 @@ class PlainView:
         """Write a held trailing CR: no line feed came after it, so it is a bare CR, shown escaped."""
         if self._cr:
             self._cr = ""
-            self.out.write(neutralise("\r"))
-            self.out.flush()
+            with self._lock:
+                self.out.write(neutralise("\r"))
+            self._flush()
             self._printed = True
             self._at_line_start = False
 
     def finish(self) -> None:
         self._end_text()
         if self.show_text and self._printed and not self._at_line_start:
-            self.out.write("\n")
+            with self._lock:
+                self.out.write("\n")
             self._at_line_start = True
-        self.out.flush()
+        self._flush()
 
     def _trace(self, line: str) -> None:
         if self.quiet:
@@ -143,3 +181,40 @@ def _same_stream(a: TextIO, b: TextIO) -> bool:
         return os.path.samestat(os.fstat(a.fileno()), os.fstat(b.fileno()))
     except (OSError, ValueError, AttributeError):
         return False
+
+
+class _Flusher(threading.Thread):
+    """Flushes the view's answer text FLUSH_INTERVAL after due() (when the stream pauses and no
+    other flush came first). A daemon, named as toolchat's own thread."""
+
+    def __init__(self, view: PlainView):
+        super().__init__(name="toolchat-flush", daemon=True)
+        self._view = view
+        self._wake = threading.Event()
+        self._stopped = False
+        self.start()
+
+    def due(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        self.join(timeout=1)
+
+    def run(self) -> None:
+        view = self._view
+        while True:
+            self._wake.wait()
+            self._wake.clear()  # before the flush: a due() from now on is another round
+            if self._stopped:
+                return
+            time.sleep(FLUSH_INTERVAL)
+            with view._lock:
+                if view._unflushed:
+                    try:
+                        view.out.flush()
+                    except (OSError, ValueError):  # the reader went away: the main thread says so
+                        return
+                    view._unflushed = False
+                    view._flushed_at = time.monotonic()
