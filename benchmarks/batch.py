@@ -48,16 +48,22 @@ def _prompt(n: int) -> str:
 
 def _env(home: Path, url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOOLCHAT_"))}
-    env.update({"TOOLCHAT_HOME": str(home), "TOOLCHAT_BASE_URL": url, "TOOLCHAT_API_KEY": KEY,
-                "TOOLCHAT_CONFIG": os.devnull, "PYTHONPATH": str(REPO / "cli")})
+    env.update(
+        {
+            "TOOLCHAT_HOME": str(home),
+            "TOOLCHAT_BASE_URL": url,
+            "TOOLCHAT_API_KEY": KEY,
+            "TOOLCHAT_CONFIG": os.devnull,
+            "PYTHONPATH": str(REPO / "cli"),
+        }
+    )
     return env
 
 
 def _run(command: list[str], cwd: Path, env: dict, stdin=None) -> tuple[int, float, int]:
     """(exit code, seconds, peak RSS in KiB) of one process."""
     started = time.monotonic()
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode("utf-8", "replace")
@@ -74,12 +80,22 @@ def _limited(rpm: int, burst: int) -> MockServer:
 def _report(name: str, server: MockServer, seconds: float, rpm: int, burst: int, lines: int, failed: int) -> dict:
     accepted, refused = server.rate_limit.accepted, server.rate_limit.refused
     allowed = burst + rpm / 60.0 * seconds
-    row = {"engine": name, "lines": lines, "seconds": round(seconds, 1), "accepted": accepted,
-           "refused_429": refused, "throughput_of_limit": round(accepted / allowed, 3),
-           "share_429": round(refused / max(1, accepted + refused), 4), "failed_lines": failed}
-    print(f"{name:>22}: {lines} lines in {seconds:.1f} s, {accepted} requests accepted = "
-          f"{100 * row['throughput_of_limit']:.1f} % of the limit, {refused} answered 429 "
-          f"({100 * row['share_429']:.2f} %), {failed} lines failed", flush=True)
+    row = {
+        "engine": name,
+        "lines": lines,
+        "seconds": round(seconds, 1),
+        "accepted": accepted,
+        "refused_429": refused,
+        "throughput_of_limit": round(accepted / allowed, 3),
+        "share_429": round(refused / max(1, accepted + refused), 4),
+        "failed_lines": failed,
+    }
+    print(
+        f"{name:>22}: {lines} lines in {seconds:.1f} s, {accepted} requests accepted = "
+        f"{100 * row['throughput_of_limit']:.1f} % of the limit, {refused} answered 429 "
+        f"({100 * row['share_429']:.2f} %), {failed} lines failed",
+        flush=True,
+    )
     return row
 
 
@@ -98,18 +114,37 @@ def main() -> int:
         work = Path(tmp)
         (work / "tools.yaml").write_text(TOOLS)
         (work / "h.py").write_text(HANDLER)
-        (work / "in.jsonl").write_text("".join(json.dumps({"custom_id": f"t{i}", "prompt": _prompt(i)}) + "\n"
-                                               for i in range(a.lines)))
+        (work / "in.jsonl").write_text(
+            "".join(json.dumps({"custom_id": f"t{i}", "prompt": _prompt(i)}) + "\n" for i in range(a.lines))
+        )
         toolchat = [sys.executable, "-m", "toolchat"]
-        print(f"limit: {a.rpm} requests/minute, burst {burst}; {a.lines} one-tool conversations "
-              f"({2 * a.lines} requests)", flush=True)
+        print(
+            f"limit: {a.rpm} requests/minute, burst {burst}; {a.lines} one-tool conversations ({2 * a.lines} requests)",
+            flush=True,
+        )
 
         server = _limited(a.rpm, burst)
         try:
-            code, seconds, _ = _run([*toolchat, "batch", "in.jsonl", "-t", "tools.yaml", "-o", "out.jsonl",
-                                     "--concurrency", str(a.concurrency), "-q"], work, _env(work / "h1", server.url))
+            code, seconds, _ = _run(
+                [
+                    *toolchat,
+                    "batch",
+                    "in.jsonl",
+                    "-t",
+                    "tools.yaml",
+                    "-o",
+                    "out.jsonl",
+                    "--concurrency",
+                    str(a.concurrency),
+                    "-q",
+                ],
+                work,
+                _env(work / "h1", server.url),
+            )
             failed = sum(1 for line in (work / "out.jsonl").read_text().splitlines() if json.loads(line)["error"])
-            results.append(_report(f"batch --concurrency {a.concurrency}", server, seconds, a.rpm, burst, a.lines, failed))
+            results.append(
+                _report(f"batch --concurrency {a.concurrency}", server, seconds, a.rpm, burst, a.lines, failed)
+            )
         finally:
             server.stop()
 
@@ -121,9 +156,14 @@ def main() -> int:
             try:
                 with open(prompts, "rb") as stdin:
                     started = time.monotonic()
-                    proc = subprocess.run(["xargs", "-P", "8", "-d", "\n", "-n", "1", *toolchat, "-q", "--json",
-                                           "-t", "tools.yaml"], cwd=work, env=_env(work / "h2", server.url),
-                                          stdin=stdin, capture_output=True, text=True)
+                    proc = subprocess.run(
+                        ["xargs", "-P", "8", "-d", "\n", "-n", "1", *toolchat, "-q", "--json", "-t", "tools.yaml"],
+                        cwd=work,
+                        env=_env(work / "h2", server.url),
+                        stdin=stdin,
+                        capture_output=True,
+                        text=True,
+                    )
                     seconds = time.monotonic() - started
                 docs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
                 failed = n - sum(1 for d in docs if not d.get("error"))
@@ -137,11 +177,24 @@ def main() -> int:
                 for count in sorted({1000, a.memory_lines}):
                     source = work / f"mem{count}.jsonl"
                     source.write_text("".join(json.dumps(f"prompt number {i}") + "\n" for i in range(count)))
-                    code, seconds, rss = _run([*toolchat, "batch", source.name, "-o", f"mem{count}.out", "-q",
-                                               "--concurrency", str(a.concurrency)], work,
-                                              _env(work / f"m{count}", server.url))
-                    print(f"{'peak memory':>22}: {count} lines: {rss / 1024:.1f} MiB max RSS ({seconds:.1f} s, exit {code})",
-                          flush=True)
+                    code, seconds, rss = _run(
+                        [
+                            *toolchat,
+                            "batch",
+                            source.name,
+                            "-o",
+                            f"mem{count}.out",
+                            "-q",
+                            "--concurrency",
+                            str(a.concurrency),
+                        ],
+                        work,
+                        _env(work / f"m{count}", server.url),
+                    )
+                    print(
+                        f"{'peak memory':>22}: {count} lines: {rss / 1024:.1f} MiB max RSS ({seconds:.1f} s, exit {code})",
+                        flush=True,
+                    )
                     results.append({"engine": "memory", "lines": count, "max_rss_mib": round(rss / 1024, 1)})
             finally:
                 server.stop()

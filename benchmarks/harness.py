@@ -105,15 +105,22 @@ class Spawner:
     """Runs commands one at a time in the spawner process; `run` returns (Sample, stdout, stderr)."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _SPAWNER],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _SPAWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
 
     def run(self, command: Command, workdir: Path, timeout: float = 120.0) -> tuple[Sample, bytes, bytes]:
         """Run once with stdout and stderr going to files; raise RuntimeError if it failed."""
         out_path = workdir / f"{command.key}.stdout"
         err_path = workdir / f"{command.key}.stderr"
-        request = {"argv": command.argv, "env": command.env, "cwd": command.cwd or str(workdir),
-                   "stdout": str(out_path), "stderr": str(err_path), "timeout": timeout}
+        request = {
+            "argv": command.argv,
+            "env": command.env,
+            "cwd": command.cwd or str(workdir),
+            "stdout": str(out_path),
+            "stderr": str(err_path),
+            "timeout": timeout,
+        }
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write((json.dumps(request) + "\n").encode())
         self.proc.stdin.flush()
@@ -147,8 +154,14 @@ class Spawner:
         self.close()
 
 
-def bench(spawner: Spawner, commands: list[Command], runs: int, workdir: Path, warmup: int = 1,
-          log: Callable[[str], None] = print) -> None:
+def bench(
+    spawner: Spawner,
+    commands: list[Command],
+    runs: int,
+    workdir: Path,
+    warmup: int = 1,
+    log: Callable[[str], None] = print,
+) -> None:
     """Warm each command up, then time `runs` rounds, the commands interleaved within a round.
 
     Interleaving spreads slow drifts of the machine (other load, CPU clocks) over every command
@@ -198,19 +211,22 @@ class MockProcess:
         self.url = ""
 
     def __enter__(self) -> "MockProcess":
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(self.repo),
-               "LANG": "C.UTF-8"}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(self.repo), "LANG": "C.UTF-8"}
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "toolchat.mock.server", "--script", str(self.script)],
-                                     cwd=self.repo, env=env, stdout=subprocess.PIPE, stderr=self._log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "toolchat.mock.server", "--script", str(self.script)],
+            cwd=self.repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)
         line = self.proc.stdout.readline().decode("utf-8", "replace") if ready else ""
         match = re.search(r"https?://\S+", line)
         if not match:
             self.__exit__()
-            raise RuntimeError(f"the mock server did not start (said {line.strip()!r}; "
-                               f"see {self.log_path})")
+            raise RuntimeError(f"the mock server did not start (said {line.strip()!r}; see {self.log_path})")
         self.url = match.group(0)
         return self
 
@@ -248,8 +264,19 @@ def ensure_peers(venv: Path, refresh: bool = False, log: Callable[[str], None] =
     versions = _peer_versions(python)
     if refresh or versions is None:
         log(f"installing {', '.join(PEER_PACKAGES)} into it (pip) ...")
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--upgrade", *(PEER_PINS.get(p, p) for p in PEER_PACKAGES)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+                *(PEER_PINS.get(p, p) for p in PEER_PACKAGES),
+            ],
+            check=True,
+        )
         versions = _peer_versions(python)
         if versions is None:
             raise RuntimeError(f"the peers did not install into {venv}")
@@ -259,8 +286,9 @@ def ensure_peers(venv: Path, refresh: bool = False, log: Callable[[str], None] =
 def _peer_versions(python: Path) -> dict | None:
     if not python.exists():
         return None
-    code = ("import json, importlib.metadata as m\n"
-            f"print(json.dumps({{p: m.version(p) for p in {list(PEER_PACKAGES)!r}}}))")
+    code = (
+        f"import json, importlib.metadata as m\nprint(json.dumps({{p: m.version(p) for p in {list(PEER_PACKAGES)!r}}}))"
+    )
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
         return None
@@ -291,5 +319,10 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": memory,
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+    }

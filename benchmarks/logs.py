@@ -30,8 +30,18 @@ import time
 from pathlib import Path
 
 from harness import Command, MockProcess, Spawner, bench, ensure_peers, machine
-from run import (DEFAULT_VENV, KEY, PROMPT_CHAT, REPO, _base_env, _env, _expect, _text_table,
-                 _toolchat_command, _write_files)
+from run import (
+    DEFAULT_VENV,
+    KEY,
+    PROMPT_CHAT,
+    REPO,
+    _base_env,
+    _env,
+    _expect,
+    _text_table,
+    _toolchat_command,
+    _write_files,
+)
 
 sys.path.insert(0, str(REPO / "cli"))
 
@@ -39,7 +49,7 @@ WORDS = 4000  # vocabulary of the synthetic conversations
 RARE, COMMON = "numbat", "weather"  # the words searched for: in 1 conversation in 200, and in all
 
 # One run's log writes, replayed through the sink exactly as a run hands it its events.
-RUN_EVENTS = r'''
+RUN_EVENTS = r"""
 def log_one_run(db, prompt, answer, output):
     from toolchat.events import Finished, Result, Start, ToolResult, TurnEnd, TurnStart
     from toolchat.sinks.log import LogSink
@@ -66,10 +76,12 @@ def log_one_run(db, prompt, answer, output):
                     tool_calls=[call], usage=usage, messages=messages)
     sink.handle(Finished(result))
     sink.close()
-'''
+"""
 
 # In a fresh process: what a run has imported anyway, then the log's whole cost for one run.
-PER_RUN = RUN_EVENTS + r'''
+PER_RUN = (
+    RUN_EVENTS
+    + r"""
 import sys, time
 import toolchat.chat, toolchat.transport, toolchat.views.plain, toolchat.events  # a run has these
 start, cpu = time.perf_counter(), time.process_time()
@@ -83,10 +95,11 @@ db.close()
 done, cpu = time.perf_counter(), time.process_time() - cpu
 print(f"{(done - start) * 1000:.3f} {(imported - start) * 1000:.3f} {(opened - imported) * 1000:.3f} "
       f"{(done - opened) * 1000:.3f} {cpu * 1000:.3f}")
-'''
+"""
+)
 
 # llm's own logging code, fed by a model that answers at once (llm's plugin API: llm.Model).
-LLM_FILL = r'''
+LLM_FILL = r"""
 import json, sys
 import llm, sqlite_utils
 from llm.migrations import migrate
@@ -106,7 +119,7 @@ for row in rows:
     response = model.prompt(row["prompt"])
     response.text()
     response.log_to_db(db)
-'''
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,26 +155,42 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"one run's logging, {args.per_run} fresh processes ...")
         samples = []
         for i in range(args.per_run):
-            proc = subprocess.run([sys.executable, "-c", PER_RUN, str(home / "logs.db"), f"probe {i}"],
-                                  capture_output=True, text=True, env={**_base_env(work), "PYTHONPATH": str(REPO / "cli")})
+            proc = subprocess.run(
+                [sys.executable, "-c", PER_RUN, str(home / "logs.db"), f"probe {i}"],
+                capture_output=True,
+                text=True,
+                env={**_base_env(work), "PYTHONPATH": str(REPO / "cli")},
+            )
             if proc.returncode != 0:
                 raise SystemExit(f"per-run probe failed: {proc.stderr}")
             samples.append([float(x) for x in proc.stdout.split()])
-        per_run = {name: statistics.median(s[i] for s in samples)
-                   for i, name in enumerate(("total", "import", "open", "write", "cpu"))}
+        per_run = {
+            name: statistics.median(s[i] for s in samples)
+            for i, name in enumerate(("total", "import", "open", "write", "cpu"))
+        }
         results["per_run_ms"] = per_run
 
         env = {**_base_env(work), "TOOLCHAT_HOME": str(home)}
         env = _env(env, toolchat)
         commands = [
-            Command("tc_path", "toolchat logs path (no database)", toolchat + ["logs", "path"], env,
-                    _expect(b"logs.db")),
-            Command("tc_list", "toolchat logs list -n 20", toolchat + ["logs", "list", "-n", "20"], env,
-                    _lines(21)),
-            Command("tc_search", f"toolchat logs search {RARE} -n 20", toolchat + ["logs", "search", RARE, "-n", "20"],
-                    env, _expect(RARE.encode())),
-            Command("tc_search_common", f"toolchat logs search {COMMON} -n 20",
-                    toolchat + ["logs", "search", COMMON, "-n", "20"], env, _expect(COMMON.encode())),
+            Command(
+                "tc_path", "toolchat logs path (no database)", toolchat + ["logs", "path"], env, _expect(b"logs.db")
+            ),
+            Command("tc_list", "toolchat logs list -n 20", toolchat + ["logs", "list", "-n", "20"], env, _lines(21)),
+            Command(
+                "tc_search",
+                f"toolchat logs search {RARE} -n 20",
+                toolchat + ["logs", "search", RARE, "-n", "20"],
+                env,
+                _expect(RARE.encode()),
+            ),
+            Command(
+                "tc_search_common",
+                f"toolchat logs search {COMMON} -n 20",
+                toolchat + ["logs", "search", COMMON, "-n", "20"],
+                env,
+                _expect(COMMON.encode()),
+            ),
         ]
         if not args.no_peers:
             llm_home = work / "llm"
@@ -169,22 +198,37 @@ def main(argv: list[str] | None = None) -> int:
             rows_file.write_text(json.dumps([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows]))
             _log(f"logging {len(rows):,} prompts with llm's own code ...")
             started = time.perf_counter()
-            subprocess.run([str(args.peers_venv / "bin" / "python"), "-c", LLM_FILL, str(llm_home / "logs.db"),
-                            str(rows_file)], check=True, env={**_base_env(work)})
+            subprocess.run(
+                [str(args.peers_venv / "bin" / "python"), "-c", LLM_FILL, str(llm_home / "logs.db"), str(rows_file)],
+                check=True,
+                env={**_base_env(work)},
+            )
             _log(f"  {time.perf_counter() - started:.1f} s")
             llm = str(args.peers_venv / "bin" / "llm")
             commands += [
-                Command("llm_list", "llm logs -n 20", [llm, "logs", "-n", "20"], _base_env(work),
-                        _expect(b"## Prompt")),
-                Command("llm_search", f"llm logs -q {RARE} -n 20", [llm, "logs", "-q", RARE, "-n", "20"],
-                        _base_env(work), _expect(RARE.encode())),
-                Command("llm_search_common", f"llm logs -q {COMMON} -n 20", [llm, "logs", "-q", COMMON, "-n", "20"],
-                        _base_env(work), _expect(COMMON.encode())),
+                Command(
+                    "llm_list", "llm logs -n 20", [llm, "logs", "-n", "20"], _base_env(work), _expect(b"## Prompt")
+                ),
+                Command(
+                    "llm_search",
+                    f"llm logs -q {RARE} -n 20",
+                    [llm, "logs", "-q", RARE, "-n", "20"],
+                    _base_env(work),
+                    _expect(RARE.encode()),
+                ),
+                Command(
+                    "llm_search_common",
+                    f"llm logs -q {COMMON} -n 20",
+                    [llm, "logs", "-q", COMMON, "-n", "20"],
+                    _base_env(work),
+                    _expect(COMMON.encode()),
+                ),
             ]
         _log(f"logs commands over {len(rows):,} conversations: {args.runs} runs each")
         bench(spawner, commands, args.runs, work, log=_log)
-        results["commands"] = {c.key: {"label": c.label, "error": c.error,
-                                       "wall_ms": [s.wall * 1000 for s in c.samples]} for c in commands}
+        results["commands"] = {
+            c.key: {"label": c.label, "error": c.error, "wall_ms": [s.wall * 1000 for s in c.samples]} for c in commands
+        }
         queries = _queries(home / "logs.db", args.runs * 4)
         results["queries_ms"] = queries
 
@@ -194,20 +238,38 @@ def main(argv: list[str] | None = None) -> int:
         if "--no-log" in help_text:
             _log(f"two-turn tool chat with and without the log: {args.runs * 2} runs each")
             with MockProcess(REPO, files["chat_script"], work / "mock-chat.log") as mock:
-                chat_env = {**env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY,
-                            "TOOLCHAT_LOG": "1"}  # run.py's environment turns the log off
+                chat_env = {
+                    **env,
+                    "ANTHROPIC_BASE_URL": mock.url,
+                    "ANTHROPIC_API_KEY": KEY,
+                    "TOOLCHAT_LOG": "1",
+                }  # run.py's environment turns the log off
                 answer = _expect(b"The sum is 42.")
-                chat = [Command("chat_log", "toolchat -t tools.yaml PROMPT (logged)",
-                                toolchat + ["-t", str(files["tools"]), PROMPT_CHAT], chat_env, answer),
-                        Command("chat_nolog", "toolchat -t tools.yaml PROMPT --no-log",
-                                toolchat + ["-t", str(files["tools"]), PROMPT_CHAT, "--no-log"], chat_env, answer)]
+                chat = [
+                    Command(
+                        "chat_log",
+                        "toolchat -t tools.yaml PROMPT (logged)",
+                        toolchat + ["-t", str(files["tools"]), PROMPT_CHAT],
+                        chat_env,
+                        answer,
+                    ),
+                    Command(
+                        "chat_nolog",
+                        "toolchat -t tools.yaml PROMPT --no-log",
+                        toolchat + ["-t", str(files["tools"]), PROMPT_CHAT, "--no-log"],
+                        chat_env,
+                        answer,
+                    ),
+                ]
                 bench(spawner, chat, args.runs * 2, work, log=_log)
             results["chat"] = {c.key: [s.wall * 1000 for s in c.samples] for c in chat}
             if all(c.ok for c in chat):
                 logged, unlogged = (c.median() * 1000 for c in chat)
-                chat_rows = [["two-turn tool chat, logged", f"{logged:.1f} ms", ""],
-                             ["two-turn tool chat, --no-log", f"{unlogged:.1f} ms", ""],
-                             ["difference (whole process)", f"{logged - unlogged:+.1f} ms", "< 5 ms"]]
+                chat_rows = [
+                    ["two-turn tool chat, logged", f"{logged:.1f} ms", ""],
+                    ["two-turn tool chat, --no-log", f"{unlogged:.1f} ms", ""],
+                    ["difference (whole process)", f"{logged - unlogged:+.1f} ms", "< 5 ms"],
+                ]
 
     by_key = {c.key: c for c in commands}
 
@@ -239,12 +301,16 @@ def main(argv: list[str] | None = None) -> int:
         [f"  query only: search {COMMON}", f"{queries['search_common']:.2f} ms", ""],
     ]
     if not args.no_peers:
-        table += [["llm logs -n 20", ms("llm_list"), ""],
-                  [f"llm logs -q {RARE} -n 20", ms("llm_search"), ""],
-                  [f"llm logs -q {COMMON} -n 20", ms("llm_search_common"), ""]]
-        for ours, theirs, label in (("tc_list", "llm_list", "list: llm / toolchat"),
-                                    ("tc_search", "llm_search", f"search {RARE}: llm / toolchat"),
-                                    ("tc_search_common", "llm_search_common", f"search {COMMON}: llm / toolchat")):
+        table += [
+            ["llm logs -n 20", ms("llm_list"), ""],
+            [f"llm logs -q {RARE} -n 20", ms("llm_search"), ""],
+            [f"llm logs -q {COMMON} -n 20", ms("llm_search_common"), ""],
+        ]
+        for ours, theirs, label in (
+            ("tc_list", "llm_list", "list: llm / toolchat"),
+            ("tc_search", "llm_search", f"search {RARE}: llm / toolchat"),
+            ("tc_search_common", "llm_search_common", f"search {COMMON}: llm / toolchat"),
+        ):
             if by_key[ours].ok and by_key[theirs].ok:
                 table.append([label, f"{by_key[theirs].median() / by_key[ours].median():.1f}x", ""])
     print(_text_table(["measure", "median", "target"], table))
@@ -270,9 +336,13 @@ def _conversations(n: int) -> list[dict]:
     rows = []
     for i in range(n):
         rare = f" {RARE}" if i % 200 == 0 else ""
-        rows.append({"prompt": f"What is the {COMMON} like for the {words(6)}{rare}? ({i})",
-                     "answer": f"The {COMMON} is mild. {words(40)}.",
-                     "output": f"{COMMON}: 21 °C, {words(25)}"})
+        rows.append(
+            {
+                "prompt": f"What is the {COMMON} like for the {words(6)}{rare}? ({i})",
+                "answer": f"The {COMMON} is mild. {words(40)}.",
+                "output": f"{COMMON}: 21 °C, {words(25)}",
+            }
+        )
     return rows
 
 
@@ -292,9 +362,11 @@ def _queries(path: Path, repeat: int) -> dict:
     with LogDB(path, create=False) as db:
         timings: dict[str, list[float]] = {"list": [], "search_rare": [], "search_common": []}
         for _ in range(repeat):
-            for key, action in (("list", lambda: db.list(limit=20)),
-                                ("search_rare", lambda: db.search(RARE, limit=20)),
-                                ("search_common", lambda: db.search(COMMON, limit=20))):
+            for key, action in (
+                ("list", lambda: db.list(limit=20)),
+                ("search_rare", lambda: db.search(RARE, limit=20)),
+                ("search_common", lambda: db.search(COMMON, limit=20)),
+            ):
                 start = time.perf_counter()
                 found = action()
                 timings[key].append((time.perf_counter() - start) * 1000)

@@ -36,8 +36,10 @@ from toolchat.mock.server import MockServer  # noqa: E402
 KEY = "sk-ant-bench-render"
 LIVE_OVER_PLAIN = 2.5  # CPU of the live view over the plain view's at 20,000 tokens
 END = "END-OF-ANSWER"
-WORDS = ("the quick brown fox jumps over a lazy dog while streaming tokens arrive one at a time "
-         "and each one must reach the screen rendered as markdown without being lost").split()
+WORDS = (
+    "the quick brown fox jumps over a lazy dog while streaming tokens arrive one at a time "
+    "and each one must reach the screen rendered as markdown without being lost"
+).split()
 
 
 def answer(tokens: int) -> str:
@@ -60,11 +62,17 @@ def answer(tokens: int) -> str:
         parts = [f"## Section {section}: {words(4)}", words(60) + ".", words(45) + "."]
         parts.append("\n".join(f"- {words(9)}" for _ in range(5)))
         parts.append("\n".join(f"{i}. {words(8)}" for i in range(1, 4)))
-        parts.append("```python\n" + "\n".join(
-            f"def step_{section}_{i}(value):\n    return value * {i} + {section}  # {words(3)}"
-            for i in range(4)) + "\n```")
-        parts.append("| name | value | note |\n|------|------:|------|\n" + "\n".join(
-            f"| item {i} | {i * section} | {words(4)} |" for i in range(4)))
+        parts.append(
+            "```python\n"
+            + "\n".join(
+                f"def step_{section}_{i}(value):\n    return value * {i} + {section}  # {words(3)}" for i in range(4)
+            )
+            + "\n```"
+        )
+        parts.append(
+            "| name | value | note |\n|------|------:|------|\n"
+            + "\n".join(f"| item {i} | {i * section} | {words(4)} |" for i in range(4))
+        )
         parts.append(words(50) + ".")
         block = "\n\n".join(parts) + "\n\n"
         count += len(block.split())
@@ -74,11 +82,18 @@ def answer(tokens: int) -> str:
 
 
 def environment(server: MockServer) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "TOOLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR",
-                                                                           "COLUMNS", "LINES")}
-    env.update(TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=KEY, TERM="xterm-256color",
-               PYTHONPATH=str(REPO), XDG_CONFIG_HOME="/nonexistent")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "TOOLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
+    }
+    env.update(
+        TOOLCHAT_BASE_URL=server.url,
+        TOOLCHAT_API_KEY=KEY,
+        TERM="xterm-256color",
+        PYTHONPATH=str(REPO),
+        XDG_CONFIG_HOME="/nonexistent",
+    )
     return env
 
 
@@ -92,8 +107,13 @@ def reap(proc: subprocess.Popen) -> tuple[int, float]:
 def run_plain(server: MockServer) -> tuple[float, float]:
     """toolchat with stdout piped (the plain view); (cpu, wall)."""
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "hi"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment(server))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=environment(server),
+    )
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))
     reader.start()
@@ -110,8 +130,14 @@ def run_live(server: MockServer, cols: int, rows: int) -> tuple[float, float]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "hi"], stdin=slave, stdout=slave, stderr=slave,
-                            env=environment(server), start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "hi"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=environment(server),
+        start_new_session=True,
+    )
     os.close(slave)
     tail = b""
     while True:
@@ -143,10 +169,14 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, terminal {args.cols}x{args.rows}, "
-          f"median of {args.runs} runs; CPU seconds of the toolchat process")
-    print(f"{'tokens':>7} {'chars':>8} {'plain cpu':>10} {'live cpu':>9} {'live/plain':>11} "
-          f"{'plain wall':>11} {'live wall':>10}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, terminal {args.cols}x{args.rows}, "
+        f"median of {args.runs} runs; CPU seconds of the toolchat process"
+    )
+    print(
+        f"{'tokens':>7} {'chars':>8} {'plain cpu':>10} {'live cpu':>9} {'live/plain':>11} "
+        f"{'plain wall':>11} {'live wall':>10}"
+    )
     results: dict[int, tuple[float, float]] = {}
     for size in sizes:
         text = answer(size)
@@ -160,24 +190,28 @@ def main() -> int:
         p_cpu, l_cpu = (statistics.median(c for c, _ in runs) for runs in (plain, live))
         p_wall, l_wall = (statistics.median(w for _, w in runs) for runs in (plain, live))
         results[size] = (p_cpu, l_cpu)
-        print(f"{len(text.split()):>7} {len(text):>8} {p_cpu:>10.3f} {l_cpu:>9.3f} {l_cpu / p_cpu:>10.2f}x "
-              f"{p_wall:>10.2f}s {l_wall:>9.2f}s", flush=True)
+        print(
+            f"{len(text.split()):>7} {len(text):>8} {p_cpu:>10.3f} {l_cpu:>9.3f} {l_cpu / p_cpu:>10.2f}x "
+            f"{p_wall:>10.2f}s {l_wall:>9.2f}s",
+            flush=True,
+        )
 
     ok = True
     if 20000 in results:
         p, l = results[20000]
         hit = l / p <= LIVE_OVER_PLAIN
         ok &= hit
-        print(f"live/plain at 20,000 tokens: {l / p:.2f}x (target <= {LIVE_OVER_PLAIN}x): "
-              f"{'pass' if hit else 'MISS'}")
+        print(f"live/plain at 20,000 tokens: {l / p:.2f}x (target <= {LIVE_OVER_PLAIN}x): {'pass' if hit else 'MISS'}")
     if 20000 in results and 40000 in results:
         for name, i in (("live", 1), ("plain", 0)):
             growth = results[40000][i] / results[20000][i]
             hit = growth <= 2.2
             if name == "live":
                 ok &= hit
-            print(f"{name} 40,000 / 20,000 tokens: {growth:.2f}x"
-                  + (f" (target <= 2.2x): {'pass' if hit else 'MISS'}" if name == "live" else ""))
+            print(
+                f"{name} 40,000 / 20,000 tokens: {growth:.2f}x"
+                + (f" (target <= 2.2x): {'pass' if hit else 'MISS'}" if name == "live" else "")
+            )
     return 0 if ok else 1
 
 

@@ -32,15 +32,30 @@ PROMPT_MCP = "What time is it in UTC? Use the time tool."
 TIME_SERVER = Path(sysconfig.get_path("scripts")) / "mcp-server-time"
 # What an MCP client sends to start a session and list the tools; the server exits at the end of
 # its stdin, so this times the server's own start-up and initialize, without any client.
-HANDSHAKE = "\n".join(json.dumps(m) for m in [
-    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "bench", "version": "0"}}},
-    {"jsonrpc": "2.0", "method": "notifications/initialized"},
-    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-]) + "\n"
-STORY = ("The quick brown fox jumps over the lazy dog while the tokens of a long answer arrive "
-         "one small piece at a time, and every piece has to reach the file. ")
+HANDSHAKE = (
+    "\n".join(
+        json.dumps(m)
+        for m in [
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "bench", "version": "0"},
+                },
+            },
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        ]
+    )
+    + "\n"
+)
+STORY = (
+    "The quick brown fox jumps over the lazy dog while the tokens of a long answer arrive "
+    "one small piece at a time, and every piece has to reach the file. "
+)
 
 FUNCTIONS = '''def add(a: int, b: int) -> int:
     """Add two integers."""
@@ -58,7 +73,8 @@ TOOLS_YAML = """tools:
 """
 
 # The documented streaming loop of the official SDK (README "Streaming helpers").
-SDK_LOOP = '''import anthropic
+SDK_LOOP = (
+    """import anthropic
 
 client = anthropic.Anthropic()
 with client.messages.stream(
@@ -69,10 +85,13 @@ with client.messages.stream(
     for text in stream.text_stream:
         print(text, end="", flush=True)
 print()
-''' % PROMPT_STREAM
+"""
+    % PROMPT_STREAM
+)
 
 # The documented streaming loop of the official openai SDK (its README, "Streaming responses").
-OPENAI_SDK_LOOP = '''from openai import OpenAI
+OPENAI_SDK_LOOP = (
+    """from openai import OpenAI
 
 client = OpenAI()
 stream = client.chat.completions.create(
@@ -84,19 +103,33 @@ for chunk in stream:
     if chunk.choices and chunk.choices[0].delta.content is not None:
         print(chunk.choices[0].delta.content, end="", flush=True)
 print()
-''' % PROMPT_STREAM
+"""
+    % PROMPT_STREAM
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="timed runs of each tool chat and stream command (default 5)")
     ap.add_argument("--cold-runs", type=int, default=10, help="timed runs of each cold-start command (default 10)")
-    ap.add_argument("--quick", action="store_true", help="2 runs (3 for cold start): a rough look, not numbers to quote")
+    ap.add_argument(
+        "--quick", action="store_true", help="2 runs (3 for cold start): a rough look, not numbers to quote"
+    )
     ap.add_argument("--deltas", type=int, default=20_000, help="text deltas in the streaming scenario (default 20000)")
-    ap.add_argument("--only", default="cold,chat,stream,mcp,openai",
-                    help="comma-separated scenarios to run: cold, chat, stream, mcp, openai")
-    ap.add_argument("--peers-venv", type=Path, default=DEFAULT_VENV, help=f"peers' virtual environment (default {DEFAULT_VENV.relative_to(REPO)})")
-    ap.add_argument("--refresh-peers", action="store_true", help="recreate the peers' virtual environment with the latest releases")
+    ap.add_argument(
+        "--only",
+        default="cold,chat,stream,mcp,openai",
+        help="comma-separated scenarios to run: cold, chat, stream, mcp, openai",
+    )
+    ap.add_argument(
+        "--peers-venv",
+        type=Path,
+        default=DEFAULT_VENV,
+        help=f"peers' virtual environment (default {DEFAULT_VENV.relative_to(REPO)})",
+    )
+    ap.add_argument(
+        "--refresh-peers", action="store_true", help="recreate the peers' virtual environment with the latest releases"
+    )
     ap.add_argument("--markdown", action="store_true", help="also print the tables as Markdown (for the README)")
     ap.add_argument("--json", type=Path, metavar="FILE", help="write every sample to FILE as JSON")
     args = ap.parse_args(argv)
@@ -126,16 +159,29 @@ def main(argv: list[str] | None = None) -> int:
         if "cold" in only:
             log(f"cold start: {args.cold_runs} runs each")
             cold = [
-                Command("tc_version", "toolchat --version", toolchat + ["--version"], _env(base_env, toolchat),
-                        _expect(b"toolchat ")),
-                Command("tc_help", "toolchat --help", toolchat + ["--help"], _env(base_env, toolchat),
-                        _expect(b"Usage")),
-                Command("tc_module_help", "python -m toolchat --help", [sys.executable, "-m", "toolchat", "--help"],
-                        {**base_env, "PYTHONPATH": str(REPO)}, _expect(b"Usage")),
-                Command("python_pass", "python -c pass", [sys.executable, "-c", "pass"], base_env,
-                        lambda out, err: None),
-                Command("llm_version", "llm --version", [str(peer_bin / "llm"), "--version"], base_env,
-                        _expect(b"version")),
+                Command(
+                    "tc_version",
+                    "toolchat --version",
+                    toolchat + ["--version"],
+                    _env(base_env, toolchat),
+                    _expect(b"toolchat "),
+                ),
+                Command(
+                    "tc_help", "toolchat --help", toolchat + ["--help"], _env(base_env, toolchat), _expect(b"Usage")
+                ),
+                Command(
+                    "tc_module_help",
+                    "python -m toolchat --help",
+                    [sys.executable, "-m", "toolchat", "--help"],
+                    {**base_env, "PYTHONPATH": str(REPO)},
+                    _expect(b"Usage"),
+                ),
+                Command(
+                    "python_pass", "python -c pass", [sys.executable, "-c", "pass"], base_env, lambda out, err: None
+                ),
+                Command(
+                    "llm_version", "llm --version", [str(peer_bin / "llm"), "--version"], base_env, _expect(b"version")
+                ),
                 Command("llm_help", "llm --help", [str(peer_bin / "llm"), "--help"], base_env, _expect(b"Usage")),
             ]
             bench(spawner, cold, args.cold_runs, work, log=log)
@@ -147,11 +193,29 @@ def main(argv: list[str] | None = None) -> int:
                 env = {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
                 answer = _expect(b"The sum is 42.")
                 chat = [
-                    Command("tc_chat", "toolchat -t tools.yaml PROMPT",
-                            toolchat + ["-t", str(files["tools"]), PROMPT_CHAT], _env(env, toolchat), answer),
-                    Command("llm_chat", "llm --functions functions.py --td -n PROMPT",
-                            [str(peer_bin / "llm"), "-m", LLM_MODEL, "--functions", str(files["functions"]),
-                             "--td", "-n", PROMPT_CHAT], env, answer),
+                    Command(
+                        "tc_chat",
+                        "toolchat -t tools.yaml PROMPT",
+                        toolchat + ["-t", str(files["tools"]), PROMPT_CHAT],
+                        _env(env, toolchat),
+                        answer,
+                    ),
+                    Command(
+                        "llm_chat",
+                        "llm --functions functions.py --td -n PROMPT",
+                        [
+                            str(peer_bin / "llm"),
+                            "-m",
+                            LLM_MODEL,
+                            "--functions",
+                            str(files["functions"]),
+                            "--td",
+                            "-n",
+                            PROMPT_CHAT,
+                        ],
+                        env,
+                        answer,
+                    ),
                 ]
                 bench(spawner, chat, args.runs, work, log=log)
             commands.update({c.key: c for c in chat})
@@ -161,69 +225,165 @@ def main(argv: list[str] | None = None) -> int:
 
         if "stream" in only:
             log(f"{args.deltas:,} text deltas to a file: {args.runs} runs each")
-            with MockProcess(REPO, files["stream_script"], work / "mock-stream.log") as mock, \
-                    MockProcess(REPO, files["one_delta_script"], work / "mock-one.log") as one:
+            with (
+                MockProcess(REPO, files["stream_script"], work / "mock-stream.log") as mock,
+                MockProcess(REPO, files["one_delta_script"], work / "mock-one.log") as one,
+            ):
                 env = {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
                 env_one = {**base_env, "ANTHROPIC_BASE_URL": one.url, "ANTHROPIC_API_KEY": KEY}
                 text = files["story"].read_bytes() + b"\n"
                 stream = [
-                    Command("tc_stream", "toolchat PROMPT > file", toolchat + [PROMPT_STREAM],
-                            _env(env, toolchat), _exactly(text)),
-                    Command("sdk_stream", "anthropic SDK messages.stream loop > file",
-                            [str(peer_bin / "python"), str(files["sdk_loop"])], env, _exactly(text)),
-                    Command("curl_stream", "curl -N > file",
-                            ["curl", "-sS", "-N", "--fail", f"{mock.url}/v1/messages",
-                             "-H", f"x-api-key: {KEY}", "-H", "anthropic-version: 2023-06-01",
-                             "-H", "content-type: application/json",
-                             "--data-binary", f"@{files['curl_body']}"], env,
-                            _count(b'"type":"text_delta"', args.deltas)),
+                    Command(
+                        "tc_stream",
+                        "toolchat PROMPT > file",
+                        toolchat + [PROMPT_STREAM],
+                        _env(env, toolchat),
+                        _exactly(text),
+                    ),
+                    Command(
+                        "sdk_stream",
+                        "anthropic SDK messages.stream loop > file",
+                        [str(peer_bin / "python"), str(files["sdk_loop"])],
+                        env,
+                        _exactly(text),
+                    ),
+                    Command(
+                        "curl_stream",
+                        "curl -N > file",
+                        [
+                            "curl",
+                            "-sS",
+                            "-N",
+                            "--fail",
+                            f"{mock.url}/v1/messages",
+                            "-H",
+                            f"x-api-key: {KEY}",
+                            "-H",
+                            "anthropic-version: 2023-06-01",
+                            "-H",
+                            "content-type: application/json",
+                            "--data-binary",
+                            f"@{files['curl_body']}",
+                        ],
+                        env,
+                        _count(b'"type":"text_delta"', args.deltas),
+                    ),
                     # The same with a one-delta answer: what is left is start-up and one request.
-                    Command("tc_stream_1", "toolchat PROMPT > file (one delta)", toolchat + [PROMPT_STREAM],
-                            _env(env_one, toolchat), _exactly(ONE_DELTA.encode() + b"\n")),
-                    Command("curl_stream_1", "curl -N > file (one delta)",
-                            ["curl", "-sS", "-N", "--fail", f"{one.url}/v1/messages",
-                             "-H", f"x-api-key: {KEY}", "-H", "anthropic-version: 2023-06-01",
-                             "-H", "content-type: application/json",
-                             "--data-binary", f"@{files['curl_body']}"], env,
-                            _count(b'"type":"text_delta"', 1)),
+                    Command(
+                        "tc_stream_1",
+                        "toolchat PROMPT > file (one delta)",
+                        toolchat + [PROMPT_STREAM],
+                        _env(env_one, toolchat),
+                        _exactly(ONE_DELTA.encode() + b"\n"),
+                    ),
+                    Command(
+                        "curl_stream_1",
+                        "curl -N > file (one delta)",
+                        [
+                            "curl",
+                            "-sS",
+                            "-N",
+                            "--fail",
+                            f"{one.url}/v1/messages",
+                            "-H",
+                            f"x-api-key: {KEY}",
+                            "-H",
+                            "anthropic-version: 2023-06-01",
+                            "-H",
+                            "content-type: application/json",
+                            "--data-binary",
+                            f"@{files['curl_body']}",
+                        ],
+                        env,
+                        _count(b'"type":"text_delta"', 1),
+                    ),
                 ]
                 bench(spawner, stream, args.runs, work, log=log)
             commands.update({c.key: c for c in stream})
 
         if "openai" in only:
             log(f"{args.deltas:,} chat.completions deltas to a file: {args.runs} runs each")
-            with MockProcess(REPO, files["stream_script"], work / "mock-openai.log") as mock, \
-                    MockProcess(REPO, files["one_delta_script"], work / "mock-openai-one.log") as one:
+            with (
+                MockProcess(REPO, files["stream_script"], work / "mock-openai.log") as mock,
+                MockProcess(REPO, files["one_delta_script"], work / "mock-openai-one.log") as one,
+            ):
                 env = {**base_env, "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": KEY}
                 env_one = {**base_env, "OPENAI_BASE_URL": one.url + "/v1", "OPENAI_API_KEY": KEY}
                 text = files["story"].read_bytes() + b"\n"
                 stream = [
-                    Command("tc_openai", "toolchat --api openai PROMPT > file",
-                            toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
-                            _env(env, toolchat), _exactly(text)),
-                    Command("openai_sdk_stream", "openai SDK chat.completions stream loop > file",
-                            [str(peer_bin / "python"), str(files["openai_sdk_loop"])], env, _exactly(text)),
-                    Command("curl_openai", "curl -N /v1/chat/completions > file",
-                            ["curl", "-sS", "-N", "--fail", f"{mock.url}/v1/chat/completions",
-                             "-H", f"authorization: Bearer {KEY}", "-H", "content-type: application/json",
-                             "--data-binary", f"@{files['openai_curl_body']}"], env,
-                            _count(b'"delta":{"content":', args.deltas)),
-                    Command("tc_openai_1", "toolchat --api openai PROMPT > file (one delta)",
-                            toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
-                            _env(env_one, toolchat), _exactly(ONE_DELTA.encode() + b"\n")),
-                    Command("curl_openai_1", "curl -N /v1/chat/completions > file (one delta)",
-                            ["curl", "-sS", "-N", "--fail", f"{one.url}/v1/chat/completions",
-                             "-H", f"authorization: Bearer {KEY}", "-H", "content-type: application/json",
-                             "--data-binary", f"@{files['openai_curl_body']}"], env,
-                            _count(b'"delta":{"content":', 1)),
+                    Command(
+                        "tc_openai",
+                        "toolchat --api openai PROMPT > file",
+                        toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
+                        _env(env, toolchat),
+                        _exactly(text),
+                    ),
+                    Command(
+                        "openai_sdk_stream",
+                        "openai SDK chat.completions stream loop > file",
+                        [str(peer_bin / "python"), str(files["openai_sdk_loop"])],
+                        env,
+                        _exactly(text),
+                    ),
+                    Command(
+                        "curl_openai",
+                        "curl -N /v1/chat/completions > file",
+                        [
+                            "curl",
+                            "-sS",
+                            "-N",
+                            "--fail",
+                            f"{mock.url}/v1/chat/completions",
+                            "-H",
+                            f"authorization: Bearer {KEY}",
+                            "-H",
+                            "content-type: application/json",
+                            "--data-binary",
+                            f"@{files['openai_curl_body']}",
+                        ],
+                        env,
+                        _count(b'"delta":{"content":', args.deltas),
+                    ),
+                    Command(
+                        "tc_openai_1",
+                        "toolchat --api openai PROMPT > file (one delta)",
+                        toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
+                        _env(env_one, toolchat),
+                        _exactly(ONE_DELTA.encode() + b"\n"),
+                    ),
+                    Command(
+                        "curl_openai_1",
+                        "curl -N /v1/chat/completions > file (one delta)",
+                        [
+                            "curl",
+                            "-sS",
+                            "-N",
+                            "--fail",
+                            f"{one.url}/v1/chat/completions",
+                            "-H",
+                            f"authorization: Bearer {KEY}",
+                            "-H",
+                            "content-type: application/json",
+                            "--data-binary",
+                            f"@{files['openai_curl_body']}",
+                        ],
+                        env,
+                        _count(b'"delta":{"content":', 1),
+                    ),
                 ]
                 bench(spawner, stream, args.runs, work, log=log)
             commands.update({c.key: c for c in stream})
 
     rows = _rows(commands, args.deltas)
-    info = {"machine": machine(), "peers": versions, "toolchat": " ".join(toolchat),
-            "runs": args.runs, "cold_runs": args.cold_runs, "deltas": args.deltas,
-            "seconds": round(time.time() - started, 1)}
+    info = {
+        "machine": machine(),
+        "peers": versions,
+        "toolchat": " ".join(toolchat),
+        "runs": args.runs,
+        "cold_runs": args.cold_runs,
+        "deltas": args.deltas,
+        "seconds": round(time.time() - started, 1),
+    }
     print()
     print(_header(info))
     print()
@@ -236,13 +396,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAILED {command.label}: {command.error}")
     if args.markdown:
         print("\n" + _markdown(["scenario", "toolchat", "peer", "peer median", "ratio", "target", "result"], rows))
-        print("\n" + _markdown(["command", "runs", "wall median", "wall min-max", "CPU median", "max RSS median"], details))
+        print(
+            "\n"
+            + _markdown(["command", "runs", "wall median", "wall min-max", "CPU median", "max RSS median"], details)
+        )
     if args.json:
-        args.json.write_text(json.dumps({
-            **info,
-            "commands": {k: {"label": c.label, "argv": c.argv, "error": c.error,
-                             "samples": [s.__dict__ for s in c.samples]} for k, c in commands.items()},
-            "rows": rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    **info,
+                    "commands": {
+                        k: {
+                            "label": c.label,
+                            "argv": c.argv,
+                            "error": c.error,
+                            "samples": [s.__dict__ for s in c.samples],
+                        }
+                        for k, c in commands.items()
+                    },
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
     return 1 if failed else 0
 
 
@@ -267,35 +443,62 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
     files["functions"].write_text(FUNCTIONS)
     files["tools"].write_text(TOOLS_YAML)
     # JSON is YAML too: the mock reads these as scripts.
-    files["chat_script"].write_text(json.dumps({"turns": [
-        {"text": "Let me add those.", "tool_calls": [{"name": "add", "input": {"a": 2, "b": 40}}]},
-        {"text": "The sum is {result:add}."},
-    ]}))
+    files["chat_script"].write_text(
+        json.dumps(
+            {
+                "turns": [
+                    {"text": "Let me add those.", "tool_calls": [{"name": "add", "input": {"a": 2, "b": 40}}]},
+                    {"text": "The sum is {result:add}."},
+                ]
+            }
+        )
+    )
     files["stream_script"].write_text(json.dumps({"turns": [{"text": story, "delta_size": size}]}))
     files["one_delta_script"] = work / "one-delta-script.json"
     files["one_delta_script"].write_text(json.dumps({"turns": [{"text": ONE_DELTA, "delta_size": size}]}))
     # The same server for both clients; each offers its tool under its own name.
     (work / "mcp").mkdir()
     files["mcp_json"] = work / "mcp" / "mcp.json"
-    files["mcp_json"].write_text(json.dumps({"mcpServers": {"time": {
-        "command": str(TIME_SERVER), "args": ["--local-timezone", "UTC"]}}}))
+    files["mcp_json"].write_text(
+        json.dumps({"mcpServers": {"time": {"command": str(TIME_SERVER), "args": ["--local-timezone", "UTC"]}}})
+    )
     for client, tool in (("tc", "mcp__time__get_current_time"), ("llm", "get_current_time")):
         files[f"mcp_{client}_script"] = work / f"mcp-{client}-script.json"
-        files[f"mcp_{client}_script"].write_text(json.dumps({"turns": [
-            {"text": "Let me look.", "tool_calls": [{"name": tool, "input": {"timezone": "UTC"}}]},
-            {"text": "It is {result:%s}" % tool},
-        ]}))
+        files[f"mcp_{client}_script"].write_text(
+            json.dumps(
+                {
+                    "turns": [
+                        {"text": "Let me look.", "tool_calls": [{"name": tool, "input": {"timezone": "UTC"}}]},
+                        {"text": "It is {result:%s}" % tool},
+                    ]
+                }
+            )
+        )
     files["mcp_handshake"] = work / "mcp-handshake.jsonl"
     files["mcp_handshake"].write_text(HANDSHAKE)
     files["story"].write_text(story)
     files["sdk_loop"].write_text(SDK_LOOP)
-    files["curl_body"].write_text(json.dumps({
-        "model": "claude-sonnet-4-20250514", "max_tokens": 4096, "stream": True,
-        "messages": [{"role": "user", "content": PROMPT_STREAM}]}))
+    files["curl_body"].write_text(
+        json.dumps(
+            {
+                "model": "claude-sonnet-4-20250514",
+                "max_tokens": 4096,
+                "stream": True,
+                "messages": [{"role": "user", "content": PROMPT_STREAM}],
+            }
+        )
+    )
     files["openai_sdk_loop"].write_text(OPENAI_SDK_LOOP)
-    files["openai_curl_body"].write_text(json.dumps({
-        "model": "gpt-4o", "max_tokens": 4096, "stream": True,
-        "messages": [{"role": "user", "content": PROMPT_STREAM}]}))
+    files["openai_curl_body"].write_text(
+        json.dumps(
+            {
+                "model": "gpt-4o",
+                "max_tokens": 4096,
+                "stream": True,
+                "messages": [{"role": "user", "content": PROMPT_STREAM}],
+            }
+        )
+    )
     (work / "home" / ".config").mkdir(parents=True)
     (work / "llm").mkdir()
     return files
@@ -309,25 +512,44 @@ def _mcp_scenario(spawner, files, toolchat, base_env, peer_bin, runs, work, log)
         return {}
     log(f"one-tool chat via the stdio MCP time server: {runs} runs each")
     answer = _expect(b'"timezone": "UTC"')
-    with MockProcess(REPO, files["mcp_tc_script"], work / "mock-mcp-tc.log") as tc_mock, \
-            MockProcess(REPO, files["mcp_llm_script"], work / "mock-mcp-llm.log") as llm_mock:
+    with (
+        MockProcess(REPO, files["mcp_tc_script"], work / "mock-mcp-tc.log") as tc_mock,
+        MockProcess(REPO, files["mcp_llm_script"], work / "mock-mcp-llm.log") as llm_mock,
+    ):
+
         def env(mock):
-            return {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY,
-                    "LLM_TOOLS_MCP_CONFIG_DIR": str(files["mcp_json"].parent),
-                    "XDG_STATE_HOME": str(work / "state")}
+            return {
+                **base_env,
+                "ANTHROPIC_BASE_URL": mock.url,
+                "ANTHROPIC_API_KEY": KEY,
+                "LLM_TOOLS_MCP_CONFIG_DIR": str(files["mcp_json"].parent),
+                "XDG_STATE_HOME": str(work / "state"),
+            }
 
         mcp = [
-            Command("tc_mcp", "toolchat --mcp-config mcp.json PROMPT",
-                    toolchat + ["--mcp-config", str(files["mcp_json"]), PROMPT_MCP],
-                    _env(env(tc_mock), toolchat), answer),
-            Command("llm_mcp", "llm -T MCP --td -n PROMPT (llm-tools-mcp)",
-                    [str(peer_bin / "llm"), "-m", LLM_MODEL, "-T", "MCP", "--td", "-n", PROMPT_MCP],
-                    env(llm_mock), answer),
+            Command(
+                "tc_mcp",
+                "toolchat --mcp-config mcp.json PROMPT",
+                toolchat + ["--mcp-config", str(files["mcp_json"]), PROMPT_MCP],
+                _env(env(tc_mock), toolchat),
+                answer,
+            ),
+            Command(
+                "llm_mcp",
+                "llm -T MCP --td -n PROMPT (llm-tools-mcp)",
+                [str(peer_bin / "llm"), "-m", LLM_MODEL, "-T", "MCP", "--td", "-n", PROMPT_MCP],
+                env(llm_mock),
+                answer,
+            ),
             # The server may exit at the end of its stdin before it answers tools/list: the
             # check is the initialize answer, which comes once it has started.
-            Command("mcp_server_start", "mcp-server-time alone: start and initialize",
-                    ["sh", "-c", 'exec "$0" --local-timezone UTC < "$1"', str(TIME_SERVER),
-                     str(files["mcp_handshake"])], base_env, _expect(b'"serverInfo"')),
+            Command(
+                "mcp_server_start",
+                "mcp-server-time alone: start and initialize",
+                ["sh", "-c", 'exec "$0" --local-timezone UTC < "$1"', str(TIME_SERVER), str(files["mcp_handshake"])],
+                base_env,
+                _expect(b'"serverInfo"'),
+            ),
         ]
         bench(spawner, mcp, runs, work, log=log)
     return {c.key: c for c in mcp}
@@ -337,8 +559,13 @@ def _toolchat_command(work: Path) -> tuple[list[str], str]:
     """The `toolchat` console script when it runs this checkout (as users run it), else `-m toolchat`."""
     script = Path(sysconfig.get_path("scripts")) / "toolchat"
     if script.is_file():
-        probe = subprocess.run([sys.executable, "-c", "import toolchat; print(toolchat.__file__)"], cwd=work,
-                               env={"PATH": os.environ.get("PATH", "")}, capture_output=True, text=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import toolchat; print(toolchat.__file__)"],
+            cwd=work,
+            env={"PATH": os.environ.get("PATH", "")},
+            capture_output=True,
+            text=True,
+        )
         where = Path(probe.stdout.strip()).resolve() if probe.returncode == 0 else None
         if where == REPO / "cli" / "toolchat" / "__init__.py":
             return [str(script)], "console script of this checkout"
@@ -402,8 +629,17 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
             return
         a, b = c[ours], c[peer]
         if not (a.ok and b.ok):
-            rows.append([scenario, _ms(a) if a.ok else "failed", b.label, _ms(b) if b.ok else "failed",
-                         "-", _target_text(kind, target), "error"])
+            rows.append(
+                [
+                    scenario,
+                    _ms(a) if a.ok else "failed",
+                    b.label,
+                    _ms(b) if b.ok else "failed",
+                    "-",
+                    _target_text(kind, target),
+                    "error",
+                ]
+            )
             return
         ta, tb = a.median(), b.median()
         if kind == "faster":  # peer time / our time
@@ -432,8 +668,9 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
     add(f"{deltas:,} chat.completions deltas", "tc_openai", "openai_sdk_stream", "faster", 3)
     add(f"{deltas:,} chat.completions deltas", "tc_openai", "curl_openai", "within", 2)
     _stream_rows(c, rows, f"{deltas:,} chat.completions deltas, start-up taken out", "tc_openai", "curl_openai")
-    _memory_rows(c, rows, "tc_openai", ("openai_sdk_stream", "curl_openai"),
-                 f"peak memory, {deltas:,} chat.completions deltas")
+    _memory_rows(
+        c, rows, "tc_openai", ("openai_sdk_stream", "curl_openai"), f"peak memory, {deltas:,} chat.completions deltas"
+    )
     return rows
 
 
@@ -446,11 +683,28 @@ def _stream_rows(c: dict[str, Command], rows: list, scenario: str, ours: str, cu
         return
     ta, ta1, tb, tb1 = (c[k].median() for k in keys)
     ratio = (ta - ta1) / (tb - tb1)
-    rows.append([scenario, f"{(ta - ta1) * 1000:.0f} ms", c[curl].label + " (less one delta)",
-                 f"{(tb - tb1) * 1000:.0f} ms", f"{ratio:.2f}x its time", "<= 2x its time",
-                 "pass" if ratio <= 2 else "MISS"])
-    rows.append(["  toolchat start-up (one-delta answer)", f"{ta1 * 1000:.0f} ms", c[curl].label,
-                 f"{tb * 1000:.0f} ms", f"{ta1 / tb:.2f}x its time", "-", "-"])
+    rows.append(
+        [
+            scenario,
+            f"{(ta - ta1) * 1000:.0f} ms",
+            c[curl].label + " (less one delta)",
+            f"{(tb - tb1) * 1000:.0f} ms",
+            f"{ratio:.2f}x its time",
+            "<= 2x its time",
+            "pass" if ratio <= 2 else "MISS",
+        ]
+    )
+    rows.append(
+        [
+            "  toolchat start-up (one-delta answer)",
+            f"{ta1 * 1000:.0f} ms",
+            c[curl].label,
+            f"{tb * 1000:.0f} ms",
+            f"{ta1 / tb:.2f}x its time",
+            "-",
+            "-",
+        ]
+    )
 
 
 def _memory_rows(c: dict[str, Command], rows: list, ours_key: str, peers: tuple, scenario: str) -> None:
@@ -463,9 +717,17 @@ def _memory_rows(c: dict[str, Command], rows: list, ours_key: str, peers: tuple,
             if peer in c and c[peer].ok:
                 theirs = c[peer].median("rss_kib") * 1024
                 target = "-" if shown else "< 60 MB"
-                rows.append([scenario, f"{ours / 2**20:.1f} MiB", c[peer].label,
-                             f"{theirs / 2**20:.1f} MiB", f"{ours / theirs:.2f}x its memory", target,
-                             "-" if shown else verdict])
+                rows.append(
+                    [
+                        scenario,
+                        f"{ours / 2**20:.1f} MiB",
+                        c[peer].label,
+                        f"{theirs / 2**20:.1f} MiB",
+                        f"{ours / theirs:.2f}x its memory",
+                        target,
+                        "-" if shown else verdict,
+                    ]
+                )
                 shown = True
         if not shown:
             rows.append([scenario, f"{ours / 2**20:.1f} MiB", "-", "-", "-", "< 60 MB", verdict])
@@ -483,10 +745,16 @@ def _details(c: dict[str, Command]) -> list[list[str]]:
         if not command.ok:
             rows.append([command.label, "0", "failed", "-", "-", "-"])
             continue
-        rows.append([command.label, str(len(command.samples)), _ms(command),
-                     f"{command.low() * 1000:.0f}-{command.high() * 1000:.0f} ms",
-                     f"{command.median('cpu') * 1000:.0f} ms",
-                     f"{command.median('rss_kib') / 1024:.1f} MiB"])
+        rows.append(
+            [
+                command.label,
+                str(len(command.samples)),
+                _ms(command),
+                f"{command.low() * 1000:.0f}-{command.high() * 1000:.0f} ms",
+                f"{command.median('cpu') * 1000:.0f} ms",
+                f"{command.median('rss_kib') / 1024:.1f} MiB",
+            ]
+        )
     return rows
 
 
@@ -509,10 +777,12 @@ def _markdown(head: list[str], rows: list[list[str]]) -> str:
 def _header(info: dict) -> str:
     m = info["machine"]
     peers = ", ".join(f"{k} {v}" for k, v in info["peers"].items())
-    return (f"machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, Python {m['python']}\n"
-            f"peers: {peers}\n"
-            f"medians of {info['runs']} runs ({info['cold_runs']} for cold start), "
-            f"each command warmed up once first; whole run {info['seconds']} s")
+    return (
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, Python {m['python']}\n"
+        f"peers: {peers}\n"
+        f"medians of {info['runs']} runs ({info['cold_runs']} for cold start), "
+        f"each command warmed up once first; whole run {info['seconds']} s"
+    )
 
 
 def _log(message: str) -> None:

@@ -25,6 +25,7 @@ def examples(n: int) -> int:
     """How many hypothesis examples a property test with `n` thorough examples plays in this run."""
     return n if THOROUGH else max(20, n // 6)
 
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TOOLS = ROOT / "sample_tools.yaml"
 TEST_KEY = "sk-ant-test-MARKER-0123456789"
@@ -41,8 +42,11 @@ os.environ["XDG_DATA_HOME"] = os.path.join(_HOME, "data")
 def clean_env(tmp_path: Path, **extra: str) -> dict:
     """The environment toolchat runs in for a test: no real keys, no user config, the conversation
     log in tmp_path/home/logs.db (so the leak check of the `toolchat` fixture reads it too)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "TOOLCHAT_", "OPENAI_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "TOOLCHAT_", "OPENAI_")) and k not in ("NO_COLOR", "FORCE_COLOR")
+    }
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env["XDG_DATA_HOME"] = str(tmp_path / "data")
@@ -83,8 +87,7 @@ def files_state(root: Path) -> dict:
     return state
 
 
-def assert_no_secret(*texts, root: Path | None = None, before: dict | None = None,
-                     secret: str = TEST_KEY) -> None:
+def assert_no_secret(*texts, root: Path | None = None, before: dict | None = None, secret: str = TEST_KEY) -> None:
     """The marker key is in none of `texts` (str or bytes), nor in any file under `root` that was
     written after the `before` snapshot (files_state) was taken."""
     for text in texts:
@@ -126,8 +129,14 @@ def toolchat(tmp_path):
     Every run is checked for leaks: the marker key TEST_KEY must not appear on stdout or stderr,
     nor in any file the run wrote under tmp_path (a --save transcript, ...)."""
 
-    def run(*args: str, server=None, stdin: str | None = None, env: dict | None = None,
-            key: str | None = TEST_KEY, timeout: float = 60) -> Run:
+    def run(
+        *args: str,
+        server=None,
+        stdin: str | None = None,
+        env: dict | None = None,
+        key: str | None = TEST_KEY,
+        timeout: float = 60,
+    ) -> Run:
         environment = clean_env(tmp_path)
         if server is not None:
             environment["TOOLCHAT_BASE_URL"] = server.url
@@ -142,8 +151,9 @@ def toolchat(tmp_path):
     return run
 
 
-def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | bytes | None, timeout: float,
-                 text: bool = True) -> subprocess.CompletedProcess:
+def run_toolchat(
+    args: list[str], env: dict, cwd: Path, stdin: str | bytes | None, timeout: float, text: bool = True
+) -> subprocess.CompletedProcess:
     """`python -m toolchat ARGS` as `subprocess.run(..., capture_output=True, text=True)` would run
     it, forked from this worker's warm interpreter (tests/zygote.py) unless the environment asks for
     a fresh one (a start-up variable differs, or TOOLCHAT_TEST_FRESH=1)."""
@@ -151,8 +161,16 @@ def run_toolchat(args: list[str], env: dict, cwd: Path, stdin: str | bytes | Non
     server = _zygote()
     as_text = all(isinstance(part, str) for part in [*args, *env.values()])  # bytes: fresh (exec takes them)
     if server is None or not as_text or zygote.startup_env(env) != server.startup:
-        return subprocess.run(command, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                              capture_output=True, text=text, env=env, cwd=cwd, timeout=timeout)
+        return subprocess.run(
+            command,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=text,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+        )
     return server.run(command, env, cwd, stdin, timeout, text)
 
 
@@ -164,8 +182,12 @@ class _Zygote:
         self.path = os.path.join(self.folder, "socket")
         env = clean_env(Path(self.folder))
         self.startup = zygote.startup_env(env)
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py")), self.path],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("zygote.py")), self.path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
         if self.proc.stdout.readline() != b"ready\n":
             raise RuntimeError("tests/zygote.py did not start")
 
@@ -272,12 +294,20 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     from toolchat.transport import Transport
 
     overrides.setdefault("cache", False)
-    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
-                        tools=tuple(str(f) for f in tools_files), **overrides)
+    settings = Settings(
+        base_url=server.url,
+        api_key=TEST_KEY,
+        key_source="TOOLCHAT_API_KEY",
+        tools=tuple(str(f) for f in tools_files),
+        **overrides,
+    )
     dialect = dialect_for(settings)  # api="openai" among the overrides: chat.completions
-    transport = Transport(dialect.url(server.url), dialect.headers(settings),
-                          connect_timeout=overrides.get("connect_timeout", 5),
-                          read_timeout=overrides.get("read_timeout", 20))
+    transport = Transport(
+        dialect.url(server.url),
+        dialect.headers(settings),
+        connect_timeout=overrides.get("connect_timeout", 5),
+        read_timeout=overrides.get("read_timeout", 20),
+    )
     chat = Chat(settings, dialect, transport, tool_runner(settings, approve))
     # Retries happen for real, but their waits are skipped: the Retry events carry the delays.
     chat.sleep = lambda seconds: None
@@ -312,37 +342,85 @@ def message_events(*blocks: dict, stop_reason: str = "end_turn", usage_out: int 
     A block is {"type": "text", "text": ...} | {"type": "tool_use", "id", "name", "json": [pieces]}
     | {"type": "thinking", "thinking", "signature"} | any other block, sent whole in its start event.
     """
-    events = [{"type": "message_start", "message": {
-        "id": "msg_t", "type": "message", "role": "assistant", "model": "m", "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}},
-        {"type": "ping"}]
+    events = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_t",
+                "type": "message",
+                "role": "assistant",
+                "model": "m",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 10, "output_tokens": 1},
+            },
+        },
+        {"type": "ping"},
+    ]
     for index, block in enumerate(blocks):
         kind = block["type"]
         if kind == "text":
-            events.append({"type": "content_block_start", "index": index,
-                           "content_block": {"type": "text", "text": ""}})
+            events.append(
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            )
             for piece in block.get("pieces", [block["text"]]):
-                events.append({"type": "content_block_delta", "index": index,
-                               "delta": {"type": "text_delta", "text": piece}})
+                events.append(
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}
+                )
         elif kind == "tool_use":
-            events.append({"type": "content_block_start", "index": index, "content_block": {
-                "type": "tool_use", "id": block["id"], "name": block["name"],
-                "input": block.get("start_input", {})}})
+            events.append(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": block["id"],
+                        "name": block["name"],
+                        "input": block.get("start_input", {}),
+                    },
+                }
+            )
             for piece in block.get("json", []):
-                events.append({"type": "content_block_delta", "index": index,
-                               "delta": {"type": "input_json_delta", "partial_json": piece}})
+                events.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    }
+                )
         elif kind == "thinking":
-            events.append({"type": "content_block_start", "index": index,
-                           "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-            events.append({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "thinking_delta", "thinking": block["thinking"]}})
-            events.append({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "signature_delta", "signature": block["signature"]}})
+            events.append(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                }
+            )
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": block["thinking"]},
+                }
+            )
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": block["signature"]},
+                }
+            )
         else:
             events.append({"type": "content_block_start", "index": index, "content_block": block})
         events.append({"type": "content_block_stop", "index": index})
-    events.append({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                   "usage": {"output_tokens": usage_out}})
+    events.append(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": usage_out},
+        }
+    )
     events.append({"type": "message_stop"})
     return events
 

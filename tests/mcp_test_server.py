@@ -20,7 +20,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
 
 # A 1x1 PNG.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
 
 server = MCPServer("toolchat-test-server")
@@ -36,8 +38,10 @@ def delete_file(path: str) -> str:
     return f"deleted {path}"
 
 
-@server.tool(description="Append a note: writes, but destroys nothing",
-             annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
+@server.tool(
+    description="Append a note: writes, but destroys nothing",
+    annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False),
+)
 def write_note(text: str) -> str:
     return f"noted {text}"
 
@@ -84,13 +88,16 @@ def pid() -> str:
 
 @server.tool(description="Start a grandchild process that sleeps; returns its pid", annotations=READ_ONLY)
 def spawn_child() -> str:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(3600)"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return str(child.pid)
 
 
-@server.tool(name="odd.name", description="A tool whose name needs mapping",
-             annotations=READ_ONLY)
+@server.tool(name="odd.name", description="A tool whose name needs mapping", annotations=READ_ONLY)
 def odd() -> str:
     return "odd"
 

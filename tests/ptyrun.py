@@ -22,8 +22,18 @@ class PtyRun:
     piped: bytes  # stdout, when it was a pipe
 
 
-def run_on_pty(argv: list[str], env: dict, cwd, *, cols: int, rows: int, answers=(),
-               interrupt_on: bytes | None = None, pipe_stdout: bool = False, timeout: float) -> PtyRun:
+def run_on_pty(
+    argv: list[str],
+    env: dict,
+    cwd,
+    *,
+    cols: int,
+    rows: int,
+    answers=(),
+    interrupt_on: bytes | None = None,
+    pipe_stdout: bool = False,
+    timeout: float,
+) -> PtyRun:
     """`answers` are typed, one per approval question (`[a]lways: `); `interrupt_on` types Ctrl-C
     once those bytes have been shown; `pipe_stdout` gives the command a pipe as its stdout."""
     master, slave = pty.openpty()
@@ -33,8 +43,15 @@ def run_on_pty(argv: list[str], env: dict, cwd, *, cols: int, rows: int, answers
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen(argv, stdin=slave, stdout=subprocess.PIPE if pipe_stdout else slave,
-                            stderr=slave, env=env, cwd=cwd, preexec_fn=take_terminal)
+    proc = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=subprocess.PIPE if pipe_stdout else slave,
+        stderr=slave,
+        env=env,
+        cwd=cwd,
+        preexec_fn=take_terminal,
+    )
     os.close(slave)
     piped: list[bytes] = []
     reader = None

@@ -21,17 +21,38 @@ def png(width: int = 1, height: int = 1) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(min(height, 2)))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
-JPEG = (b"\xff\xd8\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-        + b"\xff\xc0" + struct.pack(">HBHH", 17, 8, 30, 40) + b"\x03" + b"\x00" * 9 + b"\xff\xd9")
+JPEG = (
+    b"\xff\xd8\xff\xe0"
+    + struct.pack(">H", 16)
+    + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    + b"\xff\xc0"
+    + struct.pack(">HBHH", 17, 8, 30, 40)
+    + b"\x03"
+    + b"\x00" * 9
+    + b"\xff\xd9"
+)
 GIF = b"GIF89a" + struct.pack("<HH", 3, 2) + b"\x00\x00\x00;"
-WEBP = b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8L" + struct.pack("<I", 10) + b"\x2f" + \
-    ((7 - 1) | ((5 - 1) << 14)).to_bytes(4, "little") + b"\x00" * 5
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Count 1 >> endobj\n" \
-      b"3 0 obj << /Type /Page /Parent 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+WEBP = (
+    b"RIFF"
+    + struct.pack("<I", 30)
+    + b"WEBPVP8L"
+    + struct.pack("<I", 10)
+    + b"\x2f"
+    + ((7 - 1) | ((5 - 1) << 14)).to_bytes(4, "little")
+    + b"\x00" * 5
+)
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 
 def b64(data: bytes) -> str:
@@ -39,17 +60,33 @@ def b64(data: bytes) -> str:
 
 
 def test_images_pdfs_and_text_become_blocks_with_the_type_of_their_content(tmp_path):
-    files = {"a.png": png(), "photo.png": JPEG, "anim.gif": GIF, "pic.webp": WEBP, "doc.pdf": PDF,
-             "notes.md": "# Notes\nsecond line\n".encode()}
+    files = {
+        "a.png": png(),
+        "photo.png": JPEG,
+        "anim.gif": GIF,
+        "pic.webp": WEBP,
+        "doc.pdf": PDF,
+        "notes.md": "# Notes\nsecond line\n".encode(),
+    }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     blocks = load([str(tmp_path / name) for name in files])
     assert [b["source"]["media_type"] if "source" in b else b["type"] for b in blocks] == [
-        "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text"]
-    assert blocks[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg",
-                                                     "data": b64(JPEG)}}  # named .png, holds a JPEG
-    assert blocks[4] == {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
-                                                        "data": b64(PDF)}}
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text",
+    ]
+    assert blocks[1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/jpeg", "data": b64(JPEG)},
+    }  # named .png, holds a JPEG
+    assert blocks[4] == {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": b64(PDF)},
+    }
     assert blocks[5] == {"type": "text", "text": f"{tmp_path / 'notes.md'}:\n\n# Notes\nsecond line\n"}
 
 
@@ -69,7 +106,8 @@ def test_attach_type_overrides_detection_once_for_all_or_once_each(tmp_path):
 def test_urls_are_url_sources_by_extension_or_attach_type():
     assert load(["https://example.com/cat.JPG", "https://example.com/paper.pdf"]) == [
         {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.JPG"}},
-        {"type": "document", "source": {"type": "url", "url": "https://example.com/paper.pdf"}}]
+        {"type": "document", "source": {"type": "url", "url": "https://example.com/paper.pdf"}},
+    ]
     assert load(["https://example.com/render?id=3"], ["image/webp"])[0]["type"] == "image"
     with pytest.raises(UsageError, match=r"^-a https://example.com/render\?id=3: cannot tell an image from a PDF"):
         load(["https://example.com/render?id=3"])
@@ -77,19 +115,37 @@ def test_urls_are_url_sources_by_extension_or_attach_type():
         load(["https://example.com/a.txt"], ["text/plain"])
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: [d("big.png", png() + b"\x00" * (5 * 1024 * 1024))],
-     r"^-a .*big.png is 5.2 MB; the API takes images up to 5 MB$"),
-    (lambda d: [d("wide.png", png(9000, 10))],
-     r"^-a .*wide.png: 9000x10 pixels; the API takes images up to 8000x8000$"),
-    (lambda d: [d("x.png", png())] * 101, r"^-a: 101 images; the API takes at most 100 in a request$"),
-    (lambda d: [d("x.png", png())] * 20 + [d("y.png", png(2500, 10))],
-     r"^-a .*y.png: 2500x10 pixels; the API takes images up to 2000x2000 when a request has more than 20 images$"),
-    (lambda d: [d("long.pdf", PDF.replace(b"3 0 obj << /Type /Page /Parent 2 0 R >> endobj\n",
-                                          b"3 0 obj << /Type /Page /Parent 2 0 R >> endobj\n" * 101))],
-     r"^-a .*long.pdf: 101 pages; the API takes PDFs of up to 100 pages$"),
-    (lambda d: ["/nonexistent/photo.png"], r"^-a /nonexistent/photo.png: file not found$"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda d: [d("big.png", png() + b"\x00" * (5 * 1024 * 1024))],
+            r"^-a .*big.png is 5.2 MB; the API takes images up to 5 MB$",
+        ),
+        (
+            lambda d: [d("wide.png", png(9000, 10))],
+            r"^-a .*wide.png: 9000x10 pixels; the API takes images up to 8000x8000$",
+        ),
+        (lambda d: [d("x.png", png())] * 101, r"^-a: 101 images; the API takes at most 100 in a request$"),
+        (
+            lambda d: [d("x.png", png())] * 20 + [d("y.png", png(2500, 10))],
+            r"^-a .*y.png: 2500x10 pixels; the API takes images up to 2000x2000 when a request has more than 20 images$",
+        ),
+        (
+            lambda d: [
+                d(
+                    "long.pdf",
+                    PDF.replace(
+                        b"3 0 obj << /Type /Page /Parent 2 0 R >> endobj\n",
+                        b"3 0 obj << /Type /Page /Parent 2 0 R >> endobj\n" * 101,
+                    ),
+                )
+            ],
+            r"^-a .*long.pdf: 101 pages; the API takes PDFs of up to 100 pages$",
+        ),
+        (lambda d: ["/nonexistent/photo.png"], r"^-a /nonexistent/photo.png: file not found$"),
+    ],
+)
 def test_the_api_limits_are_checked_before_sending_and_name_the_file(tmp_path, make, message):
     def write(name: str, data: bytes) -> str:
         path = tmp_path / name
@@ -104,7 +160,8 @@ def test_the_api_limits_are_checked_before_sending_and_name_the_file(tmp_path, m
 def test_attachments_go_before_the_prompt_in_the_last_user_message():
     image = {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}
     assert attach([{"role": "user", "content": "What is it?"}], [image]) == [
-        {"role": "user", "content": [image, {"type": "text", "text": "What is it?"}]}]
+        {"role": "user", "content": [image, {"type": "text", "text": "What is it?"}]}
+    ]
     assert attach([{"role": "user", "content": ""}], [image]) == [{"role": "user", "content": [image]}]
 
 
@@ -118,10 +175,16 @@ def test_binary_stdin_and_files_reach_the_strict_mock(tmp_path, mock):
     (tmp_path / "doc.pdf").write_bytes(PDF)
     proc = run_toolchat(tmp_path, server, "-a", "-", "-a", "doc.pdf", "Describe", stdin=png())
     assert proc.returncode == 0, proc.stderr
-    assert server.requests[0].body["messages"] == [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64(png())}},
-        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": b64(PDF)}},
-        {"type": "text", "text": "Describe"}]}]
+    assert server.requests[0].body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64(png())}},
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": b64(PDF)}},
+                {"type": "text", "text": "Describe"},
+            ],
+        }
+    ]
 
 
 def test_a_file_over_a_limit_is_one_line_exit_2_and_nothing_is_sent(tmp_path, mock):
@@ -137,15 +200,31 @@ def test_the_mock_refuses_an_image_that_is_not_its_media_type(mock):
     import requests
 
     server = mock()
-    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64(JPEG)}}]}]}
-    reply = requests.post(server.url + "/v1/messages", json=body, timeout=10,
-                          headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
+    body = {
+        "model": "m",
+        "max_tokens": 5,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": b64(JPEG)}}
+                ],
+            }
+        ],
+    }
+    reply = requests.post(
+        server.url + "/v1/messages",
+        json=body,
+        timeout=10,
+        headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+    )
     assert (reply.status_code, reply.json()["error"]["message"]) == (
-        400, "messages.0.content.0.image.source.base64.data: Image does not match the provided media type image/png")
+        400,
+        "messages.0.content.0.image.source.base64.data: Image does not match the provided media type image/png",
+    )
 
 
-HANDLERS = '''
+HANDLERS = """
 from pathlib import Path
 
 def snapshot(kind):
@@ -155,7 +234,7 @@ def snapshot(kind):
     if kind == "bytes":
         return here.read_bytes()
     return ["caption", {"type": "image", "data": here.read_bytes(), "media_type": "image/png"}]
-'''
+"""
 
 TOOLS = """
 tools:
@@ -187,7 +266,16 @@ def test_attachments_go_through_the_openai_dialect():
     pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
     messages = attach([{"role": "user", "content": "Read these."}], [image, pdf])
     body = OpenAIDialect().body(Request(model="m", max_tokens=5, messages=messages))
-    assert body["messages"] == [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-        {"type": "file", "file": {"filename": "document.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
-        {"type": "text", "text": "Read these."}]}]
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {
+                    "type": "file",
+                    "file": {"filename": "document.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
+                },
+                {"type": "text", "text": "Read these."},
+            ],
+        }
+    ]

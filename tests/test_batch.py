@@ -58,23 +58,43 @@ def batch(tmp_path, server, lines, *, out="out.jsonl", tools=True, **plan):
     source = tmp_path / "in.jsonl"
     if lines is not None:
         source.write_text("".join(line + "\n" for line in lines))
-    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
-                        tools=(str(tmp_path / "tools.yaml"),) if tools else (), output="json")
+    settings = Settings(
+        base_url=server.url,
+        api_key=TEST_KEY,
+        key_source="TOOLCHAT_API_KEY",
+        tools=(str(tmp_path / "tools.yaml"),) if tools else (),
+        output="json",
+    )
     stdout, stderr = io.StringIO(), io.StringIO()
     output = str(tmp_path / out) if out else None
-    code = run(Plan(input=str(source), output=output, db=str(tmp_path / "logs.db"), **plan), settings,
-               stdout=stdout, stderr=stderr)
+    code = run(
+        Plan(input=str(source), output=output, db=str(tmp_path / "logs.db"), **plan),
+        settings,
+        stdout=stdout,
+        stderr=stderr,
+    )
     text = Path(output).read_text() if output else stdout.getvalue()
     return code, [json.loads(line) for line in text.splitlines()], stderr.getvalue(), stdout.getvalue()
 
 
 def test_input_lines_are_strings_or_objects_with_the_custom_id_rules():
     assert inputs.parse(3, '"hello"').custom_id == "3"
-    line = inputs.parse(4, json.dumps({"custom_id": "a-1", "prompt": "p", "system": "s", "model": "m",
-                                       "max_tokens": 9, "temperature": 0.5}))
-    assert (line.custom_id, line.request) == ("a-1", {"messages": [{"role": "user", "content": "p"}],
-                                                      "system": "s", "model": "m", "max_tokens": 9,
-                                                      "temperature": 0.5})
+    line = inputs.parse(
+        4,
+        json.dumps(
+            {"custom_id": "a-1", "prompt": "p", "system": "s", "model": "m", "max_tokens": 9, "temperature": 0.5}
+        ),
+    )
+    assert (line.custom_id, line.request) == (
+        "a-1",
+        {
+            "messages": [{"role": "user", "content": "p"}],
+            "system": "s",
+            "model": "m",
+            "max_tokens": 9,
+            "temperature": 0.5,
+        },
+    )
     messages = [{"role": "user", "content": "q"}]
     assert inputs.parse(1, json.dumps({"messages": messages})).request == {"messages": messages}
     cases = {
@@ -99,8 +119,16 @@ def test_two_hundred_lines_with_tools_failures_and_malformed_lines(bench):
         if i % 50 == 0:
             lines.append("{not json")
         elif i % 40 == 0:
-            lines.append(json.dumps({"custom_id": f"id{i}", "prompt": json.dumps(
-                {"error": {"status": 400, "type": "invalid_request_error", "message": "scripted"}})}))
+            lines.append(
+                json.dumps(
+                    {
+                        "custom_id": f"id{i}",
+                        "prompt": json.dumps(
+                            {"error": {"status": 400, "type": "invalid_request_error", "message": "scripted"}}
+                        ),
+                    }
+                )
+            )
         else:
             lines.append(json.dumps({"custom_id": f"id{i}", "prompt": tool_prompt(i)}))
     with MockServer(log=False) as server:
@@ -108,8 +136,10 @@ def test_two_hundred_lines_with_tools_failures_and_malformed_lines(bench):
     assert code == 3
     malformed = [d for d in docs if d["custom_id"] is None]
     assert sorted(d["line"] for d in malformed) == [50, 100, 150, 200]
-    assert all(d["error"]["type"] == "invalid_input" and d["error"]["message"].startswith(f"line {d['line']}: not valid JSON")
-               for d in malformed)
+    assert all(
+        d["error"]["type"] == "invalid_input" and d["error"]["message"].startswith(f"line {d['line']}: not valid JSON")
+        for d in malformed
+    )
     ids = [d["custom_id"] for d in docs if d["custom_id"] is not None]
     assert sorted(ids) == sorted(f"id{i}" for i in range(1, 201) if i % 50)  # each exactly once
     failed = {d["custom_id"] for d in docs if d["error"] and d["custom_id"]}
@@ -163,11 +193,24 @@ def test_a_restart_continues_after_the_last_finished_tool_turn_without_running_i
         use = {"type": "tool_use", "id": "toolu_1", "name": "count", "input": {"n": 1}}
         result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "counted 1"}
         # What a run killed after its tool turn left: the tool ran, its result is in the checkpoint.
-        job.checkpoint("a", {"messages": [prompt, {"role": "assistant", "content": [use]},
-                                          {"role": "user", "content": [result]}],
-                             "tool_calls": [{"id": "toolu_1", "name": "count", "input": {"n": 1},
-                                             "output": "counted 1", "is_error": False, "duration_ms": 3}],
-                             "usage": {"input_tokens": 7, "output_tokens": 2}, "turns": 1})
+        job.checkpoint(
+            "a",
+            {
+                "messages": [prompt, {"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}],
+                "tool_calls": [
+                    {
+                        "id": "toolu_1",
+                        "name": "count",
+                        "input": {"n": 1},
+                        "output": "counted 1",
+                        "is_error": False,
+                        "duration_ms": 3,
+                    }
+                ],
+                "usage": {"input_tokens": 7, "output_tokens": 2},
+                "turns": 1,
+            },
+        )
         job.close()
         code, docs, _, _ = batch(bench, server, None)
         assert len(server.requests) == 1  # only the turn after the tools
@@ -203,16 +246,27 @@ def test_the_pace_follows_the_limit_with_few_429s(bench):
 
 
 def test_rate_limit_headers_are_read_in_both_dialects():
-    anthropic = read_headers({"anthropic-ratelimit-requests-limit": "50",
-                              "anthropic-ratelimit-requests-remaining": "49",
-                              "anthropic-ratelimit-requests-reset": "2999-01-01T00:00:00Z",
-                              "anthropic-ratelimit-output-tokens-limit": "8000",
-                              "anthropic-ratelimit-output-tokens-remaining": "7000"})
+    anthropic = read_headers(
+        {
+            "anthropic-ratelimit-requests-limit": "50",
+            "anthropic-ratelimit-requests-remaining": "49",
+            "anthropic-ratelimit-requests-reset": "2999-01-01T00:00:00Z",
+            "anthropic-ratelimit-output-tokens-limit": "8000",
+            "anthropic-ratelimit-output-tokens-remaining": "7000",
+        }
+    )
     assert anthropic["requests"]["limit"] == 50 and anthropic["requests"]["remaining"] == 49
     assert anthropic["output-tokens"] == {"limit": 8000, "remaining": 7000}
-    openai = read_headers({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "10",
-                           "x-ratelimit-reset-requests": "1m30s", "x-ratelimit-limit-tokens": "1000",
-                           "x-ratelimit-remaining-tokens": "5", "x-ratelimit-reset-tokens": "120ms"})
+    openai = read_headers(
+        {
+            "x-ratelimit-limit-requests": "60",
+            "x-ratelimit-remaining-requests": "10",
+            "x-ratelimit-reset-requests": "1m30s",
+            "x-ratelimit-limit-tokens": "1000",
+            "x-ratelimit-remaining-tokens": "5",
+            "x-ratelimit-reset-tokens": "120ms",
+        }
+    )
     assert openai["requests"] == {"limit": 60, "remaining": 10, "reset": 90.0}
     assert openai["tokens"]["reset"] == pytest.approx(0.12)
 
@@ -243,9 +297,11 @@ def test_the_pacer_spaces_requests_when_the_bucket_is_low_and_a_429_holds_every_
 
 def test_usage_errors_come_before_anything_is_sent(bench):
     with MockServer(log=False) as server:
-        for plan, message in (({"via": "carrier-pigeon"}, "--via: 'carrier-pigeon' is not one of local, batches"),
-                              ({"stream_json": True, "out": None}, "--stream-json prints events on stdout"),
-                              ({"concurrency": 0}, "--concurrency: must be at least 1")):
+        for plan, message in (
+            ({"via": "carrier-pigeon"}, "--via: 'carrier-pigeon' is not one of local, batches"),
+            ({"stream_json": True, "out": None}, "--stream-json prints events on stdout"),
+            ({"concurrency": 0}, "--concurrency: must be at least 1"),
+        ):
             out = plan.pop("out", "out.jsonl")
             with pytest.raises(UsageError, match=re.escape(message)):
                 batch(bench, server, ['"x"'], out=out, **plan)
@@ -254,12 +310,19 @@ def test_usage_errors_come_before_anything_is_sent(bench):
 
 def test_stream_json_events_per_line(bench):
     with MockServer(log=False) as server:
-        code, docs, _, events = batch(bench, server, ['"one"', "{bad"], stream_json=True, ordered=True,
-                                      progress_interval=3600)
+        code, docs, _, events = batch(
+            bench, server, ['"one"', "{bad"], stream_json=True, ordered=True, progress_interval=3600
+        )
     assert code == 3
     events = [json.loads(line) for line in events.splitlines()]
-    assert events[0] == {"type": "batch_start", "input": str(bench / "in.jsonl"), "via": "local",
-                         "total": 2, "done": 1, "concurrency": 4}
+    assert events[0] == {
+        "type": "batch_start",
+        "input": str(bench / "in.jsonl"),
+        "via": "local",
+        "total": 2,
+        "done": 1,
+        "concurrency": 4,
+    }
     assert events[1] == {"type": "line_start", "custom_id": "1", "line": 1}
     assert events[2]["type"] == "line_end" and events[2]["outcome"] == "ok"
     assert events[-1]["type"] == "batch_end" and (events[-1]["ok"], events[-1]["failed"]) == (1, 1)
@@ -281,8 +344,12 @@ def test_the_readme_batch_option_table_lists_exactly_the_batch_options():
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("| batch option | meaning |", 1)[1].split("\n\n", 1)[0]
-    documented = set(re.findall(r"(?<![\w-])(-{1,2}[a-z][a-z-]*)", " ".join(
-        row.split("|")[1] for row in table.splitlines() if row.startswith("| `"))))
+    documented = set(
+        re.findall(
+            r"(?<![\w-])(-{1,2}[a-z][a-z-]*)",
+            " ".join(row.split("|")[1] for row in table.splitlines() if row.startswith("| `")),
+        )
+    )
     assert documented == {flag for option in options.for_command("batch") for flag in option.flags}
     assert {"-t", "--mcp-config", "-s", "-m"} <= {flag for option in rows() for flag in option.flags}
 
@@ -300,10 +367,26 @@ def test_kill_9_mid_run_then_the_same_command_loses_nothing_and_repeats_no_finis
     lines = [json.dumps({"custom_id": f"k{i}", "prompt": tool_prompt(i)}) for i in range(1, 81)]
     (bench / "in.jsonl").write_text("\n".join(lines) + "\n")
     with MockServer(log=False) as server:
-        env = {**clean_env(bench), "TOOLCHAT_HOME": str(bench / "home"), "TOOLCHAT_BASE_URL": server.url,
-               "TOOLCHAT_API_KEY": TEST_KEY, "BATCH_COUNT_FILE": str(bench / "count")}
-        command = [sys.executable, "-m", "toolchat", "batch", "in.jsonl", "-t", "tools.yaml", "-o", "out.jsonl",
-                   "--concurrency", "4"]
+        env = {
+            **clean_env(bench),
+            "TOOLCHAT_HOME": str(bench / "home"),
+            "TOOLCHAT_BASE_URL": server.url,
+            "TOOLCHAT_API_KEY": TEST_KEY,
+            "BATCH_COUNT_FILE": str(bench / "count"),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "toolchat",
+            "batch",
+            "in.jsonl",
+            "-t",
+            "tools.yaml",
+            "-o",
+            "out.jsonl",
+            "--concurrency",
+            "4",
+        ]
         first = subprocess.Popen(command, cwd=bench, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while len(invocations(bench)) < 20 and time.monotonic() < deadline and first.poll() is None:
@@ -313,8 +396,10 @@ def test_kill_9_mid_run_then_the_same_command_loses_nothing_and_repeats_no_finis
         assert 20 <= len(invocations(bench)) < 80
         db = sqlite3.connect(bench / "home" / "logs.db")
         # The lines whose tool turn was stored as finished (their checkpoint holds the tool result).
-        finished_turns = {int(key[1:]) for key, in db.execute(
-            "SELECT custom_id FROM batch_lines WHERE state IS NOT NULL OR status = 'done'")}
+        finished_turns = {
+            int(key[1:])
+            for (key,) in db.execute("SELECT custom_id FROM batch_lines WHERE state IS NOT NULL OR status = 'done'")
+        }
         db.close()
         before = invocations(bench)
         second = subprocess.run(command, cwd=bench, env=env, capture_output=True, text=True, timeout=120)
@@ -323,7 +408,7 @@ def test_kill_9_mid_run_then_the_same_command_loses_nothing_and_repeats_no_finis
     assert sorted(d["custom_id"] for d in docs) == sorted(f"k{i}" for i in range(1, 81))  # each exactly once
     assert all(d["text"] == f"count: counted {d['custom_id'][1:]}" for d in docs)
     after = invocations(bench)
-    rerun = after[len(before):]
+    rerun = after[len(before) :]
     assert not set(rerun) & finished_turns  # no tool of a finished turn ran again
     assert sorted(set(after)) == list(range(1, 81))
     assert all(after.count(n) == 1 for n in finished_turns)
@@ -341,11 +426,21 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_when_piped(bench):
         settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY", output="json")
         terminal = _Terminal()
         (bench / "b.jsonl").write_text("".join(line + "\n" for line in ['"q1"', '"q2"']))
-        code = run(Plan(input=str(bench / "b.jsonl"), output=str(bench / "b.out"), db=str(bench / "logs.db")),
-                   settings, stdout=io.StringIO(), stderr=terminal)
+        code = run(
+            Plan(input=str(bench / "b.jsonl"), output=str(bench / "b.out"), db=str(bench / "logs.db")),
+            settings,
+            stdout=io.StringIO(),
+            stderr=terminal,
+        )
     progress = [line for line in piped.splitlines() if not line.startswith("toolchat: batch: 6/6 done, 5 ok")]
-    assert progress and all(re.match(r"toolchat: batch: \d/6 done, [\d.]+ lines/s, [\d,]+ tokens, 1 failed, "
-                                     r"\d/4 running$", line) for line in progress), progress
+    assert progress and all(
+        re.match(
+            r"toolchat: batch: \d/6 done, [\d.]+ lines/s, [\d,]+ tokens, 1 failed, "
+            r"\d/4 running$",
+            line,
+        )
+        for line in progress
+    ), progress
     assert code == 0
     shown = terminal.getvalue()
     assert "2/2" in shown and "\x1b[" in shown  # rich drew the bar

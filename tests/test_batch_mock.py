@@ -16,8 +16,11 @@ BODY = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content":
 
 
 def _create(server, *ids, params=BODY):
-    answer = requests.post(server.url + "/v1/messages/batches", headers=HEADERS,
-                           json={"requests": [{"custom_id": i, "params": params} for i in ids]})
+    answer = requests.post(
+        server.url + "/v1/messages/batches",
+        headers=HEADERS,
+        json={"requests": [{"custom_id": i, "params": params} for i in ids]},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -30,8 +33,7 @@ def test_a_batch_is_in_progress_until_its_delay_passes_then_ends_with_every_resu
     with MockServer(batch_delay=0.2, log=False) as server:
         batch = _create(server, "a", "b")
         assert batch["type"] == "message_batch" and batch["processing_status"] == "in_progress"
-        assert batch["request_counts"] == {"processing": 2, "succeeded": 0, "errored": 0,
-                                           "canceled": 0, "expired": 0}
+        assert batch["request_counts"] == {"processing": 2, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         assert batch["results_url"] is None
         assert _get(server, f"/v1/messages/batches/{batch['id']}/results").status_code == 400
         time.sleep(0.25)
@@ -50,11 +52,18 @@ def test_outcomes_are_scripted_per_custom_id_and_per_appearance():
     with MockServer(batch_outcomes=outcomes, log=False) as server:
         first = _create(server, "x", "e", "c")
         second = _create(server, "x")
-        one = {json.loads(line)["custom_id"]: json.loads(line)["result"]
-               for line in _get(server, f"/v1/messages/batches/{first['id']}/results").text.splitlines()}
+        one = {
+            json.loads(line)["custom_id"]: json.loads(line)["result"]
+            for line in _get(server, f"/v1/messages/batches/{first['id']}/results").text.splitlines()
+        }
         assert one["x"]["type"] == "succeeded"
-        assert one["e"] == {"type": "errored", "error": {"type": "error", "error": {
-            "type": "api_error", "message": "mock: this request was scripted to fail"}}}
+        assert one["e"] == {
+            "type": "errored",
+            "error": {
+                "type": "error",
+                "error": {"type": "api_error", "message": "mock: this request was scripted to fail"},
+            },
+        }
         assert one["c"] == {"type": "canceled"}
         two = _get(server, f"/v1/messages/batches/{second['id']}/results").text
         assert json.loads(two)["result"] == {"type": "expired"}
@@ -72,9 +81,12 @@ def test_a_request_the_api_would_refuse_is_errored_with_the_reason():
 def test_create_refuses_bad_custom_ids_duplicates_and_streaming_params():
     with MockServer(log=False) as server:
         url = server.url + "/v1/messages/batches"
-        for requests_ in ([{"custom_id": "a b", "params": BODY}],
-                          [{"custom_id": "a", "params": BODY}, {"custom_id": "a", "params": BODY}],
-                          [{"custom_id": "a", "params": {**BODY, "stream": True}}], []):
+        for requests_ in (
+            [{"custom_id": "a b", "params": BODY}],
+            [{"custom_id": "a", "params": BODY}, {"custom_id": "a", "params": BODY}],
+            [{"custom_id": "a", "params": {**BODY, "stream": True}}],
+            [],
+        ):
             answer = requests.post(url, headers=HEADERS, json={"requests": requests_})
             assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
         assert requests.post(url, json={"requests": []}).status_code == 401

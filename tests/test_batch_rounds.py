@@ -23,11 +23,13 @@ from toolchat.mock.server import MockServer
 from toolchat.settings import Settings
 
 # Two tool rounds, then the answer: turns are chosen by how many assistant messages came before.
-SCRIPT = {"turns": [
-    {"text": "first", "tool_calls": [{"name": "count", "input": {"n": 1}}]},
-    {"text": "second", "tool_calls": [{"name": "count", "input": {"n": 2}}]},
-    {"text": "done: {results}"},
-]}
+SCRIPT = {
+    "turns": [
+        {"text": "first", "tool_calls": [{"name": "count", "input": {"n": 1}}]},
+        {"text": "second", "tool_calls": [{"name": "count", "input": {"n": 2}}]},
+        {"text": "done: {results}"},
+    ]
+}
 
 
 @pytest.fixture
@@ -42,20 +44,38 @@ def via_batches(tmp_path: Path, server, lines, **plan):
     source = tmp_path / "in.jsonl"
     if lines is not None:
         source.write_text("".join(line + "\n" for line in lines))
-    settings = Settings(base_url=server.url, api_key=TEST_KEY, key_source="TOOLCHAT_API_KEY",
-                        tools=(str(tmp_path / "tools.yaml"),), output="json", max_turns=plan.pop("max_turns", 10))
+    settings = Settings(
+        base_url=server.url,
+        api_key=TEST_KEY,
+        key_source="TOOLCHAT_API_KEY",
+        tools=(str(tmp_path / "tools.yaml"),),
+        output="json",
+        max_turns=plan.pop("max_turns", 10),
+    )
     stderr = io.StringIO()
     plan.setdefault("poll_interval", 0.05)
-    code = run(Plan(input=str(source), output=str(tmp_path / "out.jsonl"), db=str(tmp_path / "logs.db"),
-                    via="batches", ordered=True, **plan), settings, stdout=io.StringIO(), stderr=stderr)
+    code = run(
+        Plan(
+            input=str(source),
+            output=str(tmp_path / "out.jsonl"),
+            db=str(tmp_path / "logs.db"),
+            via="batches",
+            ordered=True,
+            **plan,
+        ),
+        settings,
+        stdout=io.StringIO(),
+        stderr=stderr,
+    )
     docs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     return code, docs, stderr.getvalue()
 
 
 def test_two_tool_rounds_run_as_three_batches_and_an_expired_request_fails_its_line(bench):
     lines = [json.dumps({"custom_id": c, "prompt": f"go {c}"}) for c in ("a", "b", "late")]
-    with MockServer(script=SCRIPT, batch_delay=0.05, batch_outcomes={"late": ["succeeded", "expired"]},
-                    log=False) as server:
+    with MockServer(
+        script=SCRIPT, batch_delay=0.05, batch_outcomes={"late": ["succeeded", "expired"]}, log=False
+    ) as server:
         code, docs, err = via_batches(bench, server, lines)
         assert server.batches.creates == 3
         sizes = [len(b["requests"]) for b in server.batches.batches.values()]
@@ -128,13 +148,29 @@ def test_via_batches_with_the_openai_dialect_is_a_usage_error(tmp_path):
 @pytest.mark.slow  # three toolchat processes
 def test_status_and_cancel_act_on_the_batches_of_a_job(toolchat, tmp_path):
     with MockServer(batch_delay=60, log=False) as server:
-        env = {"TOOLCHAT_HOME": str(tmp_path / "home"), "TOOLCHAT_BASE_URL": server.url,
-               "TOOLCHAT_API_KEY": TEST_KEY}
+        env = {"TOOLCHAT_HOME": str(tmp_path / "home"), "TOOLCHAT_BASE_URL": server.url, "TOOLCHAT_API_KEY": TEST_KEY}
         (tmp_path / "in.jsonl").write_text('"a"\n"b"\n')
         environment = {**clean_env(tmp_path), **env}
-        proc = subprocess.Popen([sys.executable, "-m", "toolchat", "batch", "in.jsonl", "--via", "batches",
-                                 "-o", "out.jsonl", "--poll-interval", "0.05"], cwd=tmp_path, env=environment,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "toolchat",
+                "batch",
+                "in.jsonl",
+                "--via",
+                "batches",
+                "-o",
+                "out.jsonl",
+                "--poll-interval",
+                "0.05",
+            ],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 30
             while server.batches.creates == 0 and time.monotonic() < deadline:

@@ -88,7 +88,8 @@ def test_a_latin1_messages_file_and_tools_file_are_read_with_one_warning_each(tm
     (tmp_path / "m.json").write_bytes('[{"role": "user", "content": "caf\xe9"}]'.encode("latin-1"))
     (tmp_path / "t.yaml").write_bytes(
         "tools:\n  - name: t\n    description: caf\xe9 cr\xe8me\n    input_schema: {type: object}\n"
-        "    handler: platform:system\n".encode("latin-1"))
+        "    handler: platform:system\n".encode("latin-1")
+    )
     server = mock()
     proc = run(tmp_path, server, "--json", "--no-cache", "--messages", "m.json", "-t", "t.yaml")
     assert proc.returncode == 0, proc
@@ -110,8 +111,14 @@ def test_lone_surrogates_in_a_messages_file_are_replaced_not_a_traceback(tmp_pat
 
 def test_messages_on_stdin_as_latin1(tmp_path, mock):
     server = mock()
-    proc = run(tmp_path, server, "--json", "--messages", "-",
-               stdin='[{"role": "user", "content": "na\xefve"}]'.encode("latin-1"))
+    proc = run(
+        tmp_path,
+        server,
+        "--json",
+        "--messages",
+        "-",
+        stdin='[{"role": "user", "content": "na\xefve"}]'.encode("latin-1"),
+    )
     assert proc.returncode == 0, proc
     assert proc.stderr.decode() == warning("--messages stdin", 1)
     assert sent_prompt(server) == "na\ufffdve"
@@ -120,8 +127,9 @@ def test_messages_on_stdin_as_latin1(tmp_path, mock):
 ANSWER = "café ☕ 😀 \u202e"
 
 
-@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C"},
-                                 {"PYTHONIOENCODING": "latin-1", "LC_ALL": "C"}])
+@pytest.mark.parametrize(
+    "env", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C"}, {"PYTHONIOENCODING": "latin-1", "LC_ALL": "C"}]
+)
 @pytest.mark.parametrize("mode", ["--json", "--stream-json"])
 def test_json_output_is_exact_and_valid_on_any_output_encoding(tmp_path, mock, env, mode):
     server = mock(script={"turns": [{"text": ANSWER}]})
@@ -132,10 +140,13 @@ def test_json_output_is_exact_and_valid_on_any_output_encoding(tmp_path, mock, e
     assert proc.stderr == b""
 
 
-@pytest.mark.parametrize("env, shown", [
-    ({"PYTHONIOENCODING": "ascii"}, b"caf\\u00e9 \\u2615\n"),
-    ({"LC_ALL": "C", "LANG": "C"}, "café ☕\n".encode()),  # Python's UTF-8 mode for the C locale
-])
+@pytest.mark.parametrize(
+    "env, shown",
+    [
+        ({"PYTHONIOENCODING": "ascii"}, b"caf\\u00e9 \\u2615\n"),
+        ({"LC_ALL": "C", "LANG": "C"}, "café ☕\n".encode()),  # Python's UTF-8 mode for the C locale
+    ],
+)
 def test_plain_output_on_an_ascii_stdout_is_escaped_not_a_traceback(tmp_path, mock, env, shown):
     server = mock(script={"turns": [{"text": "café ☕"}]})
     proc = run(tmp_path, server, "-q", "hi", env=env)
@@ -144,23 +155,23 @@ def test_plain_output_on_an_ascii_stdout_is_escaped_not_a_traceback(tmp_path, mo
 
 def test_an_error_line_with_undecodable_argv_under_ascii_is_one_line(tmp_path, mock):
     server = mock()
-    proc = run(tmp_path, server, "--json", "--allow-tool", b"caf\xe9", "hi",
-               env={"PYTHONIOENCODING": "ascii"})
+    proc = run(tmp_path, server, "--json", "--allow-tool", b"caf\xe9", "hi", env={"PYTHONIOENCODING": "ascii"})
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["error"]["message"] == "--allow-tool: no tool named 'caf\ufffd' (tools: none)"
     assert proc.stderr.decode("ascii").splitlines() == [
         "toolchat: warning: the command line is not valid UTF-8: 1 byte replaced with U+FFFD",
-        "toolchat: error: --allow-tool: no tool named 'caf\\ufffd' (tools: none)"]
+        "toolchat: error: --allow-tool: no tool named 'caf\\ufffd' (tools: none)",
+    ]
 
 
 def test_a_tool_returning_a_non_utf8_file_name_is_sent_with_replacement(tmp_path, mock):
     (tmp_path / "ls.py").write_text("import os\ndef ls():\n    return sorted(os.listdir('d'))\n")
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "caf\udce9.txt").write_text("")  # the name is the Latin-1 bytes caf\xe9.txt
-    (tmp_path / "t.yaml").write_text("tools:\n  - name: ls\n    description: list\n"
-                                     "    input_schema: {type: object}\n    handler: ls.py:ls\n")
-    server = mock(script={"turns": [{"tool_calls": [{"name": "ls", "input": {}}]},
-                                    {"text": "{result:ls}"}]})
+    (tmp_path / "t.yaml").write_text(
+        "tools:\n  - name: ls\n    description: list\n    input_schema: {type: object}\n    handler: ls.py:ls\n"
+    )
+    server = mock(script={"turns": [{"tool_calls": [{"name": "ls", "input": {}}]}, {"text": "{result:ls}"}]})
     proc = run(tmp_path, server, "--json", "-t", "t.yaml", "hi")
     assert proc.returncode == 0, proc
     assert output(proc, "--json")["text"] == '["caf\ufffd.txt"]'
@@ -168,8 +179,9 @@ def test_a_tool_returning_a_non_utf8_file_name_is_sent_with_replacement(tmp_path
 
 def test_a_non_utf8_environment_variable_is_replaced_with_one_warning(tmp_path, mock):
     server = mock()
-    proc = run(tmp_path, server, "--stream-json", "hi", env={"TOOLCHAT_MODEL": b"m\xff".decode(
-        "utf-8", "surrogateescape")})
+    proc = run(
+        tmp_path, server, "--stream-json", "hi", env={"TOOLCHAT_MODEL": b"m\xff".decode("utf-8", "surrogateescape")}
+    )
     assert proc.returncode == 0, proc
     assert proc.stderr.decode() == warning("the environment (TOOLCHAT_*, ANTHROPIC_*)", 1)
     assert output(proc, "--stream-json")["model"] == "m\ufffd"

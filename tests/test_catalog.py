@@ -16,7 +16,9 @@ from toolchat.mock.catalog import MODELS
 
 
 ANTHROPIC = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 
 def test_models_urls_sit_beside_each_dialects_endpoint():
@@ -32,20 +34,30 @@ def test_the_mock_pages_its_model_list_like_the_api(mock):
     first = requests.get(server.url + "/v1/models?limit=3", headers=ANTHROPIC, timeout=10).json()
     assert [m["id"] for m in first["data"]] == [m[0] for m in MODELS[:3]]
     assert (first["has_more"], first["first_id"], first["last_id"]) == (True, MODELS[0][0], MODELS[2][0])
-    assert first["data"][0] == {"type": "model", "id": MODELS[0][0], "display_name": MODELS[0][1],
-                                "created_at": MODELS[0][2]}
-    rest = requests.get(server.url + f"/v1/models?limit=100&after_id={first['last_id']}", headers=ANTHROPIC,
-                        timeout=10).json()
+    assert first["data"][0] == {
+        "type": "model",
+        "id": MODELS[0][0],
+        "display_name": MODELS[0][1],
+        "created_at": MODELS[0][2],
+    }
+    rest = requests.get(
+        server.url + f"/v1/models?limit=100&after_id={first['last_id']}", headers=ANTHROPIC, timeout=10
+    ).json()
     assert [m["id"] for m in rest["data"]] == [m[0] for m in MODELS[3:]] and rest["has_more"] is False
-    assert models_from_json(first) == ([{k: m[k] for k in ("id", "display_name", "created_at")}
-                                        for m in first["data"]], MODELS[2][0])
+    assert models_from_json(first) == (
+        [{k: m[k] for k in ("id", "display_name", "created_at")} for m in first["data"]],
+        MODELS[2][0],
+    )
 
 
-@pytest.mark.parametrize("query, status, message", [
-    ("limit=0", 400, "limit: Input should be greater than or equal to 1 and less than or equal to 1000"),
-    ("page=2", 400, "page: Extra inputs are not permitted"),
-    ("after_id=claude-nope", 404, "model: claude-nope"),
-])
+@pytest.mark.parametrize(
+    "query, status, message",
+    [
+        ("limit=0", 400, "limit: Input should be greater than or equal to 1 and less than or equal to 1000"),
+        ("page=2", 400, "page: Extra inputs are not permitted"),
+        ("after_id=claude-nope", 404, "model: claude-nope"),
+    ],
+)
 def test_the_mock_model_list_refuses_what_the_api_refuses(mock, query, status, message):
     server = mock()
     reply = requests.get(server.url + "/v1/models?" + query, headers=ANTHROPIC, timeout=10)
@@ -86,8 +98,7 @@ def test_models_reports_an_api_error_in_one_line(toolchat, mock):
 def test_count_tokens_sends_the_tools_system_and_attachments_a_run_would(toolchat, mock, tmp_path, calc):
     server = mock()
     (tmp_path / "dot.png").write_bytes(PNG)
-    run = toolchat("count-tokens", "-t", calc, "-s", "Be brief.", "-a", "dot.png", "How", "many?",
-                   server=server)
+    run = toolchat("count-tokens", "-t", calc, "-s", "Be brief.", "-a", "dot.png", "How", "many?", server=server)
     assert run.code == 0, run
     [sent] = server.requests
     assert sent.path == "/v1/messages/count_tokens"
@@ -104,22 +115,42 @@ def test_count_tokens_sends_the_tools_system_and_attachments_a_run_would(toolcha
 
 def test_the_mock_count_tokens_is_strict(mock):
     server = mock()
-    ok = requests.post(server.url + "/v1/messages/count_tokens", headers=ANTHROPIC, timeout=10,
-                       json={"model": "m", "messages": [{"role": "user", "content": "a b c"}]})
+    ok = requests.post(
+        server.url + "/v1/messages/count_tokens",
+        headers=ANTHROPIC,
+        timeout=10,
+        json={"model": "m", "messages": [{"role": "user", "content": "a b c"}]},
+    )
     assert (ok.status_code, ok.json()) == (200, {"input_tokens": 3})
-    extra = requests.post(server.url + "/v1/messages/count_tokens", headers=ANTHROPIC, timeout=10,
-                          json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "a"}]})
+    extra = requests.post(
+        server.url + "/v1/messages/count_tokens",
+        headers=ANTHROPIC,
+        timeout=10,
+        json={"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "a"}]},
+    )
     assert (extra.status_code, extra.json()["error"]["message"]) == (400, "max_tokens: Extra inputs are not permitted")
-    assert count_tokens_body({"model": "m", "max_tokens": 5, "stream": True, "temperature": 0.5,
-                              "messages": [], "system": "s"}) == {"model": "m", "messages": [], "system": "s"}
+    assert count_tokens_body(
+        {"model": "m", "max_tokens": 5, "stream": True, "temperature": 0.5, "messages": [], "system": "s"}
+    ) == {"model": "m", "messages": [], "system": "s"}
 
 
 @pytest.fixture
 def calc(tmp_path):
     (tmp_path / "calc.py").write_text("def add(a, b):\n    return a + b\n")
     path = tmp_path / "calc.yaml"
-    path.write_text(json.dumps({"tools": [
-        {"name": "calc", "description": "Add", "handler": "calc.py:add",
-         "input_schema": {"type": "object", "properties": {"a": {"type": "number"}}}},
-        {"name": "guarded", "handler": "calc.py:add", "input_schema": {"type": "object"}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "tools": [
+                    {
+                        "name": "calc",
+                        "description": "Add",
+                        "handler": "calc.py:add",
+                        "input_schema": {"type": "object", "properties": {"a": {"type": "number"}}},
+                    },
+                    {"name": "guarded", "handler": "calc.py:add", "input_schema": {"type": "object"}},
+                ]
+            }
+        )
+    )
     return str(path)

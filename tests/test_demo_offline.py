@@ -23,8 +23,11 @@ def tool_results(document: dict) -> dict:
             if block["type"] == "tool_use":
                 names[block["id"]] = block["name"]
             elif block["type"] == "tool_result":
-                text = "".join(part["text"] for part in block["content"]) \
-                    if isinstance(block["content"], list) else block["content"]
+                text = (
+                    "".join(part["text"] for part in block["content"])
+                    if isinstance(block["content"], list)
+                    else block["content"]
+                )
                 results[names[block["tool_use_id"]]] = (text, block.get("is_error", False))
     return results
 
@@ -54,19 +57,27 @@ def _loopback_only_namespace() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_loopback_only_namespace() is not None,
-                    reason=str(_loopback_only_namespace()))
+@pytest.mark.skipif(_loopback_only_namespace() is not None, reason=str(_loopback_only_namespace()))
 def test_demo_answers_with_a_weather_reading_in_a_namespace_with_only_loopback(tmp_path):
     env = clean_env(tmp_path)
     for key in ("TOOLCHAT_GEOCODING_URL", "TOOLCHAT_FORECAST_URL"):
         env.pop(key)  # the demo must not need them: by default get_weather would go to Open-Meteo
     # Inside the namespace, the outside world is unreachable (proved first), and the demo still works.
-    script = ("ip link set lo up && "
-              f"! {sys.executable} -c 'import socket; socket.create_connection((\"1.1.1.1\", 443), 3)' "
-              "2>/dev/null && "
-              f"exec {sys.executable} -m toolchat --demo --json \"$0\"")
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", script, PROMPT], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=60, stdin=subprocess.DEVNULL)
+    script = (
+        "ip link set lo up && "
+        f"! {sys.executable} -c 'import socket; socket.create_connection((\"1.1.1.1\", 443), 3)' "
+        "2>/dev/null && "
+        f'exec {sys.executable} -m toolchat --demo --json "$0"'
+    )
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, PROMPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc
     assert_weather_reading(json.loads(proc.stdout))
 
@@ -89,23 +100,48 @@ def test_the_sample_get_weather_reads_the_mock_server(mock, monkeypatch):
     monkeypatch.setenv("TOOLCHAT_FORECAST_URL", server.url)
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     paris = module.get_weather("Paris, France", unit="fahrenheit")
-    assert {k: paris[k] for k in ("location", "temperature", "feels_like", "unit", "humidity",
-                                  "wind_speed", "wind_unit", "conditions", "timezone")} == {
-        "location": "Paris, Île-de-France, France", "temperature": 53.1, "feels_like": 51.6,
-        "unit": "°F", "humidity": 76, "wind_speed": 5.8, "wind_unit": "mph",
-        "conditions": "mainly clear", "timezone": "Europe/Paris"}
+    assert {
+        k: paris[k]
+        for k in (
+            "location",
+            "temperature",
+            "feels_like",
+            "unit",
+            "humidity",
+            "wind_speed",
+            "wind_unit",
+            "conditions",
+            "timezone",
+        )
+    } == {
+        "location": "Paris, Île-de-France, France",
+        "temperature": 53.1,
+        "feels_like": 51.6,
+        "unit": "°F",
+        "humidity": 76,
+        "wind_speed": 5.8,
+        "wind_unit": "mph",
+        "conditions": "mainly clear",
+        "timezone": "Europe/Paris",
+    }
     with pytest.raises(module.WeatherError, match="no place called 'Atlantis' was found"):
         module.get_weather("Atlantis")
     assert [(r.method, r.path.split("?")[0]) for r in server.requests] == [
-        ("GET", "/v1/search"), ("GET", "/v1/forecast"), ("GET", "/v1/search")]
+        ("GET", "/v1/search"),
+        ("GET", "/v1/forecast"),
+        ("GET", "/v1/search"),
+    ]
 
 
 def test_the_mock_forecast_rejects_bad_coordinates_as_open_meteo_does(mock):
     import requests
 
     server = mock()
-    reply = requests.get(server.url + "/v1/forecast", params={"latitude": 91, "longitude": 0,
-                                                             "current": "temperature_2m"}, timeout=10)
+    reply = requests.get(
+        server.url + "/v1/forecast", params={"latitude": 91, "longitude": 0, "current": "temperature_2m"}, timeout=10
+    )
     assert reply.status_code == 400
-    assert reply.json() == {"error": True, "reason": "Latitude must be in range of -90 to 90°. "
-                                                     "Longitude must be in range of -180 to 180°."}
+    assert reply.json() == {
+        "error": True,
+        "reason": "Latitude must be in range of -90 to 90°. Longitude must be in range of -180 to 180°.",
+    }

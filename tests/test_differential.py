@@ -53,34 +53,35 @@ pytestmark = pytest.mark.thorough
 
 DELIBERATE_DIFFERENCES = {
     "truncated_stream": "A stream that ends without message_stop: the SDK returns what it has as the final "
-                        "message; toolchat fails the turn with truncated_stream (PROTOCOL §2).",
+    "message; toolchat fails the turn with truncated_stream (PROTOCOL §2).",
     "data_only_events": "Events without an `event:` line: the SDK skips them all (and then has no message); "
-                        "toolchat routes on the JSON `type` (PROTOCOL §2, §6).",
+    "toolchat routes on the JSON `type` (PROTOCOL §2, §6).",
     "data_only_error": "An `error` event without an `event:` line: the SDK ignores it and returns the partial "
-                       "message as a success; toolchat raises the APIError it carries.",
+    "message as a success; toolchat raises the APIError it carries.",
     "last_event_unterminated": "A last event without its blank line: the SDK drops it; toolchat dispatches it.",
     "invalid_tool_json": "Tool input that is not JSON: the SDK raises ValueError in the middle of the stream; "
-                         "toolchat completes the message with input {} and records the problem so the call "
-                         "gets an is_error tool_result instead of running.",
+    "toolchat completes the message with input {} and records the problem so the call "
+    "gets an is_error tool_result instead of running.",
     "cut_tool_json": "Tool input JSON cut short (max_tokens): the SDK's partial parser returns the part it "
-                     "read ({'a': 1}); toolchat never guesses: input {} and a recorded problem.",
+    "read ({'a': 1}); toolchat never guesses: input {} and a recorded problem.",
     "tool_input_not_an_object": "Tool input that is JSON but not an object: the SDK keeps it (a list); "
-                                "toolchat gives {} and records the problem.",
+    "toolchat gives {} and records the problem.",
     "delta_before_start": "A delta for a block that never started: the SDK fails with IndexError; toolchat "
-                          "starts the text block the delta implies.",
+    "starts the text block the delta implies.",
     "stray_block_stop": "content_block_stop for a block that does not exist: the SDK fails with IndexError; "
-                        "toolchat ignores it.",
+    "toolchat ignores it.",
     "second_message_start": "A second message_start whose blocks count from 0 again: the SDK appends the new "
-                            "block but applies its deltas to the old block 0; toolchat numbers the new blocks "
-                            "after the old ones.",
+    "block but applies its deltas to the old block 0; toolchat numbers the new blocks "
+    "after the old ones.",
     "events_after_message_stop": "Events after message_stop: the SDK applies them (a late message_delta changes "
-                                 "stop_reason and usage); toolchat ignores them.",
+    "stop_reason and usage); toolchat ignores them.",
     "null_usage_in_message_delta": "message_delta with `usage: null`: the SDK fails with AttributeError; "
-                                   "toolchat keeps the usage it has.",
+    "toolchat keeps the usage it has.",
 }
 
-SETTINGS = settings(max_examples=examples(150), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,12 @@ def sdk(server):
 
 @pytest.fixture(scope="module")
 def transport(server):
-    t = Transport(messages_url(server.url), {"x-api-key": "test", "anthropic-version": "2023-06-01"}, connect_timeout=5, read_timeout=20)
+    t = Transport(
+        messages_url(server.url),
+        {"x-api-key": "test", "anthropic-version": "2023-06-01"},
+        connect_timeout=5,
+        read_timeout=20,
+    )
     yield t
     t.close()
 
@@ -122,8 +128,9 @@ def sdk_read(sdk, server, data: bytes, chunks=None) -> tuple[dict | None, list[s
 def toolchat_http(transport, server, data: bytes, chunks=None) -> tuple[dict, dict]:
     """(message, bad_input) as chat.py assembles a streamed turn over HTTP; raises ToolchatError."""
     serve(server, data, chunks)
-    reply = transport.send({"model": "m", "max_tokens": 64, "stream": True,
-                            "messages": [{"role": "user", "content": "hi"}]})
+    reply = transport.send(
+        {"model": "m", "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    )
     try:
         assert reply.kind == "sse"
         return assemble(reply.chunks())
@@ -151,6 +158,7 @@ def normal(message: dict) -> dict:
 
 # ---------------------------------------------------------------- the differential property
 
+
 @SETTINGS
 @given(streams(), framings(), st.booleans(), st.data())
 def test_toolchat_and_the_sdk_assemble_the_same_message(server, sdk, transport, stream, framing, names, draw):
@@ -172,29 +180,54 @@ def test_toolchat_and_the_sdk_assemble_the_same_message(server, sdk, transport, 
 
 # ---------------------------------------------------------------- the deliberate differences
 
+
 def body(*events: dict, names: bool = True) -> bytes:
     return encode(list(events), names=names)
 
 
-START = {"type": "message_start", "message": {
-    "id": "msg_d", "type": "message", "role": "assistant", "model": "m", "content": [],
-    "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}}
-STOP = [{"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-         "usage": {"output_tokens": 4}}, {"type": "message_stop"}]
+START = {
+    "type": "message_start",
+    "message": {
+        "id": "msg_d",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    },
+}
+STOP = [
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 4},
+    },
+    {"type": "message_stop"},
+]
 
 
 def text_block(index: int, *pieces: str) -> list[dict]:
-    return ([{"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}]
-            + [{"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": p}}
-               for p in pieces]
-            + [{"type": "content_block_stop", "index": index}])
+    return (
+        [{"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}]
+        + [{"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": p}} for p in pieces]
+        + [{"type": "content_block_stop", "index": index}]
+    )
 
 
 def tool_block(index: int, *pieces: str, stop: bool = True) -> list[dict]:
-    events = [{"type": "content_block_start", "index": index, "content_block": {
-        "type": "tool_use", "id": "toolu_d", "name": "add", "input": {}}}]
-    events += [{"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta",
-                                                                          "partial_json": p}} for p in pieces]
+    events = [
+        {
+            "type": "content_block_start",
+            "index": index,
+            "content_block": {"type": "tool_use", "id": "toolu_d", "name": "add", "input": {}},
+        }
+    ]
+    events += [
+        {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": p}}
+        for p in pieces
+    ]
     return events + ([{"type": "content_block_stop", "index": index}] if stop else [])
 
 
@@ -245,9 +278,12 @@ def test_difference_invalid_tool_json(server, sdk, transport):
 
 
 def test_difference_tool_json_cut_short(server, sdk, transport):
-    data = body(START, *tool_block(0, '{"a": 1, "b": ', stop=False),
-                {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 9}},
-                {"type": "message_stop"})
+    data = body(
+        START,
+        *tool_block(0, '{"a": 1, "b": ', stop=False),
+        {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 9}},
+        {"type": "message_stop"},
+    )
     message, _ = sdk_read(sdk, server, data)
     assert message["content"][0]["input"] == {"a": 1}  # half the arguments, silently
     ours, bad = toolchat_http(transport, server, data)
@@ -297,9 +333,12 @@ def test_difference_events_after_message_stop(server, sdk, transport):
 
 
 def test_difference_null_usage_in_message_delta(server, sdk, transport):
-    data = body(START, *text_block(0, "x"),
-                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": None},
-                {"type": "message_stop"})
+    data = body(
+        START,
+        *text_block(0, "x"),
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": None},
+        {"type": "message_stop"},
+    )
     with pytest.raises(AttributeError):
         sdk_read(sdk, server, data)
     ours, _ = toolchat_http(transport, server, data)
@@ -313,11 +352,18 @@ def test_every_deliberate_difference_has_its_test():
 
 def test_the_sdk_and_toolchat_agree_on_gateway_quirks_both_handle(server, sdk, transport):
     """Not differences: comments, [DONE], pings without data, CRLF, input only in the start event."""
-    start_only = {"type": "content_block_start", "index": 1, "content_block": {
-        "type": "tool_use", "id": "call_1", "name": "add", "input": {"a": 1}}}
-    data = (b": keepalive\r\n\r\n" + encode([START, *text_block(0, "q"), start_only,
-                                             {"type": "content_block_stop", "index": 1}, *STOP], line_end="\r\n")
-            + b"event: ping\r\n\r\ndata: [DONE]\r\n\r\n")
+    start_only = {
+        "type": "content_block_start",
+        "index": 1,
+        "content_block": {"type": "tool_use", "id": "call_1", "name": "add", "input": {"a": 1}},
+    }
+    data = (
+        b": keepalive\r\n\r\n"
+        + encode(
+            [START, *text_block(0, "q"), start_only, {"type": "content_block_stop", "index": 1}, *STOP], line_end="\r\n"
+        )
+        + b"event: ping\r\n\r\ndata: [DONE]\r\n\r\n"
+    )
     message, _ = sdk_read(sdk, server, data)
     assert toolchat_http(transport, server, data) == (message, {})
     assert message["content"][1]["input"] == {"a": 1}

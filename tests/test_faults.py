@@ -16,8 +16,7 @@ HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 
 
 def body(prompt="hello", stream=True):
-    return {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": prompt}],
-            "stream": stream}
+    return {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": prompt}], "stream": stream}
 
 
 class Exchange:
@@ -26,9 +25,11 @@ class Exchange:
     def __init__(self, server: MockServer, payload: dict, timeout: float = 10):
         data = json.dumps(payload).encode()
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
-        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: mock\r\nx-api-key: test-key\r\n"
-                     b"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
-                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data))
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: mock\r\nx-api-key: test-key\r\n"
+            b"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data)
+        )
         self.raw, self.ended, self.arrivals = b"", "eof", []
         started = time.monotonic()
         try:
@@ -59,7 +60,7 @@ class Exchange:
             if size == 0:
                 return out, True
             out.append(rest[:size])
-            rest = rest[size + 2:]
+            rest = rest[size + 2 :]
         return out, False
 
     def events(self) -> list[str]:
@@ -72,8 +73,16 @@ class Exchange:
         return names
 
 
-FULL = ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta",
-        "content_block_stop", "message_delta", "message_stop"]
+FULL = [
+    "message_start",
+    "ping",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+]
 
 
 @pytest.fixture
@@ -96,12 +105,21 @@ def test_a_turn_without_faults_streams_the_whole_answer(serve):
 
 
 def test_http_errors_for_the_first_k_attempts_then_success(serve):
-    server = serve({"text": "Hello there", "faults": [
-        {"error": {"status": 529}, "headers": {"retry-after-ms": "10"}},
-        {"error": {"status": 429, "message": "Slow down"}, "headers": {"retry-after": "2", "x-should-retry": "true"}},
-    ]})
-    first, second, third = (requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(), timeout=5)
-                            for _ in range(3))
+    server = serve(
+        {
+            "text": "Hello there",
+            "faults": [
+                {"error": {"status": 529}, "headers": {"retry-after-ms": "10"}},
+                {
+                    "error": {"status": 429, "message": "Slow down"},
+                    "headers": {"retry-after": "2", "x-should-retry": "true"},
+                },
+            ],
+        }
+    )
+    first, second, third = (
+        requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(), timeout=5) for _ in range(3)
+    )
     assert (first.status_code, first.headers["retry-after-ms"]) == (529, "10")
     assert first.json()["error"] == {"type": "overloaded_error", "message": "overloaded_error"}
     assert (second.status_code, second.headers["retry-after"], second.headers["x-should-retry"]) == (429, "2", "true")
@@ -111,22 +129,37 @@ def test_http_errors_for_the_first_k_attempts_then_success(serve):
 
 def test_attempts_are_counted_per_request_body(serve):
     server = serve({"text": "x", "faults": [{"error": {"status": 500}}]})
-    post = lambda prompt: requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(prompt),
-                                        timeout=5).status_code  # noqa: E731
+    post = lambda prompt: (
+        requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(prompt), timeout=5).status_code
+    )  # noqa: E731
     assert [post("a"), post("b"), post("a"), post("b"), post("c")] == [500, 500, 200, 200, 500]
 
 
 def test_a_null_fault_is_a_normal_attempt(serve):
     server = serve({"text": "x", "faults": [None, {"error": {"status": 503}}]})
-    codes = [requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(), timeout=5).status_code
-             for _ in range(3)]
+    codes = [
+        requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(), timeout=5).status_code
+        for _ in range(3)
+    ]
     assert codes == [200, 503, 200]
 
 
 def test_error_with_details_goes_into_the_error_body(serve):
-    server = serve({"text": "x", "faults": [{"error": {
-        "status": 429, "type": "rate_limit_error", "message": "limit",
-        "details": {"error_code": "enforced_spend_limit_reached"}}}]})
+    server = serve(
+        {
+            "text": "x",
+            "faults": [
+                {
+                    "error": {
+                        "status": 429,
+                        "type": "rate_limit_error",
+                        "message": "limit",
+                        "details": {"error_code": "enforced_spend_limit_reached"},
+                    }
+                }
+            ],
+        }
+    )
     reply = requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(), timeout=5)
     assert reply.json()["error"]["details"] == {"error_code": "enforced_spend_limit_reached"}
 
@@ -157,7 +190,7 @@ def test_close_after_n_bytes(serve, cut):
     normal = Exchange(serve({"text": "Hello there", "framing": "close"}), body())
     got = Exchange(serve({"text": "Hello there", "framing": "close", "faults": [{"close": {"bytes": cut}}]}), body())
     assert got.ended == "eof" and len(got.body) == cut
-    assert got.body[:20] == normal.body[:min(cut, 20)]
+    assert got.body[:20] == normal.body[: min(cut, 20)]
 
 
 def test_reset_after_n_bytes_splits_an_event(serve):
@@ -172,12 +205,21 @@ def test_truncate_ends_the_body_properly_after_n_events(serve):
 
 
 def test_error_event_after_n_events_ends_the_stream(serve):
-    got = Exchange(serve({"text": "Hello there", "faults": [
-        {"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": 3}]}), body())
+    got = Exchange(
+        serve(
+            {
+                "text": "Hello there",
+                "faults": [{"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": 3}],
+            }
+        ),
+        body(),
+    )
     assert got.events() == FULL[:3] + ["error"]
     assert got.chunks[1] is True
     assert json.loads(got.chunks[0][-1].split(b"data: ")[1]) == {
-        "type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 def test_garbage_after_n_events(serve):
@@ -210,24 +252,28 @@ def test_stall_then_reset_in_one_fault(serve):
 
 
 def test_faults_combine_with_the_turn_delay_and_framing(serve):
-    got = Exchange(serve({"text": "Hello there", "delay": 0.05, "framing": "length",
-                          "faults": [{"truncate": 4}]}), body())
+    got = Exchange(
+        serve({"text": "Hello there", "delay": 0.05, "framing": "length", "faults": [{"truncate": 4}]}), body()
+    )
     assert got.headers["content-length"] == str(len(got.body))
     assert got.body.count(b"event: ") == 4
     assert got.arrivals[-1][0] >= 0.15  # three pauses between four pieces
 
 
 def test_faults_on_a_raw_turn_count_its_chunks(serve):
-    raw = "event: ping\ndata: {\"type\": \"ping\"}\n\n" * 3
+    raw = 'event: ping\ndata: {"type": "ping"}\n\n' * 3
     got = Exchange(serve({"raw": raw, "chunks": [10, 10], "faults": [{"reset": 2}]}), body())
     assert (got.ended, got.chunks[0]) == ("reset", [raw[:10].encode(), raw[10:20].encode()])
 
 
-@pytest.mark.parametrize("fault, ended, length", [
-    ({"reset": "headers"}, "reset", None),
-    ({"close": {"bytes": 10}}, "eof", 10),
-    ({"stall": 0.2}, "eof", "full"),
-])
+@pytest.mark.parametrize(
+    "fault, ended, length",
+    [
+        ({"reset": "headers"}, "reset", None),
+        ({"close": {"bytes": 10}}, "eof", 10),
+        ({"stall": 0.2}, "eof", "full"),
+    ],
+)
 def test_faults_on_a_json_answer(serve, fault, ended, length):
     got = Exchange(serve({"text": "Hello there", "faults": [fault]}), body(stream=False))
     assert got.ended == ended
@@ -240,28 +286,32 @@ def test_faults_on_a_json_answer(serve, fault, ended, length):
 def test_a_json_prompt_turn_carries_faults_for_the_echo_model():
     with MockServer() as server:
         prompt = json.dumps({"text": "from the prompt", "faults": [{"error": {"status": 529}}]})
-        codes = [requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(prompt), timeout=5)
-                 for _ in range(2)]
+        codes = [
+            requests.post(server.url + "/v1/messages", headers=HEADERS, json=body(prompt), timeout=5) for _ in range(2)
+        ]
     assert [c.status_code for c in codes] == [529, 200]
     assert '"text":"prompt"' in codes[1].text  # the last of its word-sized deltas
 
 
-@pytest.mark.parametrize("fault, problem", [
-    ("reset", "a fault must be a mapping or null"),
-    ({"explode": 1}, "unknown keys ['explode']"),
-    ({"reset": -1}, "'reset' must be \"headers\", a number of pieces >= 0 or {bytes: N}"),
-    ({"close": "later"}, "'close' must be \"headers\", a number of pieces >= 0 or {bytes: N}"),
-    ({"reset": {"bytes": -2}}, "'reset' must be \"headers\", a number of pieces >= 0 or {bytes: N}"),
-    ({"reset": 1, "close": 2}, "'reset' and 'close' cannot both end one attempt"),
-    ({"headers": {"a": "b"}}, "'headers' goes with 'error'"),
-    ({"error": "boom"}, "'error' must be a mapping"),
-    ({"stall": -1}, "'stall' must be a number of seconds >= 0"),
-    ({"truncate": True}, "'truncate' must be a number of pieces >= 0"),
-    ({"garbage": 5, "at": 1}, "'garbage' must be a string or bytes"),
-    ({"garbage": "x", "error_event": {}}, "one fault takes 'error_event' or 'garbage', not both"),
-    ({"error_event": {}, "at": "headers"}, "'at' for 'error_event' / 'garbage' must be a number of pieces"),
-    ({"at": 3}, "'at' goes with 'stall', 'error_event' or 'garbage'"),
-])
+@pytest.mark.parametrize(
+    "fault, problem",
+    [
+        ("reset", "a fault must be a mapping or null"),
+        ({"explode": 1}, "unknown keys ['explode']"),
+        ({"reset": -1}, "'reset' must be \"headers\", a number of pieces >= 0 or {bytes: N}"),
+        ({"close": "later"}, "'close' must be \"headers\", a number of pieces >= 0 or {bytes: N}"),
+        ({"reset": {"bytes": -2}}, "'reset' must be \"headers\", a number of pieces >= 0 or {bytes: N}"),
+        ({"reset": 1, "close": 2}, "'reset' and 'close' cannot both end one attempt"),
+        ({"headers": {"a": "b"}}, "'headers' goes with 'error'"),
+        ({"error": "boom"}, "'error' must be a mapping"),
+        ({"stall": -1}, "'stall' must be a number of seconds >= 0"),
+        ({"truncate": True}, "'truncate' must be a number of pieces >= 0"),
+        ({"garbage": 5, "at": 1}, "'garbage' must be a string or bytes"),
+        ({"garbage": "x", "error_event": {}}, "one fault takes 'error_event' or 'garbage', not both"),
+        ({"error_event": {}, "at": "headers"}, "'at' for 'error_event' / 'garbage' must be a number of pieces"),
+        ({"at": 3}, "'at' goes with 'stall', 'error_event' or 'garbage'"),
+    ],
+)
 def test_bad_faults_are_rejected_with_a_reason(fault, problem):
     with pytest.raises(ScriptError) as caught:
         check_fault(fault, "f")

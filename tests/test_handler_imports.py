@@ -25,9 +25,10 @@ def write(path, text: str) -> None:
 def test_a_tools_package_beside_the_yaml_is_the_users_own(toolchat, tmp_path):
     # tests run with the repository on PYTHONPATH, which has its own tools/ folder (the samples)
     write(tmp_path / "tools" / "__init__.py", "")
-    write(tmp_path / "tools" / "mything.py", "from tools.helper import word\n"
-                                             "from . import helper\n"
-                                             "def fn():\n    return word() + helper.word()\n")
+    write(
+        tmp_path / "tools" / "mything.py",
+        "from tools.helper import word\nfrom . import helper\ndef fn():\n    return word() + helper.word()\n",
+    )
     write(tmp_path / "tools" / "helper.py", "def word():\n    return 'mine'\n")
     write(tmp_path / "t.yaml", TOOL.format(name="mine", handler="tools.mything:fn"))
     run = toolchat("tools", "run", "mine", "-t", "t.yaml")
@@ -45,8 +46,7 @@ def test_namespace_packages_beside_the_yaml_work_too(toolchat, tmp_path, package
 def test_two_tools_files_each_with_their_own_tools_package(toolchat, tmp_path):
     for side in ("a", "b"):
         write(tmp_path / side / "tools" / "__init__.py", "")
-        write(tmp_path / side / "tools" / "mything.py",
-              f"import utils\ndef fn():\n    return utils.NAME + ' {side}'\n")
+        write(tmp_path / side / "tools" / "mything.py", f"import utils\ndef fn():\n    return utils.NAME + ' {side}'\n")
         write(tmp_path / side / "utils.py", f"NAME = 'utils of {side}'\n")
         write(tmp_path / side / "t.yaml", TOOL.format(name=f"tool_{side}", handler="tools.mything:fn"))
     for side in ("a", "b"):
@@ -98,18 +98,23 @@ def test_a_handler_from_an_installed_module_still_loads(toolchat, tmp_path):
     assert (run.code, run.out) == (0, "CPython\n")
 
 
-@pytest.mark.parametrize("source, cause", [
-    ("def fn(:\n    pass\n", "importing 'bad.py' failed: SyntaxError: invalid syntax (bad.py, line 1)"),
-    ("x = 1\nraise ValueError('boom at import')\n",
-     "importing 'bad.py' failed: ValueError: boom at import (bad.py, line 2)"),
-    ("import sys\nsys.exit(3)\n", "importing 'bad.py' failed: SystemExit: 3 (bad.py, line 2)"),
-    ("import no_such_lib_xyz\n",
-     "cannot import 'bad.py': No module named 'no_such_lib_xyz' (bad.py, line 1)"),
-    ("from . import nothing\n",
-     "importing 'bad.py' failed: ImportError: cannot import name 'nothing' from "),
-    ("raise ValueError('first\\nsecond')\n",
-     "importing 'bad.py' failed: ValueError: first second (bad.py, line 1)"),
-])
+@pytest.mark.parametrize(
+    "source, cause",
+    [
+        ("def fn(:\n    pass\n", "importing 'bad.py' failed: SyntaxError: invalid syntax (bad.py, line 1)"),
+        (
+            "x = 1\nraise ValueError('boom at import')\n",
+            "importing 'bad.py' failed: ValueError: boom at import (bad.py, line 2)",
+        ),
+        ("import sys\nsys.exit(3)\n", "importing 'bad.py' failed: SystemExit: 3 (bad.py, line 2)"),
+        ("import no_such_lib_xyz\n", "cannot import 'bad.py': No module named 'no_such_lib_xyz' (bad.py, line 1)"),
+        ("from . import nothing\n", "importing 'bad.py' failed: ImportError: cannot import name 'nothing' from "),
+        (
+            "raise ValueError('first\\nsecond')\n",
+            "importing 'bad.py' failed: ValueError: first second (bad.py, line 1)",
+        ),
+    ],
+)
 def test_a_handler_module_that_fails_to_import_is_one_line_exit_2(toolchat, tmp_path, mock, source, cause):
     write(tmp_path / "bad.py", source)
     write(tmp_path / "t.yaml", TOOL.format(name="mine", handler="bad.py:fn"))
@@ -127,7 +132,8 @@ def test_a_failing_handler_import_with_json_still_prints_the_document(toolchat, 
     run = toolchat("-t", "t.yaml", "--json", "hi", server=mock())
     assert run.code == 2
     assert json.loads(run.out)["error"]["message"] == (
-        "t.yaml: tool 'mine': handler: importing 'bad.py' failed: SystemExit: no (bad.py, line 1)")
+        "t.yaml: tool 'mine': handler: importing 'bad.py' failed: SystemExit: no (bad.py, line 1)"
+    )
 
 
 def test_a_missing_module_of_the_users_folder_names_the_folder(toolchat, tmp_path):
@@ -135,8 +141,10 @@ def test_a_missing_module_of_the_users_folder_names_the_folder(toolchat, tmp_pat
     write(tmp_path / "t.yaml", TOOL.format(name="mine", handler="tools.missing:fn"))
     run = toolchat("tools", "validate", "t.yaml")
     assert run.code == 2
-    assert run.err == (f"toolchat: error: t.yaml: tool 'mine': handler: cannot import 'tools.missing': "
-                       f"no module 'tools.missing' in {tmp_path.resolve()}\n")
+    assert run.err == (
+        f"toolchat: error: t.yaml: tool 'mine': handler: cannot import 'tools.missing': "
+        f"no module 'tools.missing' in {tmp_path.resolve()}\n"
+    )
 
 
 def test_handler_modules_do_not_appear_under_their_own_names(tmp_path):

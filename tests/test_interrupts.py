@@ -25,8 +25,10 @@ from toolchat.mock.validate import validate_body
 from conftest import TEST_KEY, TIMINGS, assert_no_secret, clean_env
 
 EXIT_BOUND = 3.0  # seconds from the signal to the exit; generous for a loaded machine
-SIGNALS = [pytest.param(signal.SIGINT, 130, "interrupted", id="SIGINT"),
-           pytest.param(signal.SIGTERM, 143, "terminated", id="SIGTERM")]
+SIGNALS = [
+    pytest.param(signal.SIGINT, 130, "interrupted", id="SIGINT"),
+    pytest.param(signal.SIGTERM, 143, "terminated", id="SIGTERM"),
+]
 
 HANG_TOOLS = """
 tools:
@@ -42,12 +44,17 @@ class Running:
     """toolchat in a subprocess, its stdout and stderr read line by line as they come."""
 
     def __init__(self, args, env, cwd):
-        self.proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "toolchat", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
         self.lines: dict[str, queue.Queue] = {"stdout": queue.Queue(), "stderr": queue.Queue()}
         self.seen = {"stdout": b"", "stderr": b""}
-        self.readers = [threading.Thread(target=self._read, args=(name,), daemon=True)
-                        for name in ("stdout", "stderr")]
+        self.readers = [threading.Thread(target=self._read, args=(name,), daemon=True) for name in ("stdout", "stderr")]
         for reader in self.readers:
             reader.start()
 
@@ -173,16 +180,17 @@ def test_signal_while_streaming_keeps_what_was_shown(tmp_path, mock, signum, cod
     saved = finish(run, tmp_path, signum, code, word, "streaming")
     assert run.seen["stdout"] == b"Line one.\n"
     # What was shown is kept as the assistant's text, so the conversation can go on from it.
-    assert saved["messages"] == [{"role": "user", "content": "hi"},
-                                 {"role": "assistant", "content": [{"type": "text", "text": "Line one.\n"}]}]
+    assert saved["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Line one.\n"}]},
+    ]
 
 
 @pytest.mark.parametrize("signum, code, word", SIGNALS)
 def test_signal_while_a_tool_runs(tmp_path, mock, signum, code, word):
     (tmp_path / "hang.py").write_text("import time\n\ndef hang():\n    time.sleep(1000)\n")
     (tmp_path / "tools.yaml").write_text(HANG_TOOLS)
-    server = mock({"turns": [{"text": "Calling.", "tool_calls": [{"name": "hang", "input": {}}]},
-                             {"text": "never"}]})
+    server = mock({"turns": [{"text": "Calling.", "tool_calls": [{"name": "hang", "input": {}}]}, {"text": "never"}]})
     run = start(tmp_path, ["--json", "-t", "tools.yaml", "hi"], server.url)
     run.wait_for("stderr", b"\xe2\x86\x92 hang {}")
     saved = finish(run, tmp_path, signum, code, word, "running a tool")
@@ -190,16 +198,25 @@ def test_signal_while_a_tool_runs(tmp_path, mock, signum, code, word):
     assert (doc["error"]["type"], doc["turns"]) == (word, 1)
     [user, assistant, results] = saved["messages"]
     [use] = [b for b in assistant["content"] if b["type"] == "tool_use"]
-    assert results == {"role": "user", "content": [{
-        "type": "tool_result", "tool_use_id": use["id"], "is_error": True,
-        "content": "not run: the run was stopped before this tool finished"}]}
+    assert results == {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": use["id"],
+                "is_error": True,
+                "content": "not run: the run was stopped before this tool finished",
+            }
+        ],
+    }
     assert doc["messages"] == saved["messages"]
 
 
 @pytest.mark.parametrize("signum, code, word", SIGNALS)
 def test_signal_during_the_wait_before_a_retry(tmp_path, mock, signum, code, word):
-    server = mock({"turns": [{"text": "never", "faults": [{"error": {"status": 529},
-                                                            "headers": {"retry-after": "30"}}]}]})
+    server = mock(
+        {"turns": [{"text": "never", "faults": [{"error": {"status": 529}, "headers": {"retry-after": "30"}}]}]}
+    )
     run = start(tmp_path, ["hi"], server.url)
     line = run.wait_for("stderr", b"toolchat: overloaded")
     assert line == b"toolchat: overloaded (529), retrying in 30.0 s (attempt 2 of 3)\n"
@@ -213,9 +230,16 @@ def test_signal_during_the_wait_before_a_retry(tmp_path, mock, signum, code, wor
 def test_signal_after_a_tool_turn_keeps_the_finished_results(tmp_path, mock, signum, code, word):
     (tmp_path / "hang.py").write_text("def quick():\n    return 'done'\n")
     (tmp_path / "tools.yaml").write_text(
-        "tools:\n  - name: quick\n    input_schema: {type: object}\n    handler: hang.py:quick\n")
-    server = mock({"turns": [{"tool_calls": [{"name": "quick", "input": {}}]},
-                             {"text": "Second turn.\nMore.", "faults": [{"stall": 60, "at": 5}]}]})
+        "tools:\n  - name: quick\n    input_schema: {type: object}\n    handler: hang.py:quick\n"
+    )
+    server = mock(
+        {
+            "turns": [
+                {"tool_calls": [{"name": "quick", "input": {}}]},
+                {"text": "Second turn.\nMore.", "faults": [{"stall": 60, "at": 5}]},
+            ]
+        }
+    )
     run = start(tmp_path, ["-t", "tools.yaml", "hi"], server.url)
     run.wait_for("stdout", b"Second")
     time.sleep(0.2)

@@ -42,7 +42,7 @@ tools:
     confirm: true
 """
 
-HANDLERS = '''import time
+HANDLERS = """import time
 
 def add(a, b):
     return a + b
@@ -59,7 +59,7 @@ def hang():
 
 def guarded():
     return "ran"
-'''
+"""
 
 # Colour in SGR parameters: 30-38/40-48 (8, 256 and true colour), 90-97/100-107 (bright).
 _SGR = re.compile(rb"\x1b\[([0-9;]*)m")
@@ -93,19 +93,31 @@ class Seen:
         return f"Seen(code={self.code}, screen=\n{self.text}\n)"
 
 
-def in_terminal(tmp_path, server, *args, cols=80, rows=24, answers=(), interrupt_on=None,
-                env=None, pipe_stdout=False, timeout=20.0) -> Seen:
+def in_terminal(
+    tmp_path, server, *args, cols=80, rows=24, answers=(), interrupt_on=None, env=None, pipe_stdout=False, timeout=20.0
+) -> Seen:
     """Run toolchat with a pty as its terminal (stdin, stdout, stderr, controlling tty).
 
     `answers` are typed, one per approval question; `interrupt_on` types Ctrl-C once those bytes
     have been shown. The output goes through pyte, so cursor moves and erasures count as they would.
     """
-    environment = clean_env(tmp_path, **{"TERM": "xterm-256color", "TOOLCHAT_BASE_URL": server.url,
-                                         "TOOLCHAT_API_KEY": TEST_KEY, **(env or {})})
+    environment = clean_env(
+        tmp_path,
+        **{"TERM": "xterm-256color", "TOOLCHAT_BASE_URL": server.url, "TOOLCHAT_API_KEY": TEST_KEY, **(env or {})},
+    )
     for name in ("COLUMNS", "LINES"):
         environment.pop(name, None)
-    run = run_on_pty([sys.executable, "-m", "toolchat", *args], environment, tmp_path, cols=cols, rows=rows,
-                     answers=answers, interrupt_on=interrupt_on, pipe_stdout=pipe_stdout, timeout=timeout)
+    run = run_on_pty(
+        [sys.executable, "-m", "toolchat", *args],
+        environment,
+        tmp_path,
+        cols=cols,
+        rows=rows,
+        answers=answers,
+        interrupt_on=interrupt_on,
+        pipe_stdout=pipe_stdout,
+        timeout=timeout,
+    )
     return Seen(run.code, run.raw, screen_lines(run.raw, cols, rows), run.piped)
 
 
@@ -121,16 +133,20 @@ def screen_lines(raw: bytes, cols: int, rows: int) -> list[str]:
 
 
 def colors_used(raw: bytes) -> set[str]:
-    return {param for match in _SGR.finditer(raw) for param in match.group(1).decode().split(";")
-            if param in _COLOR_CODES}
+    return {
+        param for match in _SGR.finditer(raw) for param in match.group(1).decode().split(";") if param in _COLOR_CODES
+    }
 
 
 def long_answer() -> tuple[str, list[str]]:
     """A markdown answer several screens long, and the markers each of which must show once."""
     parts, markers = ["# Quarterly report", ""], []
     for i in range(12):
-        parts += [f"Paragraph {i} has **bold words**, some *emphasis* and `inline code`, long enough "
-                  f"to wrap on a narrow terminal, ending with P{i}END.", ""]
+        parts += [
+            f"Paragraph {i} has **bold words**, some *emphasis* and `inline code`, long enough "
+            f"to wrap on a narrow terminal, ending with P{i}END.",
+            "",
+        ]
         markers.append(f"P{i}END")
     parts.append("```python")
     for i in range(100):  # a code block taller than the screen
@@ -169,12 +185,16 @@ def test_long_markdown_answer_shows_every_line_exactly_once(tmp_path, mock, cols
     assert " 1. first step S1" in seen.lines and " 2. second step S2" in seen.lines
     assert any(re.fullmatch(r"row T7 +│ +49", line) for line in seen.lines)
     # In order, as written.
-    positions = [re.search(rf"\b{m}\b", seen.text).start()
-                 for m in ("P0END", "P11END", "C0", "C99", "L0", "L39", "T0", "T39", "ZZZ")]
+    positions = [
+        re.search(rf"\b{m}\b", seen.text).start()
+        for m in ("P0END", "P11END", "C0", "C99", "L0", "L39", "T0", "T39", "ZZZ")
+    ]
     assert positions == sorted(positions)
     # The summary comes last, after a blank line (wrapped by the terminal when it is narrow).
-    assert re.fullmatch(r"claude-sonnet-4-20250514 · 1 turn · 0 tools · 1 in / 1,176 out tokens · \$0\.0176 ?· \d+\.\d s",
-                        "".join(seen.lines[len(seen.lines) - seen.lines[::-1].index(""):])), seen
+    assert re.fullmatch(
+        r"claude-sonnet-4-20250514 · 1 turn · 0 tools · 1 in / 1,176 out tokens · \$0\.0176 ?· \d+\.\d s",
+        "".join(seen.lines[len(seen.lines) - seen.lines[::-1].index("") :]),
+    ), seen
 
 
 def test_markdown_is_styled_and_code_is_highlighted(tmp_path, mock):
@@ -187,20 +207,32 @@ def test_markdown_is_styled_and_code_is_highlighted(tmp_path, mock):
 
 
 def test_parallel_tool_turn_shows_a_spinner_per_call_then_each_result(tmp_path, mock, tools):
-    server = mock({"turns": [
-        {"text": "Running **three** tools.", "tool_calls": [
-            {"name": "slow", "input": {"seconds": 0.6, "tag": "A"}},
-            {"name": "slow", "input": {"seconds": 0.9, "tag": "B"}},
-            {"name": "boom"}]},
-        {"text": "Done: {results}"}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "text": "Running **three** tools.",
+                    "tool_calls": [
+                        {"name": "slow", "input": {"seconds": 0.6, "tag": "A"}},
+                        {"name": "slow", "input": {"seconds": 0.9, "tag": "B"}},
+                        {"name": "boom"},
+                    ],
+                },
+                {"text": "Done: {results}"},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "-t", tools, "hi")
     assert seen.code == 0, seen
     # While they ran: one spinner row per running call, with its elapsed time, in one frame.
-    assert re.search(rb'slow\x1b\[0m\x1b\[36m {"seconds": 0.6, "tag": "A"}\x1b\[0m\x1b\[2m  \d+\.\d s'
-                     rb'\x1b\[0m\r\n[^\r]*slow\x1b\[0m\x1b\[36m {"seconds": 0.9, "tag": "B"}', seen.raw)
+    assert re.search(
+        rb'slow\x1b\[0m\x1b\[36m {"seconds": 0.6, "tag": "A"}\x1b\[0m\x1b\[2m  \d+\.\d s'
+        rb'\x1b\[0m\r\n[^\r]*slow\x1b\[0m\x1b\[36m {"seconds": 0.9, "tag": "B"}',
+        seen.raw,
+    )
     lines = seen.lines
     start = lines.index("Running three tools.")
-    results = lines[start + 2:start + 8]
+    results = lines[start + 2 : start + 8]
     assert re.fullmatch(r"✗ boom \{\}  \d+ ms", results[0]) and results[1] == "  ⎿ error: ValueError: it broke"
     assert re.fullmatch(r'✓ slow \{"seconds": 0.6, "tag": "A"\}  \d{3,} ms', results[2]), results
     assert results[3] == "  ⎿ slept A"
@@ -213,18 +245,26 @@ def test_parallel_tool_turn_shows_a_spinner_per_call_then_each_result(tmp_path, 
 
 @pytest.mark.parametrize("answer", ["y", "n"])
 def test_approval_pauses_the_display_for_the_question(tmp_path, mock, tools, answer):
-    server = mock({"turns": [{"text": "Let me run the guarded tool.", "tool_calls": [{"name": "guarded"}]},
-                             {"text": "Then: {results}"}]})
+    server = mock(
+        {
+            "turns": [
+                {"text": "Let me run the guarded tool.", "tool_calls": [{"name": "guarded"}]},
+                {"text": "Then: {results}"},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "-t", tools, "hi", answers=[answer])
     assert seen.code == 0, seen
     at = seen.lines.index(f"Run guarded {{}}? [y]es/[n]o/[a]lways: {answer}")
-    assert seen.lines[at - 2:at] == ["Let me run the guarded tool.", ""]  # nothing left of the spinner
+    assert seen.lines[at - 2 : at] == ["Let me run the guarded tool.", ""]  # nothing left of the spinner
     if answer == "y":
         assert re.fullmatch(r"✓ guarded \{\}  \d+ ms", seen.lines[at + 1]) and seen.lines[at + 2] == "  ⎿ ran"
         assert "Then: guarded: ran" in seen.lines
     else:  # an is_error result, and the loop goes on
-        assert seen.lines[at + 1:at + 3] == [  # refused: it never ran
-            "✗ guarded {}  0 ms", "  ⎿ error: not run: the user declined to run 'guarded'"]
+        assert seen.lines[at + 1 : at + 3] == [  # refused: it never ran
+            "✗ guarded {}  0 ms",
+            "  ⎿ error: not run: the user declined to run 'guarded'",
+        ]
         assert "Then: guarded: error: not run: the user declined to run 'guarded'" in seen.lines
     assert seen.count("[a]lways") == 1
 
@@ -254,18 +294,32 @@ def test_ctrl_c_while_a_tool_runs_stops_waiting_and_exits_130(tmp_path, mock, to
 
 
 def test_thinking_is_dimmed_and_redacted_thinking_is_one_line(tmp_path, mock):
-    server = mock({"turns": [{"thinking": "Deep thought LINE1.\n\nSecond THINK2 line.",
-                              "redacted_thinking": True, "text": "The answer."}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "thinking": "Deep thought LINE1.\n\nSecond THINK2 line.",
+                    "redacted_thinking": True,
+                    "text": "The answer.",
+                }
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "hi")
     assert seen.code == 0, seen
-    assert seen.lines[:5] == ["Deep thought LINE1.", "Second THINK2 line.", "✻ thinking (redacted)", "",
-                              "The answer."]
+    assert seen.lines[:5] == ["Deep thought LINE1.", "Second THINK2 line.", "✻ thinking (redacted)", "", "The answer."]
     assert b"\x1b[2;3mDeep thought LINE1." in seen.raw  # dim italic
 
 
 def test_quiet_shows_the_answer_only(tmp_path, mock, tools):
-    server = mock({"turns": [{"thinking": "hmm", "text": "Checking.", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
-                             {"text": "It is **{results}**."}]})
+    server = mock(
+        {
+            "turns": [
+                {"thinking": "hmm", "text": "Checking.", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
+                {"text": "It is **{results}**."},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "-q", "-t", tools, "hi")
     assert seen.code == 0, seen
     assert seen.lines == ["Checking.", "", "It is calc: 3."]
@@ -283,8 +337,14 @@ def test_no_color_keeps_markdown_structure(tmp_path, mock, how):
 
 
 def test_plain_flag_on_a_terminal_prints_the_text_as_it_came(tmp_path, mock, tools):
-    server = mock({"turns": [{"text": "Some **bold**.", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
-                             {"text": "# {results}"}]})
+    server = mock(
+        {
+            "turns": [
+                {"text": "Some **bold**.", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
+                {"text": "# {results}"},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "--plain", "-t", tools, "hi")
     assert seen.code == 0, seen
     assert seen.lines[:5] == ["Some **bold**.", '→ calc {"a": 1, "b": 2}', seen.lines[2], "", "# calc: 3"]
@@ -293,8 +353,17 @@ def test_plain_flag_on_a_terminal_prints_the_text_as_it_came(tmp_path, mock, too
 
 
 def test_piped_stdout_is_plain_text_even_with_color_always(tmp_path, mock, tools):
-    server = mock({"turns": [{"text": "Some **bold**.\n\n```py\nx = 1\n```", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
-                             {"text": "Got {results}."}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "text": "Some **bold**.\n\n```py\nx = 1\n```",
+                    "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}],
+                },
+                {"text": "Got {results}."},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "--color", "always", "-t", tools, "hi", pipe_stdout=True)
     assert seen.code == 0, seen
     assert seen.stdout == b"Some **bold**.\n\n```py\nx = 1\n```\n\nGot calc: 3.\n"
@@ -304,8 +373,14 @@ def test_piped_stdout_is_plain_text_even_with_color_always(tmp_path, mock, tools
 
 
 def test_a_dumb_terminal_gets_finished_blocks_without_escape_codes(tmp_path, mock, tools):
-    server = mock({"turns": [{"text": "# Head\n\nSome **bold**.", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
-                             {"text": "Done."}]})
+    server = mock(
+        {
+            "turns": [
+                {"text": "# Head\n\nSome **bold**.", "tool_calls": [{"name": "calc", "input": {"a": 1, "b": 2}}]},
+                {"text": "Done."},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "-t", tools, "hi", env={"TERM": "dumb"})
     assert seen.code == 0, seen
     assert b"\x1b" not in seen.raw
@@ -314,8 +389,13 @@ def test_a_dumb_terminal_gets_finished_blocks_without_escape_codes(tmp_path, moc
 
 
 def test_help_does_not_import_the_live_view(tmp_path):
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "toolchat", "--help"], capture_output=True,
-                          text=True, env=clean_env(tmp_path), stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "toolchat", "--help"],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+    )
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert proc.returncode == 0
     assert not {"rich.markdown", "rich.live", "pygments", "toolchat.views.live", "toolchat.views.markdown"} & imported
@@ -327,13 +407,15 @@ def test_help_does_not_import_the_live_view(tmp_path):
 
 def blocks_of(text: str, step: int | None = None, chunk_lines: int = 16) -> list[Block]:
     cutter = MarkdownBlocks(chunk_lines=chunk_lines)
-    pieces = [text] if step is None else [text[i:i + step] for i in range(0, len(text), step)]
+    pieces = [text] if step is None else [text[i : i + step] for i in range(0, len(text), step)]
     out = [block for piece in pieces for block in cutter.feed(piece)]
     return out + cutter.close()
 
 
 def test_blocks_end_at_blank_lines_headings_and_closing_fences():
-    text = "# Title\nIntro line one\nline two\n\n```py\na = 1\n\nb = 2\n```\nAfter.\n\n\n| a |\n|---|\n| 1 |\nnot a row\n"
+    text = (
+        "# Title\nIntro line one\nline two\n\n```py\na = 1\n\nb = 2\n```\nAfter.\n\n\n| a |\n|---|\n| 1 |\nnot a row\n"
+    )
     assert blocks_of(text) == [
         Block("markdown", "# Title"),
         Block("markdown", "Intro line one\nline two"),
@@ -364,7 +446,9 @@ def test_a_long_list_goes_out_at_its_items_and_an_indented_line_continues_an_ite
     assert [b.text.count("\n") + 1 for b in blocks] == [4, 4, 2]
     assert [b.joined for b in blocks] == [False, True, True]
     assert blocks_of("- a\n\n  still a\n- b\n\nafter\n") == [
-        Block("markdown", "- a\n\n  still a\n- b"), Block("markdown", "after")]
+        Block("markdown", "- a\n\n  still a\n- b"),
+        Block("markdown", "after"),
+    ]
 
 
 def test_a_fence_inside_a_list_item_does_not_end_the_list():
@@ -408,32 +492,46 @@ def shown(block: Block, width: int, color: bool = False) -> list[str]:
 
 
 def test_markdown_renders_without_its_markers():
-    text = ("## A *fine* heading\nSome **bold**, *italic*, ***both***, ~~struck~~, `code`, \\*stars\\*, "
-            "snake_case_name, [a link](https://example.com) &amp; <https://auto.example>.")
+    text = (
+        "## A *fine* heading\nSome **bold**, *italic*, ***both***, ~~struck~~, `code`, \\*stars\\*, "
+        "snake_case_name, [a link](https://example.com) &amp; <https://auto.example>."
+    )
     assert shown(Block("markdown", text), 80) == [
         "A fine heading",
         "",
         "Some bold, italic, both, struck, code, *stars*, snake_case_name, a link",
-        "(https://example.com) & https://auto.example."]
+        "(https://example.com) & https://auto.example.",
+    ]
 
 
 def test_lists_quotes_rules_and_tables():
     # A loose list (a blank line inside it): blank lines between its items and their blocks.
     text = "- one\n- two\n  1. sub\n  2. sub2\n\n  more two\n- three"
     assert shown(Block("markdown", text), 40) == [
-        " • one", "", " • two", "", "    1. sub", "    2. sub2", "", "   more two", "", " • three"]
+        " • one",
+        "",
+        " • two",
+        "",
+        "    1. sub",
+        "    2. sub2",
+        "",
+        "   more two",
+        "",
+        " • three",
+    ]
     assert shown(Block("markdown", "- a\n- b\n  - c\n    - d"), 40) == [" • a", " • b", "    ◦ c", "       ▪ d"]
     assert shown(Block("markdown", "> quoted **text**\n> more"), 40) == ["▌ quoted text more"]
     assert shown(Block("markdown", "---"), 10) == ["─" * 10]
     table = "| name | n |\n|---|--:|\n| alpha | 1 |\n| b | 22 |"
-    assert shown(Block("markdown", table), 40) == [
-        "name  │  n", "──────┼───", "alpha │  1", "b     │ 22"]
+    assert shown(Block("markdown", table), 40) == ["name  │  n", "──────┼───", "alpha │  1", "b     │ 22"]
 
 
 @pytest.mark.parametrize("width", [8, 13, 21, 40])
 def test_nothing_is_cut_at_any_width(width):
-    words = ("A https://example.com/a/very/long/path/that/cannot/fit **bold_and_long_word_here** end. "
-             "Ünïcödé 漢字テキスト wide.")
+    words = (
+        "A https://example.com/a/very/long/path/that/cannot/fit **bold_and_long_word_here** end. "
+        "Ünïcödé 漢字テキスト wide."
+    )
     text = f"# {words}\n\n{words}\n\n- {words}\n\n| h | {words} |\n|---|---|\n| x | {words} |"
     cutter = MarkdownBlocks()
     lines = [line for block in cutter.feed(text) + cutter.close() for line in shown(block, width)]
@@ -463,19 +561,52 @@ def test_no_color_keeps_bold_and_italic_only():
     assert lines == ["\x1b[1mb\x1b[0m \x1b[3mi\x1b[0m \x1b[1mc\x1b[0m l \x1b[4m(u)\x1b[0m"]
 
 
-_MARKDOWNISH = ["#", "##", "-", "*", "**", "_", "`", "```", "~~", "|", ">", "1.", "2)", "  ", "    ",
-                "\n", "\n\n", "[", "]", "(", ")", "\\", "&amp;", "word", "longerword", "漢字", "é", "🎉", "\t", "---"]
+_MARKDOWNISH = [
+    "#",
+    "##",
+    "-",
+    "*",
+    "**",
+    "_",
+    "`",
+    "```",
+    "~~",
+    "|",
+    ">",
+    "1.",
+    "2)",
+    "  ",
+    "    ",
+    "\n",
+    "\n\n",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\\",
+    "&amp;",
+    "word",
+    "longerword",
+    "漢字",
+    "é",
+    "🎉",
+    "\t",
+    "---",
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(_MARKDOWNISH), max_size=60), st.integers(min_value=9, max_value=60),
-       st.integers(min_value=1, max_value=9))
+@given(
+    st.lists(st.sampled_from(_MARKDOWNISH), max_size=60),
+    st.integers(min_value=9, max_value=60),
+    st.integers(min_value=1, max_value=9),
+)
 def test_any_markdown_renders_within_the_width(pieces, width, step):
     from toolchat.views.markdown import cells
 
     text = " ".join(pieces)
     cutter = MarkdownBlocks(chunk_lines=3)
-    blocks = [b for i in range(0, len(text), step) for b in cutter.feed(text[i:i + step])]
+    blocks = [b for i in range(0, len(text), step) for b in cutter.feed(text[i : i + step])]
     tail = cutter.tail()
     blocks += cutter.close()
     for block in blocks + ([tail] if tail else []):
@@ -521,14 +652,35 @@ def test_an_mcp_server_stopping_mid_run_is_one_clean_line_above_the_spinners(tmp
 
     from test_mcp_servers import TEST_SERVER
 
-    (tmp_path / "m.json").write_text(json.dumps({"mcpServers": {"t": {
-        "command": sys.executable, "args": [TEST_SERVER]}}}))
-    server = mock({"turns": [
-        {"text": "Two tools.", "tool_calls": [{"name": "slow", "input": {"seconds": 1.5, "tag": "A"}},
-                                              {"name": "mcp__t__crash", "input": {}}]},
-        {"text": "Done."}]})
-    seen = in_terminal(tmp_path, server, "-t", tools, "--mcp-config", str(tmp_path / "m.json"), "hi",
-                       cols=220, env={"XDG_STATE_HOME": str(tmp_path / "state")}, timeout=40)
+    (tmp_path / "m.json").write_text(
+        json.dumps({"mcpServers": {"t": {"command": sys.executable, "args": [TEST_SERVER]}}})
+    )
+    server = mock(
+        {
+            "turns": [
+                {
+                    "text": "Two tools.",
+                    "tool_calls": [
+                        {"name": "slow", "input": {"seconds": 1.5, "tag": "A"}},
+                        {"name": "mcp__t__crash", "input": {}},
+                    ],
+                },
+                {"text": "Done."},
+            ]
+        }
+    )
+    seen = in_terminal(
+        tmp_path,
+        server,
+        "-t",
+        tools,
+        "--mcp-config",
+        str(tmp_path / "m.json"),
+        "hi",
+        cols=220,
+        env={"XDG_STATE_HOME": str(tmp_path / "state")},
+        timeout=40,
+    )
     assert seen.code == 0, seen
     warnings = [line for line in seen.lines if "MCP server 't' stopped" in line]
     assert len(warnings) == 1 and warnings[0].startswith("toolchat: MCP server 't' stopped: "), seen

@@ -18,11 +18,21 @@ import pytest
 from conftest import TEST_KEY, Run, assert_no_secret, clean_env, run_toolchat
 
 from toolchat.errors import UsageError
-from toolchat.logdb import (SCHEMA_V1, SCHEMA_VERSION, LogDB, LogError, default_path, endpoint_host,
-                            fts_query, new_id, parse_since, split_marks)
+from toolchat.logdb import (
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+    LogDB,
+    LogError,
+    default_path,
+    endpoint_host,
+    fts_query,
+    new_id,
+    parse_since,
+    split_marks,
+)
 from toolchat.schemas import load, validator
 
-HANDLERS = '''
+HANDLERS = """
 import os, time
 from pathlib import Path
 
@@ -39,9 +49,9 @@ def slow(marker):
 
 def quick(n):
     return f"step {n} done"
-'''
+"""
 
-TOOLS_YAML = '''
+TOOLS_YAML = """
 tools:
   - name: sighting
     description: Wildlife sightings near a place.
@@ -60,12 +70,14 @@ tools:
     description: One quick step.
     input_schema: {type: object, properties: {n: {type: integer}}, required: [n]}
     handler: h.py:quick
-'''
+"""
 
-SIGHTING = {"turns": [
-    {"text": "Let me look that up.", "tool_calls": [{"name": "sighting", "input": {"place": "Perth"}}]},
-    {"text": "There were **3** sightings near Perth."},
-]}
+SIGHTING = {
+    "turns": [
+        {"text": "Let me look that up.", "tool_calls": [{"name": "sighting", "input": {"place": "Perth"}}]},
+        {"text": "There were **3** sightings near Perth."},
+    ]
+}
 
 
 @pytest.fixture
@@ -106,20 +118,35 @@ def logs(tmp_path, home):
     return run
 
 
-def drive(home: Path, server, prompt: str, tools_file: str | None = None, env: dict | None = None,
-          wait: bool = True, args: tuple = ()):
+def drive(
+    home: Path,
+    server,
+    prompt: str,
+    tools_file: str | None = None,
+    env: dict | None = None,
+    wait: bool = True,
+    args: tuple = (),
+):
     """`toolchat [ARGS] PROMPT [-t TOOLS_FILE]` as a real process (plain, piped) against `server`,
     logging into home/logs.db (clean_env's TOOLCHAT_HOME)."""
-    environment = clean_env(home.parent, TOOLCHAT_API_KEY=TEST_KEY, TOOLCHAT_BASE_URL=server.url,
-                            TOOLCHAT_CONFIG=os.devnull, **(env or {}))
+    environment = clean_env(
+        home.parent, TOOLCHAT_API_KEY=TEST_KEY, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_CONFIG=os.devnull, **(env or {})
+    )
     assert environment["TOOLCHAT_HOME"] == str(home)
     # --no-cache: these tests compare what was sent with what was logged (no breakpoints in the log)
     command = [sys.executable, "-m", "toolchat", "--no-cache", *args, prompt]
     if tools_file:
         command += ["-t", tools_file]
     if not wait:
-        return subprocess.Popen(command, env=environment, cwd=home.parent, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            command,
+            env=environment,
+            cwd=home.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
     done = run_toolchat(command[3:], environment, home.parent, None, 60)
     assert done.returncode in (0, 3), (done.returncode, done.stdout, done.stderr)
     return done.returncode, done.stdout, done.stderr
@@ -176,8 +203,10 @@ def test_a_run_is_logged_with_its_turns_tool_calls_and_exact_messages(home, mock
     # The messages are exactly what was sent (the last request) plus the final answer.
     sent = server.requests[-1].body["messages"]
     assert conversation["messages"][:-1] == sent
-    assert conversation["messages"][-1] == {"role": "assistant", "content": [
-        {"type": "text", "text": "There were **3** sightings near Perth."}]}
+    assert conversation["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "There were **3** sightings near Perth."}],
+    }
     [call] = conversation["tool_calls"]
     assert call["name"] == "sighting" and call["input"] == {"place": "Perth"}
     assert call["output"] == "quokka sightings near Perth: 3 (source: the wildlife register)"
@@ -185,7 +214,11 @@ def test_a_run_is_logged_with_its_turns_tool_calls_and_exact_messages(home, mock
     assert call["turn_id"] == conversation["turns"][0]["id"]
     first, second = conversation["turns"]
     assert (first["turn"], first["stop_reason"], second["turn"], second["stop_reason"]) == (
-        1, "tool_use", 2, "end_turn")
+        1,
+        "tool_use",
+        2,
+        "end_turn",
+    )
     assert first["usage"]["input_tokens"] > 0 and first["error"] is None
     assert conversation["runs"][0]["status"] == "ok" and conversation["runs"][0]["messages"] == 4
 
@@ -203,13 +236,11 @@ def test_search_finds_words_from_a_tool_output_prompt_and_answer(home, mock, too
     assert match["kind"] == "tool"
     assert [match["snippet"][a:b] for a, b in match["highlights"]] == ["wildlife", "register"]
     assert logs("search", "sightings", "--json").json()["results"][0]["match"]["kind"] in ("answer", "tool")
-    assert [r["title"] for r in logs("search", "entirely", "--json").json()["results"]] == [
-        "Something else entirely"]
+    assert [r["title"] for r in logs("search", "entirely", "--json").json()["results"]] == ["Something else entirely"]
     assert logs("search", "nowhere-to-be-found", "--json").json()["results"] == []
     plain = logs("search", "register")
     assert plain.code == 0
-    assert plain.out.splitlines()[1] == ("    tool: quokka sightings near Perth: 3 (source: the "
-                                         "wildlife register)")
+    assert plain.out.splitlines()[1] == ("    tool: quokka sightings near Perth: 3 (source: the wildlife register)")
 
 
 def test_search_text_is_words_not_fts_syntax(home, mock, logs):
@@ -221,19 +252,33 @@ def test_search_text_is_words_not_fts_syntax(home, mock, logs):
 
 
 def test_credentials_are_never_stored(home, mock, tools, logs, tmp_path):
-    server = mock(script={"turns": [{"text": "Checking.", "tool_calls": [{"name": "leak", "input": {}}]},
-                                    {"text": "Done."}]})
+    server = mock(
+        script={"turns": [{"text": "Checking.", "tool_calls": [{"name": "leak", "input": {}}]}, {"text": "Done."}]}
+    )
     drive(home, server, "Tell me", tools)
     conversation = logs("show", only_conversation(logs)["id"], "--json").json()
     assert conversation["tool_calls"][0]["output"] == "the key is [redacted]"
     # A server that echoes the key in an error.
     gateway = "gw-token-SECRET-4242424242"  # a credential sent as a header
-    echo = mock(script={"turns": [{"error": {"status": 400, "type": "invalid_request_error",
-                                            "message": f"bad request from key {TEST_KEY} via {gateway}"}}]})
+    echo = mock(
+        script={
+            "turns": [
+                {
+                    "error": {
+                        "status": 400,
+                        "type": "invalid_request_error",
+                        "message": f"bad request from key {TEST_KEY} via {gateway}",
+                    }
+                }
+            ]
+        }
+    )
     code, _, _ = drive(home, echo, "Again", args=("--header", f"X-Gateway-Token: {gateway}"))
     assert code == 3
-    errors = [r["error"] for r in logs("show", logs("search", "again", "--json").json()["results"][0]["id"],
-                                       "--json").json()["runs"]]
+    errors = [
+        r["error"]
+        for r in logs("show", logs("search", "again", "--json").json()["results"][0]["id"], "--json").json()["runs"]
+    ]
     assert errors[0]["type"] == "invalid_request_error"
     files = [p for p in home.iterdir() if p.name.startswith("logs.db")]
     assert files
@@ -247,9 +292,15 @@ def test_the_secrets_kept_out_are_the_key_and_credential_headers():
     from toolchat.session import _secrets
     from toolchat.settings import Settings
 
-    settings = Settings(api_key=TEST_KEY, headers=(
-        ("Authorization", "Bearer tok-0123456789"), ("X-Gateway-Token", "gw-0123456789"),
-        ("Content-Type", "application/json"), ("anthropic-beta", "token-efficient-tools-2025-02-19")))
+    settings = Settings(
+        api_key=TEST_KEY,
+        headers=(
+            ("Authorization", "Bearer tok-0123456789"),
+            ("X-Gateway-Token", "gw-0123456789"),
+            ("Content-Type", "application/json"),
+            ("anthropic-beta", "token-efficient-tools-2025-02-19"),
+        ),
+    )
     secrets = set(_secrets(settings))
     assert {TEST_KEY, "tok-0123456789", "gw-0123456789"} <= secrets
     assert "application/json" not in secrets  # ordinary header values stay searchable
@@ -265,8 +316,9 @@ def test_the_endpoint_is_its_host_only():
 
 
 def test_a_failed_run_is_logged_with_its_error(home, mock, logs):
-    server = mock(script={"turns": [{"error": {"status": 400, "type": "invalid_request_error",
-                                              "message": "prompt is too long"}}]})
+    server = mock(
+        script={"turns": [{"error": {"status": 400, "type": "invalid_request_error", "message": "prompt is too long"}}]}
+    )
     code, _, _ = drive(home, server, "A very long prompt")
     assert code == 3
     summary = only_conversation(logs)
@@ -305,11 +357,16 @@ def test_continue_sends_exactly_the_latest_conversation_plus_the_prompt(home, mo
     assert (body["model"], body["system"]) == ("claude-x", "Be brief.")
     assert document["conversation_id"] == first["id"]
     assert document["messages"] == body["messages"] + [
-        {"role": "assistant", "content": [{"type": "text", "text": "And 5 near Sydney."}]}]
+        {"role": "assistant", "content": [{"type": "text", "text": "And 5 near Sydney."}]}
+    ]
     check_result(document)
     again = only_conversation(logs)  # the same conversation, one run more
     assert (again["id"], again["runs"], again["turns"], again["title"]) == (
-        first["id"], 2, 3, "How many quokkas near Perth?")
+        first["id"],
+        2,
+        3,
+        "How many quokkas near Perth?",
+    )
     assert logs("show", first["id"], "--json").json()["messages"] == document["messages"]
 
 
@@ -324,9 +381,13 @@ def test_cid_by_prefix_with_save_and_stream_json(home, mock, tools, logs, tmp_pa
     # prefix is the shortest one, of at least 8, that tells them apart.
     prefix = next(perth[:n] for n in range(8, len(perth) + 1) if not other.startswith(perth[:n]))
     saved = tmp_path / "saved.json"
-    code, out, _ = drive(home, server, "And near Sydney?", tools,
-                         args=("--cid", prefix.lower(), "-m", "claude-y", "--save", str(saved),
-                               "--stream-json"))
+    code, out, _ = drive(
+        home,
+        server,
+        "And near Sydney?",
+        tools,
+        args=("--cid", prefix.lower(), "-m", "claude-y", "--save", str(saved), "--stream-json"),
+    )
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
     for line in lines:
@@ -346,25 +407,47 @@ def test_continue_refusals_are_usage_errors(home, mock, tools, logs, tmp_path, t
 
     nothing = ask("-c", "hi", "--json")
     assert nothing.code == 2
-    assert nothing.err == f"toolchat: error: -c: nothing to continue: no conversation is logged yet ({home / 'logs.db'})\n"
+    assert (
+        nothing.err == f"toolchat: error: -c: nothing to continue: no conversation is logged yet ({home / 'logs.db'})\n"
+    )
     assert nothing.json()["conversation_id"] is None and nothing.json()["error"]["type"] == "usage_error"
     with LogDB(home / "logs.db") as db:
-        db.start_run("01AAAA0000000000000000000A", model="m", system=None, dialect="anthropic",
-                     endpoint=None, messages=[{"role": "user", "content": "q"},
-                                              {"role": "assistant", "content": [{"type": "text", "text": "a"}]}])
+        db.start_run(
+            "01AAAA0000000000000000000A",
+            model="m",
+            system=None,
+            dialect="anthropic",
+            endpoint=None,
+            messages=[
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+            ],
+        )
     for args, message in (
-            (("-c", "--cid", "01A", "hi"), "-c/--continue and --cid cannot be used together; pick one"),
-            (("--cid", "01A", "--messages", "x.json", "hi"),
-             "--messages and --cid cannot be used together: each names the conversation to continue"),
-            (("--cid", "01B", "hi"), "--cid: no logged conversation has an id starting with 01B"),
-            (("-c",), "-c: the conversation ends with the model's answer; give a prompt to continue it")):
+        (("-c", "--cid", "01A", "hi"), "-c/--continue and --cid cannot be used together; pick one"),
+        (
+            ("--cid", "01A", "--messages", "x.json", "hi"),
+            "--messages and --cid cannot be used together: each names the conversation to continue",
+        ),
+        (("--cid", "01B", "hi"), "--cid: no logged conversation has an id starting with 01B"),
+        (("-c",), "-c: the conversation ends with the model's answer; give a prompt to continue it"),
+    ):
         refused = ask(*args)
         assert (refused.code, refused.err) == (2, f"toolchat: error: {message}\n"), args
-    dry = toolchat("--no-cache", "--cid", "01aaaa", "--dry-run", "more", stdin="piped text\n",  # stdin joins the prompt
-                   env={"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": os.devnull})
+    dry = toolchat(
+        "--no-cache",
+        "--cid",
+        "01aaaa",
+        "--dry-run",
+        "more",
+        stdin="piped text\n",  # stdin joins the prompt
+        env={"TOOLCHAT_HOME": str(home), "TOOLCHAT_CONFIG": os.devnull},
+    )
     assert json.loads(dry.out)["messages"] == [
-        {"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
-        {"role": "user", "content": "more\n\npiped text"}]
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+        {"role": "user", "content": "more\n\npiped text"},
+    ]
     assert logs("list", "--json").json()["conversations"][0]["runs"] == 1  # a dry run is not a run
 
 
@@ -383,8 +466,9 @@ def test_no_log_toolchat_log_0_and_config_log_false_write_nothing(home, mock, tm
     assert resolve({"log": False}, {**base, "TOOLCHAT_LOG": "yes"}).log_path is None  # flag > env
     config.write_text("model: m\n")
     assert resolve({}, base).log_path == str(home / "logs.db")
-    assert resolve({}, {"XDG_DATA_HOME": str(tmp_path / "d"), "TOOLCHAT_CONFIG": str(config)}).log_path == \
-        str(tmp_path / "d" / "toolchat" / "logs.db")
+    assert resolve({}, {"XDG_DATA_HOME": str(tmp_path / "d"), "TOOLCHAT_CONFIG": str(config)}).log_path == str(
+        tmp_path / "d" / "toolchat" / "logs.db"
+    )
     for word in ("0", "false", "OFF", "no"):
         assert resolve({}, {**base, "TOOLCHAT_LOG": word}).log_path is None
     with pytest.raises(UsageError, match="TOOLCHAT_LOG"):
@@ -404,8 +488,9 @@ def test_json_carries_the_conversation_id_and_not_logged_is_null(home, mock, log
 
 
 def test_an_interrupted_run_is_logged_with_what_it_showed(home, mock, logs):
-    server = mock(script={"turns": [{"text": "alpha beta gamma delta epsilon zeta eta theta",
-                                     "delta_size": 6, "delay": 0.3}]})
+    server = mock(
+        script={"turns": [{"text": "alpha beta gamma delta epsilon zeta eta theta", "delta_size": 6, "delay": 0.3}]}
+    )
     proc = drive(home, server, "Say the letters", wait=False)
     shown = os.read(proc.stdout.fileno(), 1000)  # the first piece of the answer is on stdout
     proc.send_signal(signal.SIGINT)
@@ -419,7 +504,8 @@ def test_an_interrupted_run_is_logged_with_what_it_showed(home, mock, logs):
     conversation = logs("show", summary["id"], "--json").json()
     assert conversation["messages"] == [
         {"role": "user", "content": "Say the letters"},
-        {"role": "assistant", "content": [{"type": "text", "text": shown.rstrip("\n")}]}]
+        {"role": "assistant", "content": [{"type": "text", "text": shown.rstrip("\n")}]},
+    ]
     assert conversation["runs"][0]["error"]["type"] == "interrupted"
     assert conversation["turns"][0]["error"]["type"] == "interrupted"
 
@@ -446,11 +532,15 @@ def test_eight_concurrent_runs_all_land(home, mock, tools):
 
 def test_kill_9_in_the_middle_of_a_tool_turn_leaves_an_intact_log(home, mock, tools, logs, tmp_path):
     marker = tmp_path / "tool-started"
-    server = mock(script={"turns": [
-        {"text": "First a quick one.", "tool_calls": [{"name": "quick", "input": {"n": 1}}]},
-        {"text": "Now the slow one.", "tool_calls": [{"name": "slow", "input": {"marker": str(marker)}}]},
-        {"text": "Never reached."},
-    ]})
+    server = mock(
+        script={
+            "turns": [
+                {"text": "First a quick one.", "tool_calls": [{"name": "quick", "input": {"n": 1}}]},
+                {"text": "Now the slow one.", "tool_calls": [{"name": "slow", "input": {"marker": str(marker)}}]},
+                {"text": "Never reached."},
+            ]
+        }
+    )
     proc = drive(home, server, "Do the steps", tools, wait=False)
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -510,20 +600,27 @@ def write_v1(path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(SCHEMA_V1)
     cid = "01M8S0000000000000000000AB"
-    conn.execute("INSERT INTO conversations (id, created, model, title) VALUES (?, ?, ?, ?)",
-                 (cid, "2026-11-01T10:00:00.000Z", "claude-old", "What did the numbat eat?"))
+    conn.execute(
+        "INSERT INTO conversations (id, created, model, title) VALUES (?, ?, ?, ?)",
+        (cid, "2026-11-01T10:00:00.000Z", "claude-old", "What did the numbat eat?"),
+    )
     messages = [
         {"role": "user", "content": "What did the numbat eat?"},
-        {"role": "assistant", "content": [
-            {"type": "text", "text": "Let me check."},
-            {"type": "tool_use", "id": "toolu_1", "name": "diet", "input": {"animal": "numbat"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
-                                      "content": "termites, about 20000 a day"}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": "toolu_1", "name": "diet", "input": {"animal": "numbat"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "termites, about 20000 a day"}],
+        },
         {"role": "assistant", "content": [{"type": "text", "text": "Termites: about 20,000 a day."}]},
     ]
     for position, message in enumerate(messages):
-        conn.execute("INSERT INTO messages VALUES (?, ?, ?, ?)",
-                     (cid, position, message["role"], json.dumps(message)))
+        conn.execute("INSERT INTO messages VALUES (?, ?, ?, ?)", (cid, position, message["role"], json.dumps(message)))
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -536,7 +633,11 @@ def test_a_version_1_log_is_migrated_to_the_current_version(home, logs):
     assert listed.code == 0, listed
     [row] = listed.json()["conversations"]
     assert (row["title"], row["model"], row["updated"], row["tool_calls"]) == (
-        "What did the numbat eat?", "claude-old", "2026-11-01T10:00:00.000Z", 1)
+        "What did the numbat eat?",
+        "claude-old",
+        "2026-11-01T10:00:00.000Z",
+        1,
+    )
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -544,8 +645,11 @@ def test_a_version_1_log_is_migrated_to_the_current_version(home, logs):
     assert integrity(path) == "ok"
     # The tool call was recovered from the messages; everything old is searchable.
     call = logs("show", row["id"][:6], "--json").json()["tool_calls"][0]
-    assert (call["name"], call["input"], call["output"]) == ("diet", {"animal": "numbat"},
-                                                              "termites, about 20000 a day")
+    assert (call["name"], call["input"], call["output"]) == (
+        "diet",
+        {"animal": "numbat"},
+        "termites, about 20000 a day",
+    )
     for word, kind in (("termites", "tool"), ("numbat", "prompt"), ("20,000", "answer")):
         hits = logs("search", word, "--json").json()["results"]
         assert [h["id"] for h in hits] == [row["id"]], word
@@ -570,16 +674,20 @@ def test_a_log_from_a_newer_toolchat_is_refused_and_left_untouched(home, logs, m
     for args in (("list",), ("search", "x"), ("show", "01"), ("rm", "01")):
         run = logs(*args)
         assert run.code == 2, run
-        assert run.err.strip() == (f"toolchat: error: {path}: this log was written by a newer toolchat "
-                                   "(log schema 4; this one reads up to 3); upgrade toolchat, or run "
-                                   "with --no-log")
+        assert run.err.strip() == (
+            f"toolchat: error: {path}: this log was written by a newer toolchat "
+            "(log schema 4; this one reads up to 3); upgrade toolchat, or run "
+            "with --no-log"
+        )
         assert run.out == ""
     with pytest.raises(LogError):
         LogDB(path)
     code, out, err = drive(home, mock(), "hello")  # a run goes on, unlogged, and says so
     assert code == 0 and out == "hello\n"
-    assert err == (f"toolchat: warning: not logged: {path}: this log was written by a newer toolchat "
-                   "(log schema 4; this one reads up to 3); upgrade toolchat, or run with --no-log\n")
+    assert err == (
+        f"toolchat: warning: not logged: {path}: this log was written by a newer toolchat "
+        "(log schema 4; this one reads up to 3); upgrade toolchat, or run with --no-log\n"
+    )
     assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
     assert sorted(p.name for p in home.iterdir()) == ["logs.db"]
 
@@ -612,8 +720,7 @@ def test_list_is_newest_first_and_filters(home, mock, logs):
     listed = logs("list", "--json").json()
     check("list", listed)
     assert [r["title"] for r in listed["conversations"]] == ["third prompt", "second prompt", "first prompt"]
-    assert [r["title"] for r in logs("-n", "2", "--json").json()["conversations"]] == [
-        "third prompt", "second prompt"]
+    assert [r["title"] for r in logs("-n", "2", "--json").json()["conversations"]] == ["third prompt", "second prompt"]
     assert logs("list", "--model", "nope", "--json").json() == {"conversations": []}
     assert len(logs("list", "--since", "1h", "--json").json()["conversations"]) == 3
     assert logs("list", "--since", "2099-01-01", "--json").json() == {"conversations": []}
@@ -646,8 +753,9 @@ def test_show_plain_is_the_conversation_with_its_tool_calls(home, mock, tools, l
     assert shown.code == 0, shown
     lines = shown.out.splitlines()
     assert lines[0].startswith(f"{summary['id']} · claude-sonnet-4-20250514 · ")
-    assert lines[0].endswith(" · 2 turns · 1 tool · "
-                             f"{summary['input_tokens']} in / {summary['output_tokens']} out tokens")
+    assert lines[0].endswith(
+        f" · 2 turns · 1 tool · {summary['input_tokens']} in / {summary['output_tokens']} out tokens"
+    )
     duration = logs("show", summary["id"], "--json").json()["tool_calls"][0]["duration_ms"]
     assert lines[1:] == [
         "",
@@ -666,13 +774,20 @@ def test_ids_by_unique_prefix(home, logs, tmp_path):
     path = home / "logs.db"
     with LogDB(path) as db:
         for cid in ("01AAAA0000000000000000000A", "01AAAB0000000000000000000B"):
-            db.start_run(cid, model="m", system=None, dialect="anthropic", endpoint=None,
-                         messages=[{"role": "user", "content": cid}])
+            db.start_run(
+                cid,
+                model="m",
+                system=None,
+                dialect="anthropic",
+                endpoint=None,
+                messages=[{"role": "user", "content": cid}],
+            )
     assert logs("show", "01aaaa", "--json").json()["conversation"]["id"] == "01AAAA0000000000000000000A"
     ambiguous = logs("show", "01AAA")
     assert ambiguous.code == 2
-    assert ambiguous.err.strip() == ("toolchat: error: more than one logged conversation has an id "
-                                     "starting with 01AAA; give more of it")
+    assert ambiguous.err.strip() == (
+        "toolchat: error: more than one logged conversation has an id starting with 01AAA; give more of it"
+    )
     unknown = logs("export", "01ZZ")
     assert unknown.err.strip() == "toolchat: error: no logged conversation has an id starting with 01ZZ"
     not_an_id = logs("rm", "hello!")
@@ -686,14 +801,19 @@ def test_export_is_a_transcript_that_messages_continues(home, mock, tools, logs,
     exported = logs("export", cid)
     document = json.loads(exported.out)
     shown = logs("show", cid, "--json").json()
-    assert document == {"format": "toolchat-transcript", "version": 1,
-                        "model": "claude-sonnet-4-20250514", "system": "Be brief.",
-                        "messages": shown["messages"]}
+    assert document == {
+        "format": "toolchat-transcript",
+        "version": 1,
+        "model": "claude-sonnet-4-20250514",
+        "system": "Be brief.",
+        "messages": shown["messages"],
+    }
     saved = tmp_path / "saved.json"
     assert logs("export", cid[:8], "-o", str(saved)).code == 0
     assert json.loads(saved.read_text()) == document
-    dry = toolchat("--messages", str(saved), "And near Sydney?", "--dry-run", "--no-cache",
-                   env={"TOOLCHAT_CONFIG": os.devnull})
+    dry = toolchat(
+        "--messages", str(saved), "And near Sydney?", "--dry-run", "--no-cache", env={"TOOLCHAT_CONFIG": os.devnull}
+    )
     assert dry.code == 0, dry
     body = json.loads(dry.out)
     assert body["messages"] == shown["messages"] + [{"role": "user", "content": "And near Sydney?"}]
@@ -746,19 +866,31 @@ def test_off_and_on_flip_the_config_key_and_keep_the_rest(tmp_path, logs, toolch
     assert logs("off", env={"TOOLCHAT_CONFIG": str(missing)}).code == 0  # named, not there yet
     assert missing.read_text() == "log: false\n"
     refused = logs("off", env={"TOOLCHAT_CONFIG": os.devnull})
-    assert (refused.code, refused.err) == (2, "toolchat: error: /dev/null: not a config file that can "
-                                              "be written (TOOLCHAT_CONFIG)\n")
+    assert (refused.code, refused.err) == (
+        2,
+        "toolchat: error: /dev/null: not a config file that can be written (TOOLCHAT_CONFIG)\n",
+    )
 
 
 def test_untrusted_text_is_neutralised_piped_and_on_a_terminal(home, logs, tmp_path):
     path = home / "logs.db"
     evil = "clip\x1b]52;c;ZXZpbA==\x07 and \x1b[2J gone\rover \u202eright"
     with LogDB(path) as db:
-        cid, run, stored = db.start_run(None, model="m\x1b[31m", system=None, dialect="anthropic",
-                                        endpoint=None, messages=[{"role": "user", "content": evil}])
-        db.end_turn(cid, run, {"turn": 1, "requested": "2026-12-01T00:00:00.000Z", "stop_reason": "end_turn"},
-                    [{"role": "user", "content": evil},
-                     {"role": "assistant", "content": [{"type": "text", "text": evil}]}], stored)
+        cid, run, stored = db.start_run(
+            None,
+            model="m\x1b[31m",
+            system=None,
+            dialect="anthropic",
+            endpoint=None,
+            messages=[{"role": "user", "content": evil}],
+        )
+        db.end_turn(
+            cid,
+            run,
+            {"turn": 1, "requested": "2026-12-01T00:00:00.000Z", "stop_reason": "end_turn"},
+            [{"role": "user", "content": evil}, {"role": "assistant", "content": [{"type": "text", "text": evil}]}],
+            stored,
+        )
     for args in (("show", cid), ("list",), ("search", "clip")):
         piped = logs(*args)
         assert piped.code == 0
@@ -783,8 +915,14 @@ def on_terminal(tmp_path, home, *args, cols=100, env=None) -> bytes:
         environment.pop(name, None)
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env=environment, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=environment,
+        cwd=tmp_path,
+    )
     os.close(slave)
     raw = b""
     deadline = time.monotonic() + 30
@@ -862,8 +1000,14 @@ def test_search_ranks_the_newest_passages_when_a_word_is_everywhere(tmp_path, mo
         for i in range(6):
             # Older ones repeat the word more: they would rank first if everything were ranked.
             text = " ".join(["wombat"] * (6 - i)) + f" number {i}"
-            cid, _, _ = db.start_run(None, model="m", system=None, dialect="anthropic", endpoint=None,
-                                     messages=[{"role": "user", "content": text}])
+            cid, _, _ = db.start_run(
+                None,
+                model="m",
+                system=None,
+                dialect="anthropic",
+                endpoint=None,
+                messages=[{"role": "user", "content": text}],
+            )
             ids.append(cid)
         assert [r["id"] for r in db.search("wombat")][:2] == [ids[0], ids[1]]
         monkeypatch.setattr(logdb, "SEARCH_WINDOW", 3)

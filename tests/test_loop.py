@@ -9,7 +9,7 @@ from toolchat.events import ToolCall, ToolResult, TurnEnd
 
 from conftest import message_events, run_chat, sse
 
-HANDLERS = '''
+HANDLERS = """
 import threading
 import time
 
@@ -30,7 +30,7 @@ def boom():
 
 def slow():
     time.sleep(30)
-'''
+"""
 
 TOOLS = """
 tools:
@@ -69,19 +69,25 @@ def results_sent(server, request_number=1):
 
 
 def test_one_tool_call_then_the_answer(mock, tools_file):
-    server = mock({"turns": [tool_turn(("add", {"a": 2, "b": 3}), text="Adding."),
-                             {"text": "The sum is {result:add}."}]})
+    server = mock(
+        {"turns": [tool_turn(("add", {"a": 2, "b": 3}), text="Adding."), {"text": "The sum is {result:add}."}]}
+    )
     events, result = run_chat(server, "2+3?", [tools_file])
     assert result.error is None
     assert result.text == "The sum is 5."
     assert (result.turns, result.stop_reason, result.exit_code) == (2, "end_turn", 0)
     assert [(c.name, c.input, c.output, c.is_error) for c in result.tool_calls] == [
-        ("add", {"a": 2, "b": 3}, "5", False)]
+        ("add", {"a": 2, "b": 3}, "5", False)
+    ]
     sent = results_sent(server)
     assert sent == [{"type": "tool_result", "tool_use_id": result.messages[1]["content"][1]["id"], "content": "5"}]
     assert [m["role"] for m in result.messages] == ["user", "assistant", "user", "assistant"]
     assert [type(e).__name__ for e in events if isinstance(e, (ToolCall, ToolResult, TurnEnd))] == [
-        "TurnEnd", "ToolCall", "ToolResult", "TurnEnd"]
+        "TurnEnd",
+        "ToolCall",
+        "ToolResult",
+        "TurnEnd",
+    ]
 
 
 @pytest.mark.parametrize("json_delta_size", [1, 8, -1, 0], ids=["many-deltas", "some-deltas", "one-delta", "no-deltas"])
@@ -95,16 +101,14 @@ def test_tool_input_in_any_number_of_deltas(mock, tools_file, json_delta_size):
 
 def test_tool_input_only_in_the_start_event_with_raw_stream(mock, tools_file):
     block = {"type": "tool_use", "id": "call_abc", "name": "add", "start_input": {"a": 1, "b": 1}}
-    server = mock({"turns": [{"raw": sse(*message_events(block, stop_reason="tool_use"))},
-                             {"text": "{result:add}"}]})
+    server = mock({"turns": [{"raw": sse(*message_events(block, stop_reason="tool_use"))}, {"text": "{result:add}"}]})
     _, result = run_chat(server, "go", [tools_file])
     assert (result.error, result.text) == (None, "2")
     assert results_sent(server)[0]["tool_use_id"] == "call_abc"
 
 
 def test_parallel_calls_run_concurrently_and_results_go_back_in_order(mock, tools_file):
-    server = mock({"turns": [tool_turn(("meet", {"who": "ann"}), ("meet", {"who": "bob"})),
-                             {"text": "{results}"}]})
+    server = mock({"turns": [tool_turn(("meet", {"who": "ann"}), ("meet", {"who": "bob"})), {"text": "{results}"}]})
     _, result = run_chat(server, "go", [tools_file])
     assert result.error is None
     ids = [b["id"] for b in result.messages[1]["content"] if b["type"] == "tool_use"]
@@ -142,8 +146,7 @@ def test_input_failing_the_schema_is_not_run(mock, tools_file):
 
 def test_malformed_tool_json_is_an_error_result(mock, tools_file):
     block = {"type": "tool_use", "id": "toolu_1", "name": "add", "json": ['{"a": 1, "b"']}
-    server = mock({"turns": [{"raw": sse(*message_events(block, stop_reason="tool_use"))},
-                             {"text": "{result:add}"}]})
+    server = mock({"turns": [{"raw": sse(*message_events(block, stop_reason="tool_use"))}, {"text": "{result:add}"}]})
     _, result = run_chat(server, "go", [tools_file])
     assert result.text == 'error: the tool input was not valid JSON: {"a": 1, "b"'
 
@@ -165,16 +168,22 @@ def test_null_stop_reason_with_complete_tool_use_means_tool_use(mock, tools_file
 
 
 def test_pause_turn_sends_the_assistant_content_back_unchanged(mock, tools_file):
-    first = message_events({"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
-                            "input": {"query": "x"}}, {"type": "text", "text": "Searching"},
-                           stop_reason="pause_turn")
+    first = message_events(
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}},
+        {"type": "text", "text": "Searching"},
+        stop_reason="pause_turn",
+    )
     server = mock({"turns": [{"raw": sse(*first)}, {"text": "found"}]})
     _, result = run_chat(server, "go", [tools_file])
     assert (result.error, result.text, result.turns) == (None, "found", 2)
     resent = server.requests[1].body["messages"]
-    assert resent[-1] == {"role": "assistant", "content": [
-        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}},
-        {"type": "text", "text": "Searching"}]}
+    assert resent[-1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}},
+            {"type": "text", "text": "Searching"},
+        ],
+    }
 
 
 def test_refusal_is_reported_as_incomplete(mock):
@@ -206,16 +215,23 @@ def test_thinking_and_redacted_thinking_are_echoed_exactly(mock, tools_file):
 def test_unknown_block_types_are_kept_and_echoed(mock, tools_file):
     future = {"type": "future_block", "payload": {"deep": [1, 2]}}
     block = {"type": "tool_use", "id": "toolu_9", "name": "add", "json": ['{"a": 2, "b": 2}']}
-    server = mock({"turns": [{"raw": sse(*message_events(future, block, stop_reason="tool_use"))},
-                             {"text": "{result:add}"}]})
+    server = mock(
+        {"turns": [{"raw": sse(*message_events(future, block, stop_reason="tool_use"))}, {"text": "{result:add}"}]}
+    )
     _, result = run_chat(server, "go", [tools_file])
     assert result.text == "4"
     assert server.requests[1].body["messages"][1]["content"][0] == future
 
 
 def test_usage_is_summed_over_turns(mock, tools_file):
-    server = mock({"turns": [dict(tool_turn(("add", {"a": 1, "b": 1})), usage={"input_tokens": 10, "output_tokens": 4}),
-                             {"text": "2", "usage": {"input_tokens": 20, "output_tokens": 6}}]})
+    server = mock(
+        {
+            "turns": [
+                dict(tool_turn(("add", {"a": 1, "b": 1})), usage={"input_tokens": 10, "output_tokens": 4}),
+                {"text": "2", "usage": {"input_tokens": 20, "output_tokens": 6}},
+            ]
+        }
+    )
     _, result = run_chat(server, "go", [tools_file])
     assert (result.usage["input_tokens"], result.usage["output_tokens"]) == (30, 10)
 

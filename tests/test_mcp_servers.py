@@ -35,9 +35,11 @@ def everything_js() -> str | None:
 needs_everything = pytest.mark.skipif(
     everything_js() is None,
     reason="@modelcontextprotocol/server-everything is not installed: .ci/run installs it with npm "
-           "into .ci/node_modules (or set TOOLCHAT_TEST_NODE_MODULES); node is needed to run it")
-needs_time = pytest.mark.skipif(not Path(TIME_SERVER).exists(),
-                                reason="mcp-server-time is not installed (pip install -e '.[test]')")
+    "into .ci/node_modules (or set TOOLCHAT_TEST_NODE_MODULES); node is needed to run it",
+)
+needs_time = pytest.mark.skipif(
+    not Path(TIME_SERVER).exists(), reason="mcp-server-time is not installed (pip install -e '.[test]')"
+)
 
 
 def alive(pid: int) -> bool:
@@ -63,8 +65,9 @@ def open_source(tmp_path):
     sources = []
 
     def start(servers: dict, env: dict | None = None, start: bool = True):
-        configs = parse_servers(servers, str(tmp_path / "mcp.json"), "mcpServers",
-                                env=os.environ if env is None else env, strict=False)
+        configs = parse_servers(
+            servers, str(tmp_path / "mcp.json"), "mcpServers", env=os.environ if env is None else env, strict=False
+        )
         warnings: list[str] = []
         source = McpSource(configs, log_dir=tmp_path / "logs", warn=warnings.append)
         sources.append(source)
@@ -101,17 +104,35 @@ def test_the_official_time_server_offers_and_runs_its_tools(open_source):
     bad = source.call("mcp__time__get_current_time", {"timezone": "Mars/Olympus"}, 30)
     assert bad.is_error and "Mars/Olympus" in text_of(bad)
     assert source.servers()[0] | {"log": None, "origin": None} == {
-        "name": "time", "transport": "stdio", "state": "ready", "tools": 2,
-        "target": f"{TIME_SERVER} --local-timezone UTC", "error": None, "log": None, "origin": None}
+        "name": "time",
+        "transport": "stdio",
+        "state": "ready",
+        "tools": 2,
+        "target": f"{TIME_SERVER} --local-timezone UTC",
+        "error": None,
+        "log": None,
+        "origin": None,
+    }
     assert warnings == []
 
 
 @needs_everything
 def test_a_dot_mcp_json_file_used_as_is_with_variables(open_source, tmp_path, monkeypatch):
     path = tmp_path / ".mcp.json"
-    path.write_text(json.dumps({"mcpServers": {"everything": {
-        "type": "stdio", "command": "node", "args": [everything_js(), "stdio"],
-        "env": {"TC_GREETING": "${TC_TEST_GREETING}", "TC_OTHER": "${TC_TEST_UNSET:-fallback}"}}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "everything": {
+                        "type": "stdio",
+                        "command": "node",
+                        "args": [everything_js(), "stdio"],
+                        "env": {"TC_GREETING": "${TC_TEST_GREETING}", "TC_OTHER": "${TC_TEST_UNSET:-fallback}"},
+                    }
+                }
+            }
+        )
+    )
     monkeypatch.setenv("TC_TEST_GREETING", "hello from the environment")
     monkeypatch.setenv("TC_TEST_SECRET", "must-not-reach-the-server")
     configs = load_json_file(path)
@@ -150,8 +171,13 @@ def everything_http(tmp_path):
     def start(mode: str):
         port = free_port()
         log = open(tmp_path / f"everything-{mode}.log", "w")
-        process = subprocess.Popen(["node", everything_js(), mode], env={**os.environ, "PORT": str(port)},
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            ["node", everything_js(), mode],
+            env={**os.environ, "PORT": str(port)},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         processes.append(process)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -161,7 +187,9 @@ def everything_http(tmp_path):
             if process.poll() is not None:
                 break
             time.sleep(0.1)
-        raise AssertionError(f"the everything server did not listen: {(tmp_path / f'everything-{mode}.log').read_text()}")
+        raise AssertionError(
+            f"the everything server did not listen: {(tmp_path / f'everything-{mode}.log').read_text()}"
+        )
 
     yield start
     for process in processes:
@@ -172,8 +200,9 @@ def everything_http(tmp_path):
 @needs_everything
 def test_streamable_http_server_and_its_death_mid_run(open_source, everything_http):
     port, process = everything_http("streamableHttp")
-    source, warnings = open_source({"web": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp",
-                                            "headers": {"X-Toolchat-Test": "1"}}})
+    source, warnings = open_source(
+        {"web": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp", "headers": {"X-Toolchat-Test": "1"}}}
+    )
     echo = source.call("mcp__web__echo", {"message": "over http"}, 30)
     assert (echo.content, echo.is_error) == ([{"type": "text", "text": "Echo: over http"}], False)
     assert source.servers()[0]["transport"] == "http" and source.servers()[0]["tools"] >= 10
@@ -223,16 +252,21 @@ def refusing_http():
 
 
 @pytest.mark.parametrize("kind, phase", [("http", "initialize"), ("sse", "connect")])
-def test_http_headers_with_variables_are_sent_and_an_http_error_is_named(open_source, refusing_http, tmp_path,
-                                                                        kind, phase):
+def test_http_headers_with_variables_are_sent_and_an_http_error_is_named(
+    open_source, refusing_http, tmp_path, kind, phase
+):
     base, seen = refusing_http
-    source, _ = open_source({"auth": {"type": kind, "url": f"{base}/mcp",
-                                      "headers": {"Authorization": "Bearer ${TC_TOKEN}"}}},
-                            env={"TC_TOKEN": "t-123"}, start=False)
+    source, _ = open_source(
+        {"auth": {"type": kind, "url": f"{base}/mcp", "headers": {"Authorization": "Bearer ${TC_TOKEN}"}}},
+        env={"TC_TOKEN": "t-123"},
+        start=False,
+    )
     with pytest.raises(McpServerError) as caught:
         source.start()
-    assert caught.value.message == (f"{tmp_path / 'mcp.json'}: MCP server 'auth' failed to start: {base}/mcp: "
-                                    f"HTTP 401 during {phase} (check the entry's headers)")
+    assert caught.value.message == (
+        f"{tmp_path / 'mcp.json'}: MCP server 'auth' failed to start: {base}/mcp: "
+        f"HTTP 401 during {phase} (check the entry's headers)"
+    )
     assert seen[0]["Authorization"] == "Bearer t-123"
     assert "t-123" not in caught.value.message
 
@@ -241,16 +275,22 @@ def test_an_http_server_that_is_not_there(open_source, tmp_path):
     source, _ = open_source({"down": {"url": "http://127.0.0.1:9/mcp"}}, start=False)
     with pytest.raises(McpServerError) as caught:
         source.start()
-    assert caught.value.message == (f"{tmp_path / 'mcp.json'}: MCP server 'down' failed to start: "
-                                    "http://127.0.0.1:9/mcp: cannot connect (All connection attempts failed)")
+    assert caught.value.message == (
+        f"{tmp_path / 'mcp.json'}: MCP server 'down' failed to start: "
+        "http://127.0.0.1:9/mcp: cannot connect (All connection attempts failed)"
+    )
 
 
 def test_annotations_decide_approval_and_content_maps_to_blocks(open_source):
     source, _ = open_source({"t": fake_server()})
     specs = {spec.name: spec for spec in source.tools()}
     confirm = {name: spec.confirm for name, spec in specs.items()}
-    assert (confirm["mcp__t__add"], confirm["mcp__t__delete_file"], confirm["mcp__t__write_note"],
-            confirm["mcp__t__plain"]) == (False, True, True, True)
+    assert (
+        confirm["mcp__t__add"],
+        confirm["mcp__t__delete_file"],
+        confirm["mcp__t__write_note"],
+        confirm["mcp__t__plain"],
+    ) == (False, True, True, True)
     assert specs["mcp__t__delete_file"].annotations == {"destructiveHint": True}
     assert "mcp__t__odd_name" in specs  # "odd.name", mapped
     assert text_of(source.call("mcp__t__odd_name", {}, 30)) == "odd"
@@ -259,8 +299,9 @@ def test_annotations_decide_approval_and_content_maps_to_blocks(open_source):
     assert [b["type"] for b in image.content] == ["image"]
     assert image.content[0]["source"]["media_type"] == "image/png"
     audio = source.call("mcp__t__audio", {}, 30)
-    assert audio.content == [{"type": "text", "text": "[audio of type audio/wav, 12 bytes: audio cannot be "
-                                                      "passed to the model]"}]
+    assert audio.content == [
+        {"type": "text", "text": "[audio of type audio/wav, 12 bytes: audio cannot be passed to the model]"}
+    ]
     failed = source.call("mcp__t__fail", {"reason": "no such file"}, 30)
     assert (failed.is_error, text_of(failed)) == (True, "Error executing tool fail: no such file")
     weather = source.call("mcp__t__weather", {"city": "Oslo"}, 30)
@@ -271,12 +312,14 @@ def test_annotations_decide_approval_and_content_maps_to_blocks(open_source):
 
 @pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_allow_deny_and_confirm_per_server(open_source):
-    source, _ = open_source({
-        "a": fake_server(deny=["add", "mcp__a__image"], allow=["delete_file"]),
-        "b": fake_server(deny=["mcp__b"]),
-        "c": fake_server(confirm=["add"]),
-        "d": fake_server(confirm=False),
-    })
+    source, _ = open_source(
+        {
+            "a": fake_server(deny=["add", "mcp__a__image"], allow=["delete_file"]),
+            "b": fake_server(deny=["mcp__b"]),
+            "c": fake_server(confirm=["add"]),
+            "d": fake_server(confirm=False),
+        }
+    )
     specs = {spec.name: spec for spec in source.tools()}
     assert "mcp__a__add" not in specs and "mcp__a__image" not in specs and "mcp__a__pid" in specs
     assert not [name for name in specs if name.startswith("mcp__b__")]
@@ -293,15 +336,18 @@ def test_a_server_that_fails_to_start_names_itself_and_its_stderr(open_source, t
     with pytest.raises(McpServerError) as caught:
         source.start()
     assert caught.value.exit_code == 2
-    prefix = (f"{tmp_path / 'mcp.json'}: MCP server 'broken' failed to start: the server exited during "
-              "initialize; its stderr ends: test server starting, pid ")
+    prefix = (
+        f"{tmp_path / 'mcp.json'}: MCP server 'broken' failed to start: the server exited during "
+        "initialize; its stderr ends: test server starting, pid "
+    )
     assert caught.value.message.startswith(prefix)
     assert caught.value.message.endswith(" | fatal: the test server was told not to start")
     missing, _ = open_source({"gone": {"command": "no-such-command-for-toolchat"}}, start=False)
     with pytest.raises(McpServerError) as caught:
         missing.start()
-    assert caught.value.message == (f"{tmp_path / 'mcp.json'}: MCP server 'gone' failed to start: "
-                                    "command: 'no-such-command-for-toolchat' not found")
+    assert caught.value.message == (
+        f"{tmp_path / 'mcp.json'}: MCP server 'gone' failed to start: command: 'no-such-command-for-toolchat' not found"
+    )
 
 
 # Slow (several MCP server starts, ~5-30 s): in .ci/run's slow set, not the default run.
@@ -313,9 +359,11 @@ def test_startup_timeout_and_optional_servers(open_source, tmp_path):
     # (Whether its stderr had a line yet depends on how fast the machine is: not asserted.)
     assert caught.value.message.startswith(
         f"{tmp_path / 'mcp.json'}: MCP server 'slow' failed to start: no answer to initialize within 1 s "
-        "(startup_timeout)")
-    source, warnings = open_source({"slow": fake_server("--slow-start", "600", startup_timeout=1, optional=True),
-                                    "ok": fake_server()})
+        "(startup_timeout)"
+    )
+    source, warnings = open_source(
+        {"slow": fake_server("--slow-start", "600", startup_timeout=1, optional=True), "ok": fake_server()}
+    )
     assert [s.name for s in source.tools() if s.name.endswith("__add")] == ["mcp__ok__add"]
     assert len(warnings) == 1 and warnings[0].endswith("(optional: going on without it)")
     assert [(s["name"], s["state"]) for s in source.servers()] == [("slow", "failed"), ("ok", "ready")]
@@ -328,13 +376,13 @@ def test_a_server_that_crashes_mid_call(open_source):
     crashed = source.call("mcp__crashy__crash", {}, 30)
     later = source.call("mcp__crashy__add", {"a": 1, "b": 1}, 30)
     assert crashed.is_error and later.is_error
-    assert text_of(later) == ("the MCP server 'crashy' is not running (stopped: the server exited during "
-                              "a call)")
+    assert text_of(later) == ("the MCP server 'crashy' is not running (stopped: the server exited during a call)")
     assert len(warnings) == 1
-    assert warnings[0].startswith("MCP server 'crashy' stopped: the server exited during a call; its stderr "
-                                  "ends: ") and "crash: exiting on request" in warnings[0]
-    assert warnings[0].endswith("; its tools now answer with errors (log: "
-                                f"{source.servers()[0]['log']})")
+    assert (
+        warnings[0].startswith("MCP server 'crashy' stopped: the server exited during a call; its stderr ends: ")
+        and "crash: exiting on request" in warnings[0]
+    )
+    assert warnings[0].endswith(f"; its tools now answer with errors (log: {source.servers()[0]['log']})")
     assert "crash: exiting on request" in Path(source.servers()[0]["log"]).read_text()
     assert survivors([pid]) == []
     assert text_of(source.call("mcp__steady__add", {"a": 2, "b": 2}, 30)) == "4"  # the run goes on
@@ -383,8 +431,11 @@ def test_server_stderr_goes_to_its_log_and_with_debug_to_stderr_neutralised(tmp_
     err = capfd.readouterr().err
     assert f"[mcp t] test server starting, pid {pid} \\x1b]0;title\\a\\x1b[2J\n" in err
     assert "\x1b" not in err
-    assert (tmp_path / "logs" / "t.log").read_text().startswith(
-        f"test server starting, pid {pid} \x1b]0;title\x07\x1b[2J\n")
+    assert (
+        (tmp_path / "logs" / "t.log")
+        .read_text()
+        .startswith(f"test server starting, pid {pid} \x1b]0;title\x07\x1b[2J\n")
+    )
     quiet = McpSource(configs, log_dir=tmp_path / "quiet")
     try:
         quiet.start()
@@ -417,8 +468,13 @@ def test_ctrl_c_while_servers_start_ends_them(tmp_path):
     script = tmp_path / "start.py"
     script.write_text(START_SCRIPT)
     log = tmp_path / "logs" / "slow.log"
-    proc = subprocess.Popen([sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "pid" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.05)
@@ -453,8 +509,13 @@ except KeyboardInterrupt:
 def test_ctrl_c_during_a_call_ends_every_server(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(CTRL_C_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     pids = [int(p) for p in proc.stdout.readline().split()]
     assert len(pids) == 2 and all(alive(pid) for pid in pids)
     proc.send_signal(signal.SIGINT)
@@ -468,8 +529,13 @@ def test_processes_are_ended_at_exit_even_without_close(tmp_path):
     script = tmp_path / "run.py"
     # Starts, prints the pids and exits without close(): the atexit hook ends the servers.
     script.write_text(CTRL_C_SCRIPT.split("try:")[0] + 'print(" ".join(pids))\n')
-    proc = subprocess.run([sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script), TEST_SERVER, str(tmp_path / "logs")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     pids = [int(p) for p in proc.stdout.split()]
     assert (proc.returncode, len(pids), proc.stderr) == (0, 2, "")
     assert survivors(pids) == []
@@ -486,19 +552,26 @@ def test_the_runner_applies_its_policy_to_mcp_tools(open_source):
         asked.append(spec.name)
         return "not run: it needs confirmation and there is no terminal to ask"
 
-    runner = ToolRunner([source], approve=refuse, deny=["mcp__t__plain"],
-                        output_cap=100)
-    calls = [Call("1", "mcp__t__delete_file", {"path": "/x"}), Call("2", "mcp__t__add", {"a": 1, "b": 2}),
-             Call("3", "mcp__t__image", {}), Call("4", "mcp__t__add", {"a": "one"}),
-             Call("5", "mcp__t__plain", {"text": "x"})]
+    runner = ToolRunner([source], approve=refuse, deny=["mcp__t__plain"], output_cap=100)
+    calls = [
+        Call("1", "mcp__t__delete_file", {"path": "/x"}),
+        Call("2", "mcp__t__add", {"a": 1, "b": 2}),
+        Call("3", "mcp__t__image", {}),
+        Call("4", "mcp__t__add", {"a": "one"}),
+        Call("5", "mcp__t__plain", {"text": "x"}),
+    ]
     results = {r.id: r for r in runner.run(calls)}
     assert asked == ["mcp__t__delete_file"]
     assert (results["1"].is_error, results["1"].output) == (
-        True, "not run: it needs confirmation and there is no terminal to ask")
+        True,
+        "not run: it needs confirmation and there is no terminal to ask",
+    )
     assert (results["2"].is_error, results["2"].result_content(), results["2"].source) == (False, "3", "mcp:t")
     assert results["3"].result_content()[0]["type"] == "image" and results["3"].output == "[image/png]"
     assert (results["4"].is_error, results["4"].output) == (
-        True, "invalid input: 'b' is a required property (and 1 more problem)")  # the inputSchema, checked here
+        True,
+        "invalid input: 'b' is a required property (and 1 more problem)",
+    )  # the inputSchema, checked here
     assert results["5"].is_error and "denied" in results["5"].output
     assert runner.run_one(Call("6", "mcp__t__delete_file", {"path": "/y"})).output == "deleted /y"
     assert sorted(source.expand("mcp__t")) == sorted(runner.all) and source.expand("mcp__nope") is None

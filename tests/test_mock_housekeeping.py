@@ -78,12 +78,15 @@ def test_a_client_that_goes_away_during_a_stream_is_one_line():
     lines = Lines()
     script = {"turns": [{"text": "word " * 200, "delay": 0.01}]}
     with MockServer(script=script, log=lines) as server:
-        body = json.dumps({"model": "m", "max_tokens": 10, "stream": True,
-                           "messages": [{"role": "user", "content": "hi"}]}).encode()
+        body = json.dumps(
+            {"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        ).encode()
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
-        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n"
-                     b"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n"
+            b"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         assert sock.recv(12) == b"HTTP/1.1 200"
         port = sock.getsockname()[1]
         reset(sock)
@@ -94,8 +97,13 @@ def test_a_client_that_goes_away_during_a_stream_is_one_line():
 
 
 def test_the_mock_server_command_prints_one_line_per_disconnect(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "mock-server"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "mock-server"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(tmp_path),
+    )
     try:
         url = proc.stdout.readline().split()[-1]
         port = int(url.rsplit(":", 1)[1])
@@ -113,16 +121,19 @@ def test_the_mock_server_command_prints_one_line_per_disconnect(tmp_path):
         _, err = proc.communicate(timeout=20)
     lines = err.splitlines()
     assert len(lines) == 2, err
-    assert all(line.startswith("mock server: client 127.0.0.1:") and line.endswith(
-        ": connection reset") for line in lines), err
+    assert all(
+        line.startswith("mock server: client 127.0.0.1:") and line.endswith(": connection reset") for line in lines
+    ), err
 
 
 def test_a_public_address_gets_a_warning_and_loopback_none():
     lines = Lines()
     with MockServer(host="0.0.0.0", log=lines) as server:
         port = server.port
-    assert lines.lines == [f"warning: listening on 0.0.0.0:{port}, which other machines may reach; "
-                           "the mock accepts any API key (use --host 127.0.0.1 to keep it local)"]
+    assert lines.lines == [
+        f"warning: listening on 0.0.0.0:{port}, which other machines may reach; "
+        "the mock accepts any API key (use --host 127.0.0.1 to keep it local)"
+    ]
     quiet = Lines()
     for host in ("127.0.0.1", "localhost", "::1"):
         try:
@@ -141,9 +152,13 @@ def test_loopback_detection():
 
 
 def test_the_mock_server_command_warns_on_a_public_address(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "mock-server", "--host", "0.0.0.0",
-                             "--api-key", "k"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "mock-server", "--host", "0.0.0.0", "--api-key", "k"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(tmp_path),
+    )
     try:
         assert proc.stdout.readline().startswith("mock server listening on http://0.0.0.0:")
     finally:

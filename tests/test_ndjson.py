@@ -11,8 +11,19 @@ import time
 import pytest
 
 from toolchat.errors import APIError, Interrupted
-from toolchat.events import (BlockDone, Finished, Result, Retry, Start, TextDelta, ThinkingDelta, ToolCall,
-                        ToolResult, TurnEnd, TurnStart)
+from toolchat.events import (
+    BlockDone,
+    Finished,
+    Result,
+    Retry,
+    Start,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolResult,
+    TurnEnd,
+    TurnStart,
+)
 from toolchat.schemas import load, validator
 from toolchat.views.ndjson import VERSION, NdjsonView, result_line, start_line
 from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
@@ -53,18 +64,32 @@ class Recorder(io.StringIO):
 
 # ---------------------------------------------------------------- the view, unit by unit
 
+
 def a_run() -> list:
-    result = Result(model="claude-x", text="It is 42.", stop_reason="end_turn", turns=2,
-                    tool_calls=[ToolResult("toolu_1", "calc", {"e": "6*7"}, "42", False, 3)],
-                    usage={"input_tokens": 20, "output_tokens": 7},
-                    messages=[{"role": "user", "content": "6*7?"}])
-    return [Start("claude-x", ["calc", "clock"]), TurnStart(1), ThinkingDelta("Hmm."), BlockDone(0, {}),
-            TurnEnd(1, "tool_use", {"input_tokens": 10, "output_tokens": 4}),
-            ToolCall("toolu_1", "calc", {"e": "6*7"}),
-            ToolResult("toolu_1", "calc", {"e": "6*7"}, "42", False, 3),
-            Retry(2, 1.5, "overloaded (529)", 3),
-            TurnStart(2), TextDelta("It is "), TextDelta("42."),
-            TurnEnd(2, "end_turn", {"input_tokens": 10, "output_tokens": 3}), Finished(result)]
+    result = Result(
+        model="claude-x",
+        text="It is 42.",
+        stop_reason="end_turn",
+        turns=2,
+        tool_calls=[ToolResult("toolu_1", "calc", {"e": "6*7"}, "42", False, 3)],
+        usage={"input_tokens": 20, "output_tokens": 7},
+        messages=[{"role": "user", "content": "6*7?"}],
+    )
+    return [
+        Start("claude-x", ["calc", "clock"]),
+        TurnStart(1),
+        ThinkingDelta("Hmm."),
+        BlockDone(0, {}),
+        TurnEnd(1, "tool_use", {"input_tokens": 10, "output_tokens": 4}),
+        ToolCall("toolu_1", "calc", {"e": "6*7"}),
+        ToolResult("toolu_1", "calc", {"e": "6*7"}, "42", False, 3),
+        Retry(2, 1.5, "overloaded (529)", 3),
+        TurnStart(2),
+        TextDelta("It is "),
+        TextDelta("42."),
+        TurnEnd(2, "end_turn", {"input_tokens": 10, "output_tokens": 3}),
+        Finished(result),
+    ]
 
 
 def test_each_event_is_one_line_with_exactly_its_fields():
@@ -86,7 +111,7 @@ def test_each_event_is_one_line_with_exactly_its_fields():
         {"type": "result", **events[-1].result.to_json()},
     ]
     # Traces for a person go to stderr, as with --json.
-    assert err.getvalue().splitlines()[:2] == ['→ calc {"e": "6*7"}', '← calc ok (3 ms): 42']
+    assert err.getvalue().splitlines()[:2] == ['→ calc {"e": "6*7"}', "← calc ok (3 ms): 42"]
 
 
 def test_every_line_is_flushed_as_soon_as_it_is_written():
@@ -109,18 +134,23 @@ def test_quiet_view_leaves_stderr_empty():
 
 def test_unicode_line_separators_stay_inside_their_line():
     out = io.StringIO()
-    text = "a\u2028b\u2029c\x85d\ne\rf\u00e9\U0001F600"
+    text = "a\u2028b\u2029c\x85d\ne\rf\u00e9\U0001f600"
     NdjsonView(out=out, err=io.StringIO()).handle(TextDelta(text))
     written = out.getvalue()
     assert len(written.splitlines()) == 1  # str.splitlines breaks on all of the above
     assert json.loads(written) == {"type": "text", "text": text}
-    assert "\u00e9\U0001F600" in written  # other characters stay readable (no ensure_ascii)
+    assert "\u00e9\U0001f600" in written  # other characters stay readable (no ensure_ascii)
 
 
 def test_result_line_is_the_json_document_plus_its_type():
-    result = Result(model="m", turns=1, messages=[{"role": "user", "content": "hi"}],
-                    error=APIError("HTTP 529 overloaded_error: Overloaded", type="overloaded_error",
-                                   status=529, request_id="req_1"))
+    result = Result(
+        model="m",
+        turns=1,
+        messages=[{"role": "user", "content": "hi"}],
+        error=APIError(
+            "HTTP 529 overloaded_error: Overloaded", type="overloaded_error", status=529, request_id="req_1"
+        ),
+    )
     line = result_line(result)
     assert "\n" not in line
     assert json.loads(line) == {"type": "result", **result.to_json()}
@@ -129,8 +159,13 @@ def test_result_line_is_the_json_document_plus_its_type():
 
 
 def test_start_line_for_a_run_that_failed_before_it_began():
-    assert json.loads(start_line("m")) == {"type": "start", "version": VERSION, "model": "m", "tools": [],
-                                           "conversation_id": None}
+    assert json.loads(start_line("m")) == {
+        "type": "start",
+        "version": VERSION,
+        "model": "m",
+        "tools": [],
+        "conversation_id": None,
+    }
 
 
 def test_interrupted_result_validates():
@@ -140,6 +175,7 @@ def test_interrupted_result_validates():
 
 
 # ---------------------------------------------------------------- the schemas themselves
+
 
 def test_schemas_are_valid_draft_2020_12():
     from jsonschema import Draft202012Validator
@@ -162,20 +198,32 @@ def test_start_schema_carries_the_current_version():
     assert load("event")["$defs"]["start"]["properties"]["version"] == {"const": VERSION}
 
 
-@pytest.mark.parametrize("event, problem", [
-    ({"type": "text"}, "missing text"),
-    ({"type": "text", "text": "x", "extra": 1}, "unknown field"),
-    ({"type": "nope"}, "unknown type"),
-    ({"text": "x"}, "no type"),
-    ({"type": "start", "version": 2, "model": "m", "tools": []}, "other version"),
-    ({"type": "start", "version": 1, "model": "m", "tools": []}, "start without conversation_id"),
-    ({"type": "start", "version": 1, "model": "m", "tools": [], "conversation_id": "nope"}, "not a conversation id"),
-    ({"type": "retry", "attempt": 1, "attempts": 3, "delay": 0, "reason": "x"}, "attempt 1 is not a retry"),
-    ({"type": "retry", "attempt": 2, "delay": 0, "reason": "x"}, "retry without attempts"),
-    ({"type": "tool_result", "id": "t", "name": "n", "output": 3, "is_error": False, "duration_ms": 1}, "output not a string"),
-    ({"type": "result", **Result(model="m").to_json(), "extra": 1}, "result with an extra field"),
-    ({"type": "result", **{k: v for k, v in Result(model="m").to_json().items() if k != "usage"}}, "result without usage"),
-])
+@pytest.mark.parametrize(
+    "event, problem",
+    [
+        ({"type": "text"}, "missing text"),
+        ({"type": "text", "text": "x", "extra": 1}, "unknown field"),
+        ({"type": "nope"}, "unknown type"),
+        ({"text": "x"}, "no type"),
+        ({"type": "start", "version": 2, "model": "m", "tools": []}, "other version"),
+        ({"type": "start", "version": 1, "model": "m", "tools": []}, "start without conversation_id"),
+        (
+            {"type": "start", "version": 1, "model": "m", "tools": [], "conversation_id": "nope"},
+            "not a conversation id",
+        ),
+        ({"type": "retry", "attempt": 1, "attempts": 3, "delay": 0, "reason": "x"}, "attempt 1 is not a retry"),
+        ({"type": "retry", "attempt": 2, "delay": 0, "reason": "x"}, "retry without attempts"),
+        (
+            {"type": "tool_result", "id": "t", "name": "n", "output": 3, "is_error": False, "duration_ms": 1},
+            "output not a string",
+        ),
+        ({"type": "result", **Result(model="m").to_json(), "extra": 1}, "result with an extra field"),
+        (
+            {"type": "result", **{k: v for k, v in Result(model="m").to_json().items() if k != "usage"}},
+            "result without usage",
+        ),
+    ],
+)
 def test_event_schema_rejects(event, problem):
     assert not EVENT.is_valid(event), problem
 
@@ -190,6 +238,7 @@ def test_result_schema_rejects_the_type_field_and_bad_errors():
 
 # ---------------------------------------------------------------- real streams from the mock server
 
+
 def tool_turn(*calls, text="", **extra):
     return json.dumps({"text": text, "tool_calls": [{"name": n, "input": i} for n, i in calls], **extra})
 
@@ -198,25 +247,55 @@ def tool_turn(*calls, text="", **extra):
 SCENARIOS = {
     "text": (["hello world"], {}, 0, {"text"}, None),
     "thinking": ([json.dumps({"thinking": "Let me see.", "text": "Seen."})], {}, 0, {"thinking", "text"}, None),
-    "parallel tools": (["-t", str(SAMPLE_TOOLS), tool_turn(("calculate", {"expression": "2**10"}),
-                                                            ("get_time", {"timezone": "UTC"}))],
-                       {}, 0, {"tool_call", "tool_result"}, None),
-    "tool errors": (["-t", str(SAMPLE_TOOLS), tool_turn(("get_weather", {"location": "Paris"}),
-                                                         ("calculate", {"expression": "1/0"}),
-                                                         ("invented_tool", {}),
-                                                         ("get_time", {"zone": "bad input"}))],
-                    {}, 0, {"tool_call", "tool_result"}, None),
+    "parallel tools": (
+        ["-t", str(SAMPLE_TOOLS), tool_turn(("calculate", {"expression": "2**10"}), ("get_time", {"timezone": "UTC"}))],
+        {},
+        0,
+        {"tool_call", "tool_result"},
+        None,
+    ),
+    "tool errors": (
+        [
+            "-t",
+            str(SAMPLE_TOOLS),
+            tool_turn(
+                ("get_weather", {"location": "Paris"}),
+                ("calculate", {"expression": "1/0"}),
+                ("invented_tool", {}),
+                ("get_time", {"zone": "bad input"}),
+            ),
+        ],
+        {},
+        0,
+        {"tool_call", "tool_result"},
+        None,
+    ),
     "http error": (["hi"], {"api_key": "another-key"}, 3, set(), "authentication_error"),
-    "error event mid-stream": ([json.dumps({"text": "so far", "stream_error": {"type": "overloaded_error", "message": "Overloaded"}})],
-                               {}, 3, {"text"}, "overloaded_error"),
+    "error event mid-stream": (
+        [json.dumps({"text": "so far", "stream_error": {"type": "overloaded_error", "message": "Overloaded"}})],
+        {},
+        3,
+        {"text"},
+        "overloaded_error",
+    ),
     "truncated stream": ([json.dumps({"text": "half an answer", "truncate": True})], {}, 3, {"text"}, None),
     "connection refused": (["--base-url", "http://127.0.0.1:9", "hi"], {}, 3, set(), "connection_error"),
     "tools file missing": (["-t", "missing.yaml", "hi"], {}, 2, set(), "tools_file_error"),
-    "max turns": (["--max-turns", "1", "-t", str(SAMPLE_TOOLS), tool_turn(("calculate", {"expression": "1+1"}))],
-                  {}, 4, {"tool_call", "tool_result"}, None),
+    "max turns": (
+        ["--max-turns", "1", "-t", str(SAMPLE_TOOLS), tool_turn(("calculate", {"expression": "1+1"}))],
+        {},
+        4,
+        {"tool_call", "tool_result"},
+        None,
+    ),
     "max tokens": ([json.dumps({"text": "cut", "stop_reason": "max_tokens"})], {}, 4, {"text"}, None),
-    "refusal": ([json.dumps({"text": "No.", "stop_reason": "refusal", "stop_details": {"type": "refusal"}})],
-                {}, 4, {"text"}, None),
+    "refusal": (
+        [json.dumps({"text": "No.", "stop_reason": "refusal", "stop_details": {"type": "refusal"}})],
+        {},
+        4,
+        {"text"},
+        None,
+    ),
 }
 
 
@@ -242,27 +321,48 @@ def test_stream_validates_against_the_schema(toolchat, mock, name):
     results = [e for e in events if e["type"] == "tool_result"]
     assert sorted(c["id"] for c in calls) == sorted(r["id"] for r in results)
     assert [(c["id"], c["name"], c["input"]) for c in calls] == [
-        (c["id"], c["name"], c["input"]) for c in last["tool_calls"]]
+        (c["id"], c["name"], c["input"]) for c in last["tool_calls"]
+    ]
 
 
 def test_tool_errors_are_tool_results_with_is_error(toolchat, mock):
     run = toolchat("--stream-json", *SCENARIOS["tool errors"][0], server=mock())
     results = {e["name"]: e for e in lines_of(run.out) if e["type"] == "tool_result"}
     assert {name: r["is_error"] for name, r in results.items()} == {
-        "get_weather": True, "calculate": True, "invented_tool": True, "get_time": True}
+        "get_weather": True,
+        "calculate": True,
+        "invented_tool": True,
+        "get_time": True,
+    }
     assert "connection refused" in results["get_weather"]["output"]
 
 
 def test_events_of_a_tool_round_in_order(toolchat, mock):
-    server = mock({"turns": [
-        {"text": "Checking.", "tool_calls": [{"id": "toolu_a", "name": "calculate", "input": {"expression": "2**10"}}]},
-        {"text": "It is {result:calculate}."}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "text": "Checking.",
+                    "tool_calls": [{"id": "toolu_a", "name": "calculate", "input": {"expression": "2**10"}}],
+                },
+                {"text": "It is {result:calculate}."},
+            ]
+        }
+    )
     run = toolchat("--stream-json", "-q", "-t", str(SAMPLE_TOOLS), "What is 2**10?", server=server)
     assert (run.code, run.err) == (0, "")
     events = lines_of(run.out)
     types = [e["type"] for e in events]
     assert [t for i, t in enumerate(types) if i == 0 or types[i - 1] != t] == [
-        "start", "text", "turn", "tool_call", "tool_result", "text", "turn", "result"]
+        "start",
+        "text",
+        "turn",
+        "tool_call",
+        "tool_result",
+        "text",
+        "turn",
+        "result",
+    ]
     assert events[0]["tools"] == ["get_weather", "get_time", "calculate"]
     first_turn = next(e for e in events if e["type"] == "turn")
     assert first_turn["turn"] == 1 and first_turn["stop_reason"] == "tool_use"
@@ -270,7 +370,11 @@ def test_events_of_a_tool_round_in_order(toolchat, mock):
     [call] = [e for e in events if e["type"] == "tool_call"]
     [result] = [e for e in events if e["type"] == "tool_result"]
     assert call == {"type": "tool_call", "id": "toolu_a", "name": "calculate", "input": {"expression": "2**10"}}
-    assert {k: result[k] for k in ("id", "output", "is_error")} == {"id": "toolu_a", "output": "1024", "is_error": False}
+    assert {k: result[k] for k in ("id", "output", "is_error")} == {
+        "id": "toolu_a",
+        "output": "1024",
+        "is_error": False,
+    }
     assert events[-1]["text"] == "It is 1024."
     # The result's usage is the sum of the turns' usage.
     turns = [e for e in events if e["type"] == "turn"]
@@ -278,11 +382,18 @@ def test_events_of_a_tool_round_in_order(toolchat, mock):
 
 
 def test_result_line_equals_the_json_document_of_the_same_run(toolchat, mock):
-    script = {"turns": [
-        {"thinking": "Two tools.", "tool_calls": [
-            {"id": "toolu_a", "name": "calculate", "input": {"expression": "6*7"}},
-            {"id": "toolu_b", "name": "get_weather", "input": {"location": "Paris"}}]},
-        {"text": "{results}"}]}
+    script = {
+        "turns": [
+            {
+                "thinking": "Two tools.",
+                "tool_calls": [
+                    {"id": "toolu_a", "name": "calculate", "input": {"expression": "6*7"}},
+                    {"id": "toolu_b", "name": "get_weather", "input": {"location": "Paris"}},
+                ],
+            },
+            {"text": "{results}"},
+        ]
+    }
     args = ("-t", str(SAMPLE_TOOLS), "Go.")
     streamed = lines_of(toolchat("--stream-json", *args, server=mock(script)).out)[-1]
     document = toolchat("--json", *args, server=mock(script)).json()
@@ -301,16 +412,29 @@ def test_failure_before_the_run_is_a_start_line_then_a_result_line(toolchat, moc
     run = toolchat("--stream-json", "hi", server=server, key=None)
     assert run.code == 2 and server.requests == []
     start, result = lines_of(run.out)
-    assert start == {"type": "start", "version": 1, "model": "claude-sonnet-4-20250514", "tools": [],
-                     "conversation_id": None}  # nothing was logged
+    assert start == {
+        "type": "start",
+        "version": 1,
+        "model": "claude-sonnet-4-20250514",
+        "tools": [],
+        "conversation_id": None,
+    }  # nothing was logged
     assert result["error"]["message"].startswith("no API key") and result["turns"] == 0
     assert run.err.startswith("toolchat: error: no API key")
 
 
 def test_retries_are_retry_lines_before_the_failed_result(toolchat, mock):
     """A 529 on every attempt: `--retries 1` makes one retry line, then the failure."""
-    server = mock({"turns": [{"error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"},
-                              "headers": {"retry-after": "0"}}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"},
+                    "headers": {"retry-after": "0"},
+                }
+            ]
+        }
+    )
     run = toolchat("--stream-json", "--retries", "1", "hi", server=server)
     assert run.code == 3, run
     events = lines_of(run.out)
@@ -326,7 +450,8 @@ def test_retry_with_an_unknown_number_of_attempts():
     out = io.StringIO()
     NdjsonView(out=out, err=io.StringIO(), quiet=True).handle(Retry(2, 0.5, "rate limited (429)"))
     assert lines_of(out.getvalue()) == [
-        {"type": "retry", "attempt": 2, "attempts": None, "delay": 0.5, "reason": "rate limited (429)"}]
+        {"type": "retry", "attempt": 2, "attempts": None, "delay": 0.5, "reason": "rate limited (429)"}
+    ]
 
 
 @pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
@@ -337,8 +462,13 @@ def test_lines_arrive_while_the_model_is_still_answering(tmp_path, mock):
     server = mock({"turns": [{"raw": body, "chunks": [cut], "delay": 3}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "--stream-json", "hi"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "--stream-json", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         assert json.loads(proc.stdout.readline())["type"] == "start"
         assert json.loads(proc.stdout.readline()) == {"type": "text", "text": "first "}

@@ -49,31 +49,34 @@ from stream_strategies import LINE_ENDS, chunkings, ids, json_objects, names, sp
 
 DELIBERATE_DIFFERENCES = {
     "repeated_id_and_name": "A gateway repeats a tool call's id and name in every fragment: the SDK "
-                            "concatenates them ('call_1call_1', 'addadd'); toolchat keeps the first.",
+    "concatenates them ('call_1call_1', 'addadd'); toolchat keeps the first.",
     "truncated_stream": "A stream that ends with neither a finish_reason nor [DONE]: the SDK returns what "
-                        "it has as the final completion; toolchat fails the turn with truncated_stream.",
+    "it has as the final completion; toolchat fails the turn with truncated_stream.",
     "invalid_tool_json": "Arguments that are not JSON: the SDK keeps the string (parsing is the caller's "
-                         "job); toolchat gives input {} and records the problem so the call gets an is_error "
-                         "tool_result instead of running.",
+    "job); toolchat gives input {} and records the problem so the call gets an is_error "
+    "tool_result instead of running.",
     "every_call_at_index_0": "A gateway numbers every tool call 0 but gives each its own id: the SDK merges "
-                             "them into one call with joined ids, names and arguments; toolchat keeps the "
-                             "calls apart by their ids.",
+    "them into one call with joined ids, names and arguments; toolchat keeps the "
+    "calls apart by their ids.",
     "fragments_without_index": "Tool call fragments without `index`: the SDK raises TypeError; toolchat "
-                               "starts a call at each new id and continues the last call otherwise.",
+    "starts a call at each new id and continues the last call otherwise.",
     "both_reasoning_fields": "A delta carrying the same text in both `reasoning_content` and `reasoning`: "
-                             "the SDK keeps both fields; toolchat takes reasoning_content alone, so the "
-                             "thinking is not doubled.",
+    "the SDK keeps both fields; toolchat takes reasoning_content alone, so the "
+    "thinking is not doubled.",
     "data_after_done": "Chunks after [DONE]: the SDK stops reading at [DONE] too, so both ignore them; "
-                       "listed because toolchat also closes its blocks at [DONE] (a finish_reason is "
-                       "not required when [DONE] came).",
+    "listed because toolchat also closes its blocks at [DONE] (a finish_reason is "
+    "not required when [DONE] came).",
 }
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                      HealthCheck.function_scoped_fixture])
+SETTINGS = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 KEY = "sk-test-openai-differential"
 
 
 # ---------------------------------------------------------------- generated streams
+
 
 @dataclass
 class ChunkStream:
@@ -86,9 +89,12 @@ FINISH = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", 
 
 @st.composite
 def chunk_streams(draw):
-    base = {"id": "chatcmpl-" + draw(st.text("abc123", min_size=1, max_size=8)),
-            "object": "chat.completion.chunk", "created": 1700000000,
-            "model": draw(st.sampled_from(["gpt-x", "m"]))}
+    base = {
+        "id": "chatcmpl-" + draw(st.text("abc123", min_size=1, max_size=8)),
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": draw(st.sampled_from(["gpt-x", "m"])),
+    }
     deltas: list[dict] = []
     if draw(st.booleans()):
         deltas.append({"role": "assistant", "content": ""})
@@ -100,11 +106,16 @@ def chunk_streams(draw):
     calls = draw(st.lists(st.tuples(ids, names, json_objects), max_size=3, unique_by=lambda c: c[0]))
     blocks: list[dict] = []
     for index, (call_id, name, tool_input) in enumerate(calls):
-        raw = json.dumps(tool_input, ensure_ascii=draw(st.booleans()),
-                         separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+        raw = json.dumps(
+            tool_input, ensure_ascii=draw(st.booleans()), separators=draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+        )
         how = draw(st.sampled_from(["pieces", "one-fragment", "in-the-first"]))
-        first = {"index": index, "id": call_id, "type": "function",
-                 "function": {"name": name, "arguments": raw if how == "in-the-first" else ""}}
+        first = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": raw if how == "in-the-first" else ""},
+        }
         fragments = [first]
         if how == "one-fragment":
             fragments.append({"index": index, "function": {"arguments": raw}})
@@ -119,8 +130,8 @@ def chunk_streams(draw):
     finish = draw(st.sampled_from(sorted(FINISH)))
     usage = None
     if draw(st.booleans()):
-        prompt = draw(st.integers(0, 10 ** 6))
-        usage = {"prompt_tokens": prompt, "completion_tokens": draw(st.integers(0, 10 ** 5))}
+        prompt = draw(st.integers(0, 10**6))
+        usage = {"prompt_tokens": prompt, "completion_tokens": draw(st.integers(0, 10**5))}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if draw(st.booleans()):
             usage["prompt_tokens_details"] = {"cached_tokens": draw(st.integers(0, prompt))}
@@ -141,9 +152,16 @@ def chunk_streams(draw):
         content_blocks.append({"type": "thinking", "thinking": "".join(reasoning)})
     if "".join(content):
         content_blocks.append({"type": "text", "text": "".join(content)})
-    message = {"id": base["id"], "type": "message", "role": "assistant", "model": base["model"],
-               "content": content_blocks + blocks, "stop_reason": FINISH[finish], "stop_sequence": None,
-               "usage": mapped_usage(usage)}
+    message = {
+        "id": base["id"],
+        "type": "message",
+        "role": "assistant",
+        "model": base["model"],
+        "content": content_blocks + blocks,
+        "stop_reason": FINISH[finish],
+        "stop_sequence": None,
+        "usage": mapped_usage(usage),
+    }
     return ChunkStream(chunks, message)
 
 
@@ -157,14 +175,16 @@ def mapped_usage(usage: dict | None) -> dict:
     return out
 
 
-def encode(chunks: list, *, line_end: str = "\n", ensure_ascii: bool = False, compact: bool = True,
-           done: bool = True) -> bytes:
+def encode(
+    chunks: list, *, line_end: str = "\n", ensure_ascii: bool = False, compact: bool = True, done: bool = True
+) -> bytes:
     """Data-only SSE events, one per chunk (a str payload is sent as it is), then `data: [DONE]`."""
     separators = (",", ":") if compact else (", ", ": ")
     out = []
     for chunk in chunks:
-        payload = chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=ensure_ascii,
-                                                                  separators=separators)
+        payload = (
+            chunk if isinstance(chunk, str) else json.dumps(chunk, ensure_ascii=ensure_ascii, separators=separators)
+        )
         out.append("data: " + payload + line_end + line_end)
     if done:
         out.append("data: [DONE]" + line_end + line_end)
@@ -173,11 +193,15 @@ def encode(chunks: list, *, line_end: str = "\n", ensure_ascii: bool = False, co
 
 @st.composite
 def framings(draw):
-    return {"line_end": draw(st.sampled_from(LINE_ENDS)), "ensure_ascii": draw(st.booleans()),
-            "compact": draw(st.booleans())}
+    return {
+        "line_end": draw(st.sampled_from(LINE_ENDS)),
+        "ensure_ascii": draw(st.booleans()),
+        "compact": draw(st.booleans()),
+    }
 
 
 # ---------------------------------------------------------------- the three readers
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -194,8 +218,9 @@ def sdk(server):
 
 @pytest.fixture(scope="module")
 def transport(server):
-    t = Transport(chat_completions_url(server.url), {"authorization": f"Bearer {KEY}"},
-                  connect_timeout=5, read_timeout=20)
+    t = Transport(
+        chat_completions_url(server.url), {"authorization": f"Bearer {KEY}"}, connect_timeout=5, read_timeout=20
+    )
     yield t
     t.close()
 
@@ -209,8 +234,9 @@ def serve(server, data: bytes, chunks: list[bytes] | None = None) -> None:
 
 def sdk_completion(sdk, server, data: bytes, chunks=None):
     serve(server, data, chunks)
-    with sdk.chat.completions.stream(model="m", messages=[{"role": "user", "content": "hi"}],
-                                     stream_options={"include_usage": True}) as stream:
+    with sdk.chat.completions.stream(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream_options={"include_usage": True}
+    ) as stream:
         for _ in stream:
             pass
         # The accumulated snapshot, not get_final_completion(): that one raises for a finish_reason
@@ -231,14 +257,27 @@ def sdk_message(completion) -> dict:
         blocks.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or []:
         arguments = call["function"]["arguments"]
-        blocks.append({"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
-                       "input": json.loads(arguments) if arguments.strip() else {}})
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call["id"],
+                "name": call["function"]["name"],
+                "input": json.loads(arguments) if arguments.strip() else {},
+            }
+        )
     usage = completion.usage.model_dump() if completion.usage is not None else None
     if usage and usage.get("prompt_tokens_details") is None:
         usage.pop("prompt_tokens_details", None)
-    return {"id": completion.id, "type": "message", "role": "assistant", "model": completion.model,
-            "content": blocks, "stop_reason": FINISH.get(choice.finish_reason, choice.finish_reason),
-            "stop_sequence": None, "usage": mapped_usage(usage)}
+    return {
+        "id": completion.id,
+        "type": "message",
+        "role": "assistant",
+        "model": completion.model,
+        "content": blocks,
+        "stop_reason": FINISH.get(choice.finish_reason, choice.finish_reason),
+        "stop_sequence": None,
+        "usage": mapped_usage(usage),
+    }
 
 
 def assemble(chunks) -> tuple[dict, dict]:
@@ -251,8 +290,14 @@ def assemble(chunks) -> tuple[dict, dict]:
 
 def toolchat_http(transport, server, data: bytes, chunks=None) -> tuple[dict, dict]:
     serve(server, data, chunks)
-    reply = transport.send({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
-                            "stream_options": {"include_usage": True}})
+    reply = transport.send(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
     try:
         assert reply.kind == "sse"
         return assemble(reply.chunks())
@@ -261,6 +306,7 @@ def toolchat_http(transport, server, data: bytes, chunks=None) -> tuple[dict, di
 
 
 # ---------------------------------------------------------------- the differential property
+
 
 def check(server, sdk, transport, stream, framing, draw) -> None:
     data = encode(stream.chunks, **framing)
@@ -297,8 +343,13 @@ def fragment(index, arguments="", call_id=None, name=None) -> dict:
 
 
 def test_difference_repeated_id_and_name(server, sdk, transport):
-    data = encode([chunk({"tool_calls": [fragment(0, '{"a":', "call_1", "add")]}),
-                   chunk({"tool_calls": [fragment(0, ' 1}', "call_1", "add")]}), chunk(finish="tool_calls")])
+    data = encode(
+        [
+            chunk({"tool_calls": [fragment(0, '{"a":', "call_1", "add")]}),
+            chunk({"tool_calls": [fragment(0, " 1}", "call_1", "add")]}),
+            chunk(finish="tool_calls"),
+        ]
+    )
     call = sdk_completion(sdk, server, data).choices[0].message.tool_calls[0]
     assert (call.id, call.function.name, call.function.arguments) == ("call_1call_1", "addadd", '{"a": 1}')
     message, _ = toolchat_http(transport, server, data)
@@ -322,13 +373,20 @@ def test_difference_invalid_tool_json(server, sdk, transport):
 
 
 def test_difference_every_call_at_index_0(server, sdk, transport):
-    data = encode([chunk({"tool_calls": [fragment(0, '{"a": 1}', "call_a", "add")]}),
-                   chunk({"tool_calls": [fragment(0, '{}', "call_b", "ping")]}), chunk(finish="tool_calls")])
+    data = encode(
+        [
+            chunk({"tool_calls": [fragment(0, '{"a": 1}', "call_a", "add")]}),
+            chunk({"tool_calls": [fragment(0, "{}", "call_b", "ping")]}),
+            chunk(finish="tool_calls"),
+        ]
+    )
     calls = sdk_completion(sdk, server, data).choices[0].message.tool_calls
     assert [(c.id, c.function.name) for c in calls] == [("call_acall_b", "addping")]
     message, bad = toolchat_http(transport, server, data)
-    assert message["content"] == [{"type": "tool_use", "id": "call_a", "name": "add", "input": {"a": 1}},
-                                  {"type": "tool_use", "id": "call_b", "name": "ping", "input": {}}]
+    assert message["content"] == [
+        {"type": "tool_use", "id": "call_a", "name": "add", "input": {"a": 1}},
+        {"type": "tool_use", "id": "call_b", "name": "ping", "input": {}},
+    ]
     assert bad == {}
 
 
@@ -338,13 +396,21 @@ def test_difference_fragments_without_index(server, sdk, transport):
         del out["index"]
         return out
 
-    data = encode([chunk({"tool_calls": [bare('{"a":', "call_a", "add")]}), chunk({"tool_calls": [bare(" 2}")]}),
-                   chunk({"tool_calls": [bare("", "call_b", "ping")]}), chunk(finish="tool_calls")])
+    data = encode(
+        [
+            chunk({"tool_calls": [bare('{"a":', "call_a", "add")]}),
+            chunk({"tool_calls": [bare(" 2}")]}),
+            chunk({"tool_calls": [bare("", "call_b", "ping")]}),
+            chunk(finish="tool_calls"),
+        ]
+    )
     with pytest.raises(TypeError, match="NoneType"):  # tool_calls[None]
         sdk_completion(sdk, server, data)
     message, _ = toolchat_http(transport, server, data)
-    assert message["content"] == [{"type": "tool_use", "id": "call_a", "name": "add", "input": {"a": 2}},
-                                  {"type": "tool_use", "id": "call_b", "name": "ping", "input": {}}]
+    assert message["content"] == [
+        {"type": "tool_use", "id": "call_a", "name": "add", "input": {"a": 2}},
+        {"type": "tool_use", "id": "call_b", "name": "ping", "input": {}},
+    ]
 
 
 def test_difference_both_reasoning_fields(server, sdk, transport):
@@ -370,8 +436,10 @@ def test_every_deliberate_difference_has_its_test():
 
 def test_the_sdk_and_toolchat_agree_on_a_mid_stream_error(server, sdk, transport):
     """Not a difference: both raise on a chunk that carries `error`."""
-    data = encode([chunk({"content": "part"}), {"error": {"message": "upstream died", "type": "server_error",
-                                                          "code": None}}], done=False)
+    data = encode(
+        [chunk({"content": "part"}), {"error": {"message": "upstream died", "type": "server_error", "code": None}}],
+        done=False,
+    )
     with pytest.raises(openai.APIError, match="upstream died"):
         sdk_completion(sdk, server, data)
     with pytest.raises(APIError) as caught:
@@ -380,11 +448,17 @@ def test_the_sdk_and_toolchat_agree_on_a_mid_stream_error(server, sdk, transport
 
 
 def test_the_sdk_and_toolchat_agree_on_comments_and_crlf(server, sdk, transport):
-    data = (b": OPENROUTER PROCESSING\r\n\r\n"
-            + encode([chunk({"content": "q"}), chunk(finish="stop")], line_end="\r\n"))
-    expected = {"id": "chatcmpl-d", "type": "message", "role": "assistant", "model": "m",
-                "content": [{"type": "text", "text": "q"}], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {}}
+    data = b": OPENROUTER PROCESSING\r\n\r\n" + encode([chunk({"content": "q"}), chunk(finish="stop")], line_end="\r\n")
+    expected = {
+        "id": "chatcmpl-d",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [{"type": "text", "text": "q"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {},
+    }
     assert sdk_message(sdk_completion(sdk, server, data)) == expected
     assert toolchat_http(transport, server, data) == (expected, {})
 

@@ -50,8 +50,9 @@ def server():
 def read(server):
     """read(raw_bytes, **turn) -> (events, message, bad_input) as one turn of the chat loop reads it."""
     dialect = OpenAIDialect(server.url)
-    transport = Transport(dialect.url(server.url), dialect.headers(type("S", (), {"api_key": KEY})()),
-                          connect_timeout=5, read_timeout=20)
+    transport = Transport(
+        dialect.url(server.url), dialect.headers(type("S", (), {"api_key": KEY})()), connect_timeout=5, read_timeout=20
+    )
 
     def run(raw: bytes, **turn):
         server.script = {"model": None, "turns": [{"raw": raw, **turn}]}
@@ -84,21 +85,34 @@ def shown(events) -> str:
 
 
 def test_ids_names_and_types_repeated_in_every_fragment_are_kept_once(read):
-    raw = sse(ch({"tool_calls": [call(0, "", "call_1", "add", type="function")]}),
-              ch({"tool_calls": [call(0, '{"a": ', "call_1", "add", type="function")]}),
-              ch({"tool_calls": [call(0, "1}", "call_1", "add", type="function")]}),
-              ch({"tool_calls": [call(1, "{}", "call_2", "ping", type="function")]}),
-              ch({"tool_calls": [call(1, "", "call_2", "ping", type="function")]}), ch(finish="tool_calls"))
+    raw = sse(
+        ch({"tool_calls": [call(0, "", "call_1", "add", type="function")]}),
+        ch({"tool_calls": [call(0, '{"a": ', "call_1", "add", type="function")]}),
+        ch({"tool_calls": [call(0, "1}", "call_1", "add", type="function")]}),
+        ch({"tool_calls": [call(1, "{}", "call_2", "ping", type="function")]}),
+        ch({"tool_calls": [call(1, "", "call_2", "ping", type="function")]}),
+        ch(finish="tool_calls"),
+    )
     _, message, bad = read(raw)
-    assert message["content"] == [{"type": "tool_use", "id": "call_1", "name": "add", "input": {"a": 1}},
-                                  {"type": "tool_use", "id": "call_2", "name": "ping", "input": {}}]
+    assert message["content"] == [
+        {"type": "tool_use", "id": "call_1", "name": "add", "input": {"a": 1}},
+        {"type": "tool_use", "id": "call_2", "name": "ping", "input": {}},
+    ]
     assert (message["stop_reason"], bad) == ("tool_use", {})
 
 
 def test_arguments_in_one_fragment_and_arguments_as_an_object(read):
-    raw = sse(ch({"tool_calls": [call(0, '{"a": 1, "b": [2]}', "call_1", "add"),
-                                 {"index": 1, "id": "call_2", "function": {"name": "add", "arguments": {"a": 3}}}]},
-                 "tool_calls"))
+    raw = sse(
+        ch(
+            {
+                "tool_calls": [
+                    call(0, '{"a": 1, "b": [2]}', "call_1", "add"),
+                    {"index": 1, "id": "call_2", "function": {"name": "add", "arguments": {"a": 3}}},
+                ]
+            },
+            "tool_calls",
+        )
+    )
     _, message, _ = read(raw)
     assert [b["input"] for b in message["content"]] == [{"a": 1, "b": [2]}, {"a": 3}]
 
@@ -111,18 +125,33 @@ def test_content_after_the_finish_reason_is_kept(read):
 
 
 def test_an_empty_choices_usage_chunk_and_usage_null_on_every_other_chunk(read):
-    raw = sse(ch({"content": "x"}, usage=None), ch(finish="length", usage=None),
-              {**BASE, "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
-                                                "prompt_tokens_details": {"cached_tokens": 2}}})
+    raw = sse(
+        ch({"content": "x"}, usage=None),
+        ch(finish="length", usage=None),
+        {
+            **BASE,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 12,
+                "completion_tokens": 3,
+                "total_tokens": 15,
+                "prompt_tokens_details": {"cached_tokens": 2},
+            },
+        },
+    )
     _, message, _ = read(raw)
     assert (message["stop_reason"], message["usage"]) == (
-        "max_tokens", {"input_tokens": 10, "output_tokens": 3, "cache_read_input_tokens": 2})
+        "max_tokens",
+        {"input_tokens": 10, "output_tokens": 3, "cache_read_input_tokens": 2},
+    )
 
 
 def test_usage_sent_on_every_chunk_is_cumulative(read):
-    raw = sse(ch({"content": "a"}, usage={"prompt_tokens": 5, "completion_tokens": 1}),
-              ch({"content": "b"}, usage={"prompt_tokens": 5, "completion_tokens": 2}),
-              ch(finish="stop", usage={"prompt_tokens": 5, "completion_tokens": 3}))
+    raw = sse(
+        ch({"content": "a"}, usage={"prompt_tokens": 5, "completion_tokens": 1}),
+        ch({"content": "b"}, usage={"prompt_tokens": 5, "completion_tokens": 2}),
+        ch(finish="stop", usage={"prompt_tokens": 5, "completion_tokens": 3}),
+    )
     assert read(raw)[1]["usage"] == {"input_tokens": 5, "output_tokens": 3}
 
 
@@ -144,33 +173,62 @@ def test_done_without_a_finish_reason_is_complete_with_no_stop_reason(read):
 
 
 def test_sse_comments_event_lines_crlf_and_empty_data_lines(read):
-    raw = (b": OPENROUTER PROCESSING\r\n\r\n:ping\r\n\r\ndata:\r\n\r\n"
-           + b"event: message\r\n" + sse(ch({"content": "a"}), done=False, line_end="\r\n")
-           + b": keep-alive\n\n" + sse(ch({"content": "b"}, "stop"), line_end="\r"))
+    raw = (
+        b": OPENROUTER PROCESSING\r\n\r\n:ping\r\n\r\ndata:\r\n\r\n"
+        + b"event: message\r\n"
+        + sse(ch({"content": "a"}), done=False, line_end="\r\n")
+        + b": keep-alive\n\n"
+        + sse(ch({"content": "b"}, "stop"), line_end="\r")
+    )
     events, message, _ = read(raw, chunks="bytes")
     assert shown(events) == "ab"
     assert message["stop_reason"] == "end_turn"
 
 
 def test_a_json_body_where_a_stream_was_asked_for(read):
-    body = {"id": "chatcmpl-j", "object": "chat.completion", "model": "gpt-x", "choices": [{
-        "index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": None, "reasoning": "why",
-            "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "add", "arguments": '{"a": 4}'}}]}}],
-        "usage": {"prompt_tokens": 8, "completion_tokens": 2}}
+    body = {
+        "id": "chatcmpl-j",
+        "object": "chat.completion",
+        "model": "gpt-x",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning": "why",
+                    "tool_calls": [
+                        {"id": "call_9", "type": "function", "function": {"name": "add", "arguments": '{"a": 4}'}}
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 8, "completion_tokens": 2},
+    }
     events, message, bad = read(json.dumps(body).encode(), content_type="application/json")
     assert events[0] == ThinkingDelta("why")
-    assert message == {"id": "chatcmpl-j", "type": "message", "role": "assistant", "model": "gpt-x",
-                       "content": [{"type": "thinking", "thinking": "why"},
-                                   {"type": "tool_use", "id": "call_9", "name": "add", "input": {"a": 4}}],
-                       "stop_reason": "tool_use", "stop_sequence": None,
-                       "usage": {"input_tokens": 8, "output_tokens": 2}}
+    assert message == {
+        "id": "chatcmpl-j",
+        "type": "message",
+        "role": "assistant",
+        "model": "gpt-x",
+        "content": [
+            {"type": "thinking", "thinking": "why"},
+            {"type": "tool_use", "id": "call_9", "name": "add", "input": {"a": 4}},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 8, "output_tokens": 2},
+    }
     assert bad == {}
 
 
 def test_a_json_body_sent_as_event_stream_is_still_json(read):
-    body = {"object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop",
-                                                      "message": {"role": "assistant", "content": "plain"}}]}
+    body = {
+        "object": "chat.completion",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "plain"}}],
+    }
     _, message, _ = read(b"\n" + json.dumps(body).encode(), content_type="text/event-stream")
     assert message["content"] == [{"type": "text", "text": "plain"}]
 
@@ -179,8 +237,7 @@ def test_reasoning_from_deepseek_vllm_and_openrouter_is_thinking(read):
     raw = sse(ch({"reasoning_content": "one "}), ch({"reasoning": "two"}), ch({"content": "answer"}, "stop"))
     events, message, _ = read(raw)
     assert [type(e).__name__ for e in events[:3]] == ["ThinkingDelta", "ThinkingDelta", "TextDelta"]
-    assert message["content"][:2] == [{"type": "thinking", "thinking": "one two"},
-                                      {"type": "text", "text": "answer"}]
+    assert message["content"][:2] == [{"type": "thinking", "thinking": "one two"}, {"type": "text", "text": "answer"}]
 
 
 def test_a_refusal_is_the_text_of_a_content_filter_stop(read):
@@ -190,49 +247,77 @@ def test_a_refusal_is_the_text_of_a_content_filter_stop(read):
 
 
 def test_the_legacy_function_call_delta(read):
-    raw = sse(ch({"function_call": {"name": "add", "arguments": '{"a":'}}), ch({"function_call": {"arguments": "5}"}}),
-              ch(finish="function_call"))
+    raw = sse(
+        ch({"function_call": {"name": "add", "arguments": '{"a":'}}),
+        ch({"function_call": {"arguments": "5}"}}),
+        ch(finish="function_call"),
+    )
     _, message, _ = read(raw)
     assert message["content"] == [{"type": "tool_use", "id": "call_0", "name": "add", "input": {"a": 5}}]
     assert message["stop_reason"] == "tool_use"
 
 
 def test_every_call_numbered_zero_with_its_own_id(read):
-    raw = sse(ch({"tool_calls": [call(0, "", "call_a", "add")]}), ch({"tool_calls": [call(0, '{"a": 1}')]}),
-              ch({"tool_calls": [call(0, "", "call_b", "add")]}), ch({"tool_calls": [call(0, '{"a": 2}')]}),
-              ch(finish="tool_calls"))
+    raw = sse(
+        ch({"tool_calls": [call(0, "", "call_a", "add")]}),
+        ch({"tool_calls": [call(0, '{"a": 1}')]}),
+        ch({"tool_calls": [call(0, "", "call_b", "add")]}),
+        ch({"tool_calls": [call(0, '{"a": 2}')]}),
+        ch(finish="tool_calls"),
+    )
     _, message, _ = read(raw)
     assert [(b["id"], b["input"]) for b in message["content"]] == [("call_a", {"a": 1}), ("call_b", {"a": 2})]
 
 
 def test_bad_arguments_are_reported_for_that_call_only(read):
-    raw = sse(ch({"tool_calls": [call(0, '{"a": 1', "call_a", "add"), call(1, '{"a": 2}', "call_b", "add")]}),
-              ch(finish="tool_calls"))
+    raw = sse(
+        ch({"tool_calls": [call(0, '{"a": 1', "call_a", "add"), call(1, '{"a": 2}', "call_b", "add")]}),
+        ch(finish="tool_calls"),
+    )
     _, message, bad = read(raw)
     assert [b["input"] for b in message["content"]] == [{}, {"a": 2}]
     assert bad == {"call_a": 'the tool input was not valid JSON: {"a": 1'}
 
 
 def test_a_mid_stream_error_chunk_is_an_api_error(read):
-    raw = sse(ch({"content": "par"}), {"error": {"message": "Provider returned error", "code": 502},
-                                       "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}]})
+    raw = sse(
+        ch({"content": "par"}),
+        {
+            "error": {"message": "Provider returned error", "code": 502},
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "error"}],
+        },
+    )
     with pytest.raises(APIError) as caught:
         read(raw)
     assert (caught.value.type, caught.value.message) == ("api_error", "api_error: Provider returned error")
 
 
 def test_a_quota_error_mid_stream_is_not_retried(read):
-    raw = sse({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
-                         "code": "insufficient_quota"}}, done=False)
+    raw = sse(
+        {
+            "error": {
+                "message": "You exceeded your current quota",
+                "type": "insufficient_quota",
+                "code": "insufficient_quota",
+            }
+        },
+        done=False,
+    )
     with pytest.raises(APIError) as caught:
         read(raw)
     assert retry.spend_limited(caught.value)
 
 
 def test_an_http_error_in_openai_shape_is_typed_like_anthropics(server, read):
-    server.script = {"model": None, "turns": [{"error": {"status": 429, "type": "rate_limit_error",
-                                                         "message": "slow down"},
-                                               "headers": {"retry-after": "3"}}]}
+    server.script = {
+        "model": None,
+        "turns": [
+            {
+                "error": {"status": 429, "type": "rate_limit_error", "message": "slow down"},
+                "headers": {"retry-after": "3"},
+            }
+        ],
+    }
     dialect = OpenAIDialect(server.url)
     transport = Transport(dialect.url(server.url), {"authorization": f"Bearer {KEY}"})
     try:

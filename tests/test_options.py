@@ -22,8 +22,12 @@ def test_settings_fields_have_the_defaults_the_options_table_declares():
 def test_the_readme_option_table_lists_exactly_the_options_of_the_command():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("| option | meaning |", 1)[1].split("\n\n", 1)[0]
-    documented = set(re.findall(r"(?<![\w-])(-{1,2}[a-z][a-z-]*)", " ".join(
-        row.split("|")[1] for row in table.splitlines() if row.startswith("| `"))))
+    documented = set(
+        re.findall(
+            r"(?<![\w-])(-{1,2}[a-z][a-z-]*)",
+            " ".join(row.split("|")[1] for row in table.splitlines() if row.startswith("| `")),
+        )
+    )
     declared = {flag for option in options.for_command("ask") for flag in option.flags}
     typer_own = {"--version", "-h", "--help", "--install-completion", "--show-completion"}
     assert documented - typer_own == declared

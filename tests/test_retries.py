@@ -18,8 +18,7 @@ OK = {"text": "All good."}
 
 
 def api_error(status=None, type="api_error", message="boom", **hints):
-    error = APIError(f"HTTP {status} {type}: {message}" if status else f"{type}: {message}",
-                     type=type, status=status)
+    error = APIError(f"HTTP {status} {type}: {message}" if status else f"{type}: {message}", type=type, status=status)
     for name, value in hints.items():
         setattr(error, name, value)
     return error
@@ -43,40 +42,64 @@ def test_x_should_retry_header_overrides_the_status():
     assert not retry.retryable(api_error(529, "overloaded_error", should_retry=False))
 
 
-@pytest.mark.parametrize("error", [
-    TransportError("could not connect to h: Connection refused"),
-    TransportError("timed out connecting to h", type="timeout"),
-    StreamError("the stream ended before message_stop", type="truncated_stream"),
-    api_error(None, "overloaded_error"), api_error(None, "api_error"),
-    api_error(None, "rate_limit_error", "slow down"), api_error(None, "timeout_error"),
-], ids=["connect", "timeout", "truncated", "overloaded-event", "api-event", "rate-event", "timeout-event"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransportError("could not connect to h: Connection refused"),
+        TransportError("timed out connecting to h", type="timeout"),
+        StreamError("the stream ended before message_stop", type="truncated_stream"),
+        api_error(None, "overloaded_error"),
+        api_error(None, "api_error"),
+        api_error(None, "rate_limit_error", "slow down"),
+        api_error(None, "timeout_error"),
+    ],
+    ids=["connect", "timeout", "truncated", "overloaded-event", "api-event", "rate-event", "timeout-event"],
+)
 def test_failures_without_a_status_that_heal(error):
     assert retry.retryable(error)
 
 
-@pytest.mark.parametrize("error", [
-    TransportError("cannot send the request to h: bad header", type="request_error"),
-    StreamError("malformed stream: event data is not JSON", type="malformed_stream"),
-    api_error(None, "invalid_request_error"),
-    APIError("HTTP 200 malformed_response: expected a stream", type="malformed_response", status=200),
-], ids=["request-error", "malformed-stream", "invalid-request-event", "html-200"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransportError("cannot send the request to h: bad header", type="request_error"),
+        StreamError("malformed stream: event data is not JSON", type="malformed_stream"),
+        api_error(None, "invalid_request_error"),
+        APIError("HTTP 200 malformed_response: expected a stream", type="malformed_response", status=200),
+    ],
+    ids=["request-error", "malformed-stream", "invalid-request-event", "html-200"],
+)
 def test_failures_without_a_status_that_do_not_heal(error):
     assert not retry.retryable(error)
 
 
-@pytest.mark.parametrize("error", [
-    api_error(429, "rate_limit_error", "limit", error_code="enforced_spend_limit_reached"),
-    api_error(429, "insufficient_quota", "You exceeded your current quota"),
-    api_error(429, "rate_limit_error", "quota", error_code="insufficient_quota"),
-    api_error(429, "rate_limit_error", "Your credit balance is too low to access the API"),
-    api_error(429, "rate_limit_error", "You have reached your spend limit"),
-    api_error(429, "rate_limit_error", "Workspace spending limit reached"),
-    api_error(429, "rate_limit_error", "check your plan and billing details"),
-    api_error(402, "billing_error", "pay up"),
-    api_error(None, "rate_limit_error", "spend limit reached"),
-    api_error(429, "rate_limit_error", "limit", error_code="enforced_spend_limit_reached", should_retry=True),
-], ids=["details-code", "openai-type", "openai-code", "credit", "spend", "spending", "billing", "402",
-        "event", "beats-x-should-retry"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        api_error(429, "rate_limit_error", "limit", error_code="enforced_spend_limit_reached"),
+        api_error(429, "insufficient_quota", "You exceeded your current quota"),
+        api_error(429, "rate_limit_error", "quota", error_code="insufficient_quota"),
+        api_error(429, "rate_limit_error", "Your credit balance is too low to access the API"),
+        api_error(429, "rate_limit_error", "You have reached your spend limit"),
+        api_error(429, "rate_limit_error", "Workspace spending limit reached"),
+        api_error(429, "rate_limit_error", "check your plan and billing details"),
+        api_error(402, "billing_error", "pay up"),
+        api_error(None, "rate_limit_error", "spend limit reached"),
+        api_error(429, "rate_limit_error", "limit", error_code="enforced_spend_limit_reached", should_retry=True),
+    ],
+    ids=[
+        "details-code",
+        "openai-type",
+        "openai-code",
+        "credit",
+        "spend",
+        "spending",
+        "billing",
+        "402",
+        "event",
+        "beats-x-should-retry",
+    ],
+)
 def test_a_spend_limit_is_never_retried(error):
     assert retry.spend_limited(error)
     assert not retry.retryable(error)
@@ -104,16 +127,19 @@ def test_backoff_jitter_takes_off_up_to_a_quarter():
         assert 0.375 <= retry.backoff(1) <= 0.5
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"retry-after-ms": "1500"}, 1.5),
-    ({"Retry-After-Ms": "10"}, 0.01),
-    ({"retry-after": "3"}, 3.0),
-    ({"retry-after": "2.5"}, 2.5),
-    ({"retry-after-ms": "250", "retry-after": "30"}, 0.25),
-    ({"retry-after-ms": "soon", "retry-after": "4"}, 4.0),
-    ({"retry-after": "whenever"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"Retry-After-Ms": "10"}, 0.01),
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "2.5"}, 2.5),
+        ({"retry-after-ms": "250", "retry-after": "30"}, 0.25),
+        ({"retry-after-ms": "soon", "retry-after": "4"}, 4.0),
+        ({"retry-after": "whenever"}, None),
+        ({}, None),
+    ],
+)
 def test_server_delay_from_headers(headers, expected):
     assert retry.server_delay(headers) == expected
 
@@ -124,20 +150,37 @@ def test_server_delay_as_an_http_date():
     assert retry.server_delay({"retry-after": formatdate(now - 5, usegmt=True)}, now=now) == -5
 
 
-@pytest.mark.parametrize("headers, expected", [
-    # The exhausted limit's reset, as a Go duration.
-    ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.5s",
-      "x-ratelimit-remaining-tokens": "900", "x-ratelimit-reset-tokens": "6m0s"}, 1.5),
-    ({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1m30s",
-      "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms"}, 90.0),
-    ({"X-RateLimit-Reset-Tokens": "250ms"}, 0.25),  # no remaining-* header: the reset is the hint
-    ({"x-ratelimit-reset-requests": "1h2m3.5s"}, 3723.5),
-    ({"x-ratelimit-reset-requests": "2"}, 2.0),
-    ({"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "3s"}, None),  # not the one hit
-    ({"x-ratelimit-reset-requests": "soon"}, None),
-    ({"x-ratelimit-reset-requests": "5sx"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        # The exhausted limit's reset, as a Go duration.
+        (
+            {
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "1.5s",
+                "x-ratelimit-remaining-tokens": "900",
+                "x-ratelimit-reset-tokens": "6m0s",
+            },
+            1.5,
+        ),
+        (
+            {
+                "x-ratelimit-remaining-tokens": "0",
+                "x-ratelimit-reset-tokens": "1m30s",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "20ms",
+            },
+            90.0,
+        ),
+        ({"X-RateLimit-Reset-Tokens": "250ms"}, 0.25),  # no remaining-* header: the reset is the hint
+        ({"x-ratelimit-reset-requests": "1h2m3.5s"}, 3723.5),
+        ({"x-ratelimit-reset-requests": "2"}, 2.0),
+        ({"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "3s"}, None),  # not the one hit
+        ({"x-ratelimit-reset-requests": "soon"}, None),
+        ({"x-ratelimit-reset-requests": "5sx"}, None),
+        ({}, None),
+    ],
+)
 def test_ratelimit_delay_from_openais_headers(headers, expected):
     assert retry.ratelimit_delay(headers) == expected
 
@@ -150,7 +193,8 @@ def test_x_should_retry_header(value, expected):
 
 def test_decide_waits_what_the_server_asks_within_a_minute():
     assert retry.decide(api_error(429, "rate_limit_error", retry_after=2.0), 1, 2) == retry.Decision(
-        True, 2.0, "rate limited (429)")
+        True, 2.0, "rate limited (429)"
+    )
     assert retry.decide(api_error(529, "overloaded_error", retry_after=60.0), 1, 2).delay == 60.0
 
 
@@ -162,8 +206,7 @@ def test_decide_backs_off_when_the_server_asks_nothing_useful(asked):
 
 def test_decide_refuses_a_wait_over_a_minute_and_says_so():
     decision = retry.decide(api_error(429, "rate_limit_error", retry_after=3600.0), 1, 2)
-    assert (decision.retry, decision.note) == (
-        False, "the server asks to wait 3600 s before retrying: not retried")
+    assert (decision.retry, decision.note) == (False, "the server asks to wait 3600 s before retrying: not retried")
 
 
 def test_decide_stops_after_the_last_retry():
@@ -173,17 +216,20 @@ def test_decide_stops_after_the_last_retry():
     assert retry.decide(error, 3, 2).note == ""
 
 
-@pytest.mark.parametrize("error, words", [
-    (api_error(529, "overloaded_error"), "overloaded (529)"),
-    (api_error(429, "rate_limit_error"), "rate limited (429)"),
-    (api_error(500), "server error (500)"),
-    (api_error(502), "bad gateway (502)"),
-    (api_error(599), "server error (599)"),
-    (api_error(None, "overloaded_error"), "overloaded (error event)"),
-    (TransportError("x"), "connection failed"),
-    (TransportError("x", type="timeout"), "timed out"),
-    (StreamError("x", type="truncated_stream"), "stream cut off"),
-])
+@pytest.mark.parametrize(
+    "error, words",
+    [
+        (api_error(529, "overloaded_error"), "overloaded (529)"),
+        (api_error(429, "rate_limit_error"), "rate limited (429)"),
+        (api_error(500), "server error (500)"),
+        (api_error(502), "bad gateway (502)"),
+        (api_error(599), "server error (599)"),
+        (api_error(None, "overloaded_error"), "overloaded (error event)"),
+        (TransportError("x"), "connection failed"),
+        (TransportError("x", type="timeout"), "timed out"),
+        (StreamError("x", type="truncated_stream"), "stream cut off"),
+    ],
+)
 def test_describe(error, words):
     assert retry.describe(error) == words
 
@@ -194,17 +240,32 @@ def test_describe(error, words):
 def test_http_errors_carry_the_retry_hints(mock):
     from toolchat.transport import Transport, messages_url
 
-    server = mock({"turns": [{"error": {"status": 429, "type": "rate_limit_error", "message": "Slow down",
-                                        "details": {"error_code": "enforced_spend_limit_reached"}},
-                              "headers": {"retry-after": "7", "x-should-retry": "false"}}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "error": {
+                        "status": 429,
+                        "type": "rate_limit_error",
+                        "message": "Slow down",
+                        "details": {"error_code": "enforced_spend_limit_reached"},
+                    },
+                    "headers": {"retry-after": "7", "x-should-retry": "false"},
+                }
+            ]
+        }
+    )
     transport = Transport(messages_url(server.url), {"x-api-key": "k", "anthropic-version": "2023-06-01"})
     with pytest.raises(APIError) as caught:
-        transport.send({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
-                        "stream": True})
+        transport.send({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "stream": True})
     transport.close()
     error = caught.value
     assert (error.status, error.retry_after, error.should_retry, error.error_code) == (
-        429, 7.0, False, "enforced_spend_limit_reached")
+        429,
+        7.0,
+        False,
+        "enforced_spend_limit_reached",
+    )
     assert error.message == "HTTP 429 rate_limit_error: Slow down"
 
 
@@ -273,8 +334,12 @@ def test_a_429_waits_what_retry_after_says(mock):
 
 @pytest.mark.parametrize("api", ["anthropic", "openai"])
 def test_a_429_without_retry_after_waits_for_the_exhausted_rate_limit(mock, api):
-    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.25s",
-               "x-ratelimit-remaining-tokens": "10", "x-ratelimit-reset-tokens": "30s"}
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1.25s",
+        "x-ratelimit-remaining-tokens": "10",
+        "x-ratelimit-reset-tokens": "30s",
+    }
     server = mock({"turns": [turn_with({"error": {"status": 429}, "headers": headers})]})
     events, result = run_chat(server, "hi", api=api)
     assert retries_of(events) == [(2, 1.25, "rate limited (429)", 3)]
@@ -294,29 +359,52 @@ def test_openai_shaped_http_errors_are_typed_like_anthropics(mock, api):
     server = mock({"turns": [turn_with({"error": {"status": 500, "type": "server_error", "message": "boom"}})]})
     _, result = run_chat(server, "hi", api=api, retries=0)
     assert (result.error.type, result.error.message) == ("api_error", "HTTP 500 server_error: boom")
-    server = mock({"turns": [turn_with({"error": {"status": 429, "type": "requests", "message": "Slow",
-                                                  "code": "rate_limit_exceeded"}})]})
+    server = mock(
+        {
+            "turns": [
+                turn_with(
+                    {"error": {"status": 429, "type": "requests", "message": "Slow", "code": "rate_limit_exceeded"}}
+                )
+            ]
+        }
+    )
     _, result = run_chat(server, "hi", api=api, retries=0)
     assert (result.error.type, result.error.message) == ("rate_limit_error", "HTTP 429 requests: Slow")
 
 
 def test_a_wait_over_a_minute_is_not_retried_and_the_error_says_so(mock):
-    server = mock({"turns": [turn_with({"error": {"status": 429, "message": "Slow down"},
-                                        "headers": {"retry-after": "120"}})]})
+    server = mock(
+        {"turns": [turn_with({"error": {"status": 429, "message": "Slow down"}, "headers": {"retry-after": "120"}})]}
+    )
     events, result = run_chat(server, "hi")
     assert retries_of(events) == [] and len(server.requests) == 1
-    assert result.error.message == ("HTTP 429 rate_limit_error: Slow down "
-                                    "(the server asks to wait 120 s before retrying: not retried)")
+    assert result.error.message == (
+        "HTTP 429 rate_limit_error: Slow down (the server asks to wait 120 s before retrying: not retried)"
+    )
 
 
 def test_a_spend_limit_429_is_not_retried(mock):
-    server = mock({"turns": [turn_with({"error": {
-        "status": 429, "type": "rate_limit_error", "message": "Spend limit reached",
-        "details": {"error_code": "enforced_spend_limit_reached"}}})]})
+    server = mock(
+        {
+            "turns": [
+                turn_with(
+                    {
+                        "error": {
+                            "status": 429,
+                            "type": "rate_limit_error",
+                            "message": "Spend limit reached",
+                            "details": {"error_code": "enforced_spend_limit_reached"},
+                        }
+                    }
+                )
+            ]
+        }
+    )
     events, result = run_chat(server, "hi")
     assert retries_of(events) == [] and len(server.requests) == 1
-    assert result.error.message == ("HTTP 429 rate_limit_error: Spend limit reached "
-                                    "(a spend limit or billing problem: not retried)")
+    assert result.error.message == (
+        "HTTP 429 rate_limit_error: Spend limit reached (a spend limit or billing problem: not retried)"
+    )
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
@@ -330,24 +418,38 @@ def test_x_should_retry_false_stops_a_529_and_true_retries_a_400(mock):
     server = mock({"turns": [turn_with({"error": {"status": 529}, "headers": {"x-should-retry": "false"}})]})
     _, result = run_chat(server, "hi")
     assert (result.error.status, len(server.requests)) == (529, 1)
-    server = mock({"turns": [turn_with({"error": {"status": 400}, "headers": {"x-should-retry": "true",
-                                                                            "retry-after-ms": "1"}})]})
+    server = mock(
+        {"turns": [turn_with({"error": {"status": 400}, "headers": {"x-should-retry": "true", "retry-after-ms": "1"}})]}
+    )
     _, result = run_chat(server, "hi")
     assert (result.text, len(server.requests)) == ("All good.", 2)
 
 
-@pytest.mark.parametrize("fault, reason", [
-    ({"reset": "headers"}, "connection failed"),
-    ({"close": "headers"}, "connection failed"),
-    ({"reset": 0}, "connection failed"),
-    ({"reset": 2}, "connection failed"),  # after message_start and ping: nothing shown yet
-    ({"reset": {"bytes": 40}}, "connection failed"),
-    ({"close": 2}, "connection failed"),  # a chunked body without its last chunk
-    ({"truncate": 3}, "stream cut off"),  # a text block started, empty: nothing shown yet
-    ({"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": 1}, "overloaded (error event)"),
-    ({"error_event": {"type": "api_error", "message": "Internal"}, "at": 3}, "server error (error event)"),
-], ids=["reset-before-headers", "close-before-headers", "reset-after-headers", "reset-after-2-events",
-        "reset-mid-event", "close-after-2-events", "truncated", "overloaded-event", "api-error-event"])
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ({"reset": "headers"}, "connection failed"),
+        ({"close": "headers"}, "connection failed"),
+        ({"reset": 0}, "connection failed"),
+        ({"reset": 2}, "connection failed"),  # after message_start and ping: nothing shown yet
+        ({"reset": {"bytes": 40}}, "connection failed"),
+        ({"close": 2}, "connection failed"),  # a chunked body without its last chunk
+        ({"truncate": 3}, "stream cut off"),  # a text block started, empty: nothing shown yet
+        ({"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": 1}, "overloaded (error event)"),
+        ({"error_event": {"type": "api_error", "message": "Internal"}, "at": 3}, "server error (error event)"),
+    ],
+    ids=[
+        "reset-before-headers",
+        "close-before-headers",
+        "reset-after-headers",
+        "reset-after-2-events",
+        "reset-mid-event",
+        "close-after-2-events",
+        "truncated",
+        "overloaded-event",
+        "api-error-event",
+    ],
+)
 def test_failures_before_anything_was_shown_are_retried(mock, fault, reason):
     server = mock({"turns": [turn_with(fault)]})
     events, result = run_chat(server, "hi")
@@ -358,10 +460,16 @@ def test_failures_before_anything_was_shown_are_retried(mock, fault, reason):
     assert len(server.requests) == 2 and server.requests[0].raw == server.requests[1].raw
 
 
-@pytest.mark.parametrize("fault", [
-    {"reset": 4}, {"close": 4}, {"truncate": 4},
-    {"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": 4},
-], ids=["reset", "close", "truncated", "error-event"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"reset": 4},
+        {"close": 4},
+        {"truncate": 4},
+        {"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": 4},
+    ],
+    ids=["reset", "close", "truncated", "error-event"],
+)
 def test_failures_after_text_was_shown_are_not_retried(mock, fault):
     # Pieces: message_start, ping, content_block_start, first text delta "All ", ...
     server = mock({"turns": [turn_with(fault)]})
@@ -422,11 +530,16 @@ def test_a_stall_shorter_than_the_timeout_is_just_slow(mock):
 
 def test_a_retry_in_a_later_turn_resends_that_turn_exactly(mock, tmp_path):
     (tmp_path / "h.py").write_text("def add(a, b):\n    return a + b\n")
-    (tmp_path / "t.yaml").write_text("tools:\n  - name: add\n    input_schema: {type: object}\n"
-                                     "    handler: h.py:add\n")
+    (tmp_path / "t.yaml").write_text("tools:\n  - name: add\n    input_schema: {type: object}\n    handler: h.py:add\n")
     fault = {"error": {"status": 529}, "headers": {"retry-after-ms": "1"}}
-    server = mock({"turns": [{"tool_calls": [{"name": "add", "input": {"a": 1, "b": 2}}]},
-                             turn_with(fault, text="Sum: {result:add}")]})
+    server = mock(
+        {
+            "turns": [
+                {"tool_calls": [{"name": "add", "input": {"a": 1, "b": 2}}]},
+                turn_with(fault, text="Sum: {result:add}"),
+            ]
+        }
+    )
     events, result = run_chat(server, "hi", [tmp_path / "t.yaml"])
     assert (result.error, result.text, result.turns) == (None, "Sum: 3", 2)
     assert len(server.requests) == 3 and server.requests[1].raw == server.requests[2].raw
@@ -435,8 +548,7 @@ def test_a_retry_in_a_later_turn_resends_that_turn_exactly(mock, tmp_path):
 
 def test_a_json_answer_that_is_an_error_is_retried(mock):
     body = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-    server = mock({"turns": [{"raw": body, "content_type": "application/json",
-                              "faults": [None]}]})
+    server = mock({"turns": [{"raw": body, "content_type": "application/json", "faults": [None]}]})
     events, result = run_chat(server, "hi", retries=1)
     # The raw turn answers the same way every time: one retry, then the error.
     assert [e[2] for e in retries_of(events)] == ["overloaded (error event)"]
@@ -457,7 +569,8 @@ def test_each_retry_is_one_line_on_stderr(toolchat, mock):
     lines = run.err.splitlines()
     assert lines[0] == "toolchat: overloaded (529), retrying in 0.01 s (attempt 2 of 3)"
     assert lines[1].startswith("toolchat: connection failed, retrying in 0.") and lines[1].endswith(
-        " s (attempt 3 of 3)")
+        " s (attempt 3 of 3)"
+    )
     assert len(lines) == 2
 
 
@@ -477,14 +590,12 @@ def test_retries_flag_environment_and_config(toolchat, mock, tmp_path):
 
 
 def test_quiet_hides_the_retry_lines(toolchat, mock):
-    run = toolchat("-q", prompt_turn({"error": {"status": 529}, "headers": {"retry-after-ms": "1"}}),
-                   server=mock())
+    run = toolchat("-q", prompt_turn({"error": {"status": 529}, "headers": {"retry-after-ms": "1"}}), server=mock())
     assert (run.code, run.out, run.err) == (0, "All good.\n", "")
 
 
 def test_json_output_stays_one_document_and_retries_go_to_stderr(toolchat, mock):
-    run = toolchat("--json", prompt_turn({"error": {"status": 529}, "headers": {"retry-after-ms": "1"}}),
-                   server=mock())
+    run = toolchat("--json", prompt_turn({"error": {"status": 529}, "headers": {"retry-after-ms": "1"}}), server=mock())
     assert run.code == 0
     assert (run.json()["text"], run.json()["error"]) == ("All good.", None)
     assert run.err == "toolchat: overloaded (529), retrying in 0.001 s (attempt 2 of 3)\n"
@@ -497,10 +608,15 @@ def test_timeout_flag_retries_a_silent_server(toolchat, mock):
 
 
 def test_the_refused_wait_is_in_the_error_line(toolchat, mock):
-    run = toolchat(prompt_turn({"error": {"status": 429, "message": "Slow down"},
-                                "headers": {"retry-after": "600"}}), server=mock())
-    assert (run.code, run.err) == (3, "toolchat: error: HTTP 429 rate_limit_error: Slow down (the server "
-                                      "asks to wait 600 s before retrying: not retried)\n")
+    run = toolchat(
+        prompt_turn({"error": {"status": 429, "message": "Slow down"}, "headers": {"retry-after": "600"}}),
+        server=mock(),
+    )
+    assert (run.code, run.err) == (
+        3,
+        "toolchat: error: HTTP 429 rate_limit_error: Slow down (the server "
+        "asks to wait 600 s before retrying: not retried)\n",
+    )
 
 
 def test_a_refused_connection_is_retried_then_reported(toolchat):
@@ -511,19 +627,30 @@ def test_a_refused_connection_is_retried_then_reported(toolchat):
     assert lines[1] == "toolchat: error: could not connect to 127.0.0.1:9: Connection refused"
 
 
-@pytest.mark.parametrize("fault, line", [
-    ({"reset": "headers"}, "the connection to 127.0.0.1:PORT failed before a response: Connection reset by peer"),
-    ({"close": "headers"}, "the connection to 127.0.0.1:PORT failed before a response: "
-                           "Remote end closed connection without response"),
-    ({"reset": 5}, "the connection failed mid-response: Connection reset by peer"),
-    ({"close": 5}, "the connection failed mid-response: the server closed it before the end of the response"),
-    ({"stall": 5}, "no response from 127.0.0.1:PORT within 0.5 s"),
-    ({"stall": 5, "at": 5}, "no data from the server for 0.5 s (--timeout)"),
-], ids=["reset-before-headers", "close-before-headers", "reset-mid-stream", "close-mid-stream",
-        "silent-before-headers", "silent-mid-stream"])
+@pytest.mark.parametrize(
+    "fault, line",
+    [
+        ({"reset": "headers"}, "the connection to 127.0.0.1:PORT failed before a response: Connection reset by peer"),
+        (
+            {"close": "headers"},
+            "the connection to 127.0.0.1:PORT failed before a response: Remote end closed connection without response",
+        ),
+        ({"reset": 5}, "the connection failed mid-response: Connection reset by peer"),
+        ({"close": 5}, "the connection failed mid-response: the server closed it before the end of the response"),
+        ({"stall": 5}, "no response from 127.0.0.1:PORT within 0.5 s"),
+        ({"stall": 5, "at": 5}, "no data from the server for 0.5 s (--timeout)"),
+    ],
+    ids=[
+        "reset-before-headers",
+        "close-before-headers",
+        "reset-mid-stream",
+        "close-mid-stream",
+        "silent-before-headers",
+        "silent-mid-stream",
+    ],
+)
 def test_connection_failures_are_one_plain_line(toolchat, mock, fault, line):
     server = mock()
-    run = toolchat("--retries", "0", "--timeout", "0.5", prompt_turn(fault, text="hello there friend"),
-                   server=server)
+    run = toolchat("--retries", "0", "--timeout", "0.5", prompt_turn(fault, text="hello there friend"), server=server)
     assert run.code == 3
     assert run.err == "toolchat: error: " + line.replace("PORT", str(server.port)) + "\n"

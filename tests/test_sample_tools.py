@@ -55,8 +55,10 @@ def forecast_body(unit: str = "celsius") -> dict:
         "latitude": 37.763283,
         "longitude": -122.41286,
         "timezone": "America/Los_Angeles",
-        "current_units": {"temperature_2m": "°F" if fahrenheit else "°C",
-                          "wind_speed_10m": "mp/h" if fahrenheit else "km/h"},
+        "current_units": {
+            "temperature_2m": "°F" if fahrenheit else "°C",
+            "wind_speed_10m": "mp/h" if fahrenheit else "km/h",
+        },
         "current": {
             "time": "2026-11-25T11:00",
             "interval": 900,
@@ -111,8 +113,7 @@ class FakeOpenMeteo:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def paths(self) -> list[str]:
         return [path for path, _ in self.requests]
@@ -157,14 +158,17 @@ def test_get_weather_searches_the_name_before_the_comma_and_returns_current_cond
     }
     assert open_meteo.requests == [
         ("/v1/search", {"name": ["San Francisco"], "count": ["1"], "language": ["en"], "format": ["json"]}),
-        ("/v1/forecast", {
-            "latitude": ["37.77493"],
-            "longitude": ["-122.41942"],
-            "current": [CURRENT_FIELDS],
-            "temperature_unit": ["celsius"],
-            "wind_speed_unit": ["kmh"],
-            "timezone": ["auto"],
-        }),
+        (
+            "/v1/forecast",
+            {
+                "latitude": ["37.77493"],
+                "longitude": ["-122.41942"],
+                "current": [CURRENT_FIELDS],
+                "temperature_unit": ["celsius"],
+                "wind_speed_unit": ["kmh"],
+                "timezone": ["auto"],
+            },
+        ),
     ]
 
 
@@ -205,7 +209,10 @@ def test_get_weather_http_500_from_geocoding_is_a_clear_error(open_meteo):
 
 
 def test_get_weather_http_400_from_forecast_includes_open_meteo_reason(open_meteo):
-    open_meteo.fail["/v1/forecast"] = (400, b'{"error": true, "reason": "Latitude must be in range of -90 to 90\xc2\xb0."}')
+    open_meteo.fail["/v1/forecast"] = (
+        400,
+        b'{"error": true, "reason": "Latitude must be in range of -90 to 90\xc2\xb0."}',
+    )
 
     with pytest.raises(Exception) as info:
         get_weather("Paris")
@@ -262,10 +269,20 @@ def test_get_weather_rejects_empty_location_without_any_request(open_meteo, loca
     assert open_meteo.requests == []
 
 
-@pytest.mark.parametrize("code, words", [
-    (0, "clear sky"), (2, "partly cloudy"), (3, "overcast"), (45, "fog"), (63, "moderate rain"),
-    (75, "heavy snowfall"), (95, "thunderstorm"), (42, "unknown (WMO code 42)"), (None, "unknown"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (0, "clear sky"),
+        (2, "partly cloudy"),
+        (3, "overcast"),
+        (45, "fog"),
+        (63, "moderate rain"),
+        (75, "heavy snowfall"),
+        (95, "thunderstorm"),
+        (42, "unknown (WMO code 42)"),
+        (None, "unknown"),
+    ],
+)
 def test_weather_codes_map_to_words(code, words):
     assert describe_weather_code(code) == words
 
@@ -328,10 +345,20 @@ def test_get_time_wrong_case_suggests_the_real_name():
     assert str(info.value) == "unknown time zone 'europe/paris'; did you mean 'Europe/Paris'?"
 
 
-@pytest.mark.parametrize("name", [
-    "../etc/passwd", "/etc/passwd", "Europe/../Europe/Paris", "Europe/", "zone.tab", "tzdata.zi",
-    "Europe\\Paris", "a\x00b", "Europe/Paris ; rm -rf /",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../etc/passwd",
+        "/etc/passwd",
+        "Europe/../Europe/Paris",
+        "Europe/",
+        "zone.tab",
+        "tzdata.zi",
+        "Europe\\Paris",
+        "a\x00b",
+        "Europe/Paris ; rm -rf /",
+    ],
+)
 def test_get_time_path_like_or_malformed_zone_is_one_clear_error(name):
     with pytest.raises(ValueError) as info:
         get_time(name)
@@ -349,78 +376,84 @@ def test_get_time_very_long_name_is_not_echoed():
 # --- calculate -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("expression, result", [
-    ("2 + 2", "4"),
-    ("7 / 2", "3.5"),
-    ("4 / 2", "2"),
-    ("10 // 3", "3"),
-    ("-7 // 2", "-4"),
-    ("7 % 3", "1"),
-    ("2 ** 10", "1024"),
-    ("2 ** -1", "0.5"),
-    ("-3 ** 2", "-9"),
-    ("(1 + 2) * (3 + 4)", "21"),
-    ("+5 - -5", "10"),
-    ("0.1 + 0.2", "0.3"),
-    ("1e-20", "1e-20"),
-    ("2 ** 100", "1267650600228229401496703205376"),
-    ("sqrt(16)", "4"),
-    ("sqrt(2)", "1.4142135623731"),
-    ("sin(pi / 2)", "1"),
-    ("cos(0)", "1"),
-    ("tan(0)", "0"),
-    ("log(e)", "1"),
-    ("log(8, 2)", "3"),
-    ("exp(0)", "1"),
-    ("abs(-5)", "5"),
-    ("round(2.675, 2)", "2.67"),
-    ("round(3.5)", "4"),
-    ("floor(-2.5)", "-3"),
-    ("ceil(2.1)", "3"),
-    ("pi", "3.14159265358979"),
-    ("-0.0", "0"),
-    ("2 * (3 + 4) / sqrt(16)", "3.5"),
-])
+@pytest.mark.parametrize(
+    "expression, result",
+    [
+        ("2 + 2", "4"),
+        ("7 / 2", "3.5"),
+        ("4 / 2", "2"),
+        ("10 // 3", "3"),
+        ("-7 // 2", "-4"),
+        ("7 % 3", "1"),
+        ("2 ** 10", "1024"),
+        ("2 ** -1", "0.5"),
+        ("-3 ** 2", "-9"),
+        ("(1 + 2) * (3 + 4)", "21"),
+        ("+5 - -5", "10"),
+        ("0.1 + 0.2", "0.3"),
+        ("1e-20", "1e-20"),
+        ("2 ** 100", "1267650600228229401496703205376"),
+        ("sqrt(16)", "4"),
+        ("sqrt(2)", "1.4142135623731"),
+        ("sin(pi / 2)", "1"),
+        ("cos(0)", "1"),
+        ("tan(0)", "0"),
+        ("log(e)", "1"),
+        ("log(8, 2)", "3"),
+        ("exp(0)", "1"),
+        ("abs(-5)", "5"),
+        ("round(2.675, 2)", "2.67"),
+        ("round(3.5)", "4"),
+        ("floor(-2.5)", "-3"),
+        ("ceil(2.1)", "3"),
+        ("pi", "3.14159265358979"),
+        ("-0.0", "0"),
+        ("2 * (3 + 4) / sqrt(16)", "3.5"),
+    ],
+)
 def test_calculate_good_expressions(expression, result):
     assert calculate(expression) == result
 
 
-@pytest.mark.parametrize("expression, message", [
-    ("__import__('os')", "function '__import__' is not allowed"),
-    ("().__class__", "attribute access ('.__class__') is not allowed"),
-    ("(1).__class__", "attribute access ('.__class__') is not allowed"),
-    ("'a' * 3", "strings are not allowed"),
-    ("x", "unknown name 'x'"),
-    ("lambda: 1", "lambda expressions are not allowed"),
-    ("[i for i in (1, 2)]", "comprehensions are not allowed"),
-    ("print(1)", "function 'print' is not allowed"),
-    ("1 < 2", "comparisons are not allowed"),
-    ("True + 1", "True is not a number"),
-    ("1 << 100", "operator '<<' is not allowed"),
-    ("~1", "operator '~' is not allowed"),
-    ("2j", "complex numbers (like 2j) are not allowed"),
-    ("sin(x=1)", "sin() does not take keyword arguments"),
-    ("abs(1, 2)", "abs() takes 1 argument, got 2"),
-    ("sqrt", "'sqrt' is a function; call it like sqrt(2)"),
-    ("1 / 0", "division by zero"),
-    ("5 // 0", "division by zero"),
-    ("5 % 0", "division by zero"),
-    ("0 ** -1", "division by zero"),
-    ("9**9**9", "result is too large"),
-    ("2 ** 100000", "result is too large"),
-    ("9**999 * 9**999", "result is too large"),
-    ("10.0 ** 400", "result is too large"),
-    ("exp(1000)", "result is too large"),
-    ("1e308 * 10", "result is too large"),
-    ("round(5, -10**9)", "round() digits must be between -1000 and 1000"),
-    ("sqrt(-1)", "sqrt(-1) is undefined (math domain error)"),
-    ("log(0)", "log(0) is undefined (math domain error)"),
-    ("(-8) ** 0.5", "result is not a real number"),
-    ("-" * 200 + "1", "expression is nested too deeply"),
-    ("1 +", "invalid expression"),
-    ("", "expression is empty"),
-    ("1" * (MAX_EXPRESSION_LENGTH + 1), "expression is too long (1001 characters; the limit is 1000)"),
-])
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("__import__('os')", "function '__import__' is not allowed"),
+        ("().__class__", "attribute access ('.__class__') is not allowed"),
+        ("(1).__class__", "attribute access ('.__class__') is not allowed"),
+        ("'a' * 3", "strings are not allowed"),
+        ("x", "unknown name 'x'"),
+        ("lambda: 1", "lambda expressions are not allowed"),
+        ("[i for i in (1, 2)]", "comprehensions are not allowed"),
+        ("print(1)", "function 'print' is not allowed"),
+        ("1 < 2", "comparisons are not allowed"),
+        ("True + 1", "True is not a number"),
+        ("1 << 100", "operator '<<' is not allowed"),
+        ("~1", "operator '~' is not allowed"),
+        ("2j", "complex numbers (like 2j) are not allowed"),
+        ("sin(x=1)", "sin() does not take keyword arguments"),
+        ("abs(1, 2)", "abs() takes 1 argument, got 2"),
+        ("sqrt", "'sqrt' is a function; call it like sqrt(2)"),
+        ("1 / 0", "division by zero"),
+        ("5 // 0", "division by zero"),
+        ("5 % 0", "division by zero"),
+        ("0 ** -1", "division by zero"),
+        ("9**9**9", "result is too large"),
+        ("2 ** 100000", "result is too large"),
+        ("9**999 * 9**999", "result is too large"),
+        ("10.0 ** 400", "result is too large"),
+        ("exp(1000)", "result is too large"),
+        ("1e308 * 10", "result is too large"),
+        ("round(5, -10**9)", "round() digits must be between -1000 and 1000"),
+        ("sqrt(-1)", "sqrt(-1) is undefined (math domain error)"),
+        ("log(0)", "log(0) is undefined (math domain error)"),
+        ("(-8) ** 0.5", "result is not a real number"),
+        ("-" * 200 + "1", "expression is nested too deeply"),
+        ("1 +", "invalid expression"),
+        ("", "expression is empty"),
+        ("1" * (MAX_EXPRESSION_LENGTH + 1), "expression is too long (1001 characters; the limit is 1000)"),
+    ],
+)
 def test_calculate_rejects_with_clear_message_quickly(expression, message):
     started = time.monotonic()
     with pytest.raises(ValueError) as info:

@@ -26,14 +26,19 @@ import yaml
 import zygote
 from conftest import ROOT, SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse, zygote_path
 
-needs_jq = pytest.mark.skipif(shutil.which("jq") is None and not os.environ.get("CI"),
-                              reason="jq is not installed here (.ci/run installs it; in CI these must run)")
+needs_jq = pytest.mark.skipif(
+    shutil.which("jq") is None and not os.environ.get("CI"),
+    reason="jq is not installed here (.ci/run installs it; in CI these must run)",
+)
 
 SECTION = "## Scripting"
 SECTIONS = (SECTION, "## The conversation log")
-EXAMPLE = re.compile(r"<!-- example (?P<name>[\w-]+)\n(?P<spec>.*?)-->\s*\n"
-                     r"```sh\n(?P<script>.*?)```\s*\n"
-                     r"```output\n(?P<output>.*?)```", re.S)
+EXAMPLE = re.compile(
+    r"<!-- example (?P<name>[\w-]+)\n(?P<spec>.*?)-->\s*\n"
+    r"```sh\n(?P<script>.*?)```\s*\n"
+    r"```output\n(?P<output>.*?)```",
+    re.S,
+)
 FENCE = re.compile(r"^```(\w*)", re.M)
 SPEC_KEYS = {"mock", "files", "exit", "requests"}
 
@@ -58,7 +63,7 @@ def scripting_section(readme: str) -> str:
             continue
         start = readme.index(f"\n{title}\n")
         end = readme.find("\n## ", start + len(title) + 2)
-        parts.append(readme[start: end if end != -1 else len(readme)])
+        parts.append(readme[start : end if end != -1 else len(readme)])
     return "\n".join(parts)
 
 
@@ -84,8 +89,20 @@ def test_the_scripting_section_has_the_promised_examples():
     scripts = {e.name: e.script for e in README_EXAMPLES}
     assert len(scripts) >= 6
     together = "\n".join(scripts.values())
-    for needle in ("| jq -r .text", ".tool_calls[]", "--stream-json", "< ", "--save", "--messages",
-                   "xargs -0", "-P 4", "status=$?", " -c ", "--cid", "logs search"):
+    for needle in (
+        "| jq -r .text",
+        ".tool_calls[]",
+        "--stream-json",
+        "< ",
+        "--save",
+        "--messages",
+        "xargs -0",
+        "-P 4",
+        "status=$?",
+        " -c ",
+        "--cid",
+        "logs search",
+    ):
         assert needle in together, needle
 
 
@@ -105,7 +122,9 @@ def make_shell(tmp_path, mock, **extra_env):
     if warm is None:
         wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m toolchat "$@"\n')
     else:
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -E "{Path(zygote.__file__)}" --client "{warm}" "$@"\n')
+        wrapper.write_text(
+            f'#!/bin/sh\nexec "{sys.executable}" -S -E "{Path(zygote.__file__)}" --client "{warm}" "$@"\n'
+        )
     wrapper.chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
@@ -119,9 +138,16 @@ def make_shell(tmp_path, mock, **extra_env):
             (work / name).write_text(content)
         env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY, **extra_env)
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", example.script], cwd=work, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", example.script],
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+        )
         return proc, server
 
     return run
@@ -143,9 +169,15 @@ def test_readme_example(shell, example):
 
 # ---------------------------------------------------------------- stdout discipline
 
-CALC = json.dumps({"text": "Let me work it out.",
-                   "tool_calls": [{"name": "calculate", "input": {"expression": "6*7"}},
-                                  {"name": "get_weather", "input": {"location": "Paris"}}]})
+CALC = json.dumps(
+    {
+        "text": "Let me work it out.",
+        "tool_calls": [
+            {"name": "calculate", "input": {"expression": "6*7"}},
+            {"name": "get_weather", "input": {"location": "Paris"}},
+        ],
+    }
+)
 
 # name -> (prompt, extra args, mock options, expected exit code)
 CASES = {
@@ -153,15 +185,33 @@ CASES = {
     "parallel tools and a tool error": (CALC, ("-t", str(SAMPLE_TOOLS)), {}, 0),
     "thinking": (json.dumps({"thinking": "Let me think.", "text": "Done."}), (), {}, 0),
     "http error": ("hi", (), {"api_key": "another-key"}, 3),
-    "error event mid-stream": (json.dumps({"text": "so far", "stream_error": {"type": "overloaded_error", "message": "Overloaded"}}), (), {}, 3),
+    "error event mid-stream": (
+        json.dumps({"text": "so far", "stream_error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        (),
+        {},
+        3,
+    ),
     "truncated stream": (json.dumps({"text": "half", "truncate": True}), (), {}, 3),
     "connection refused": ("hi", ("--base-url", "http://127.0.0.1:9"), {}, 3),
     "tools file missing": ("hi", ("-t", "missing.yaml"), {}, 2),
     "max turns": (CALC, ("-t", str(SAMPLE_TOOLS), "--max-turns", "1"), {}, 4),
     "refusal": (json.dumps({"text": "No.", "stop_reason": "refusal"}), (), {}, 4),
     "unknown stop reason": (json.dumps({"text": "hm", "stop_reason": "brand_new"}), (), {}, 0),
-    "retried, then failed": ("hi", ("--retries", "1"), {"script": {"turns": [{"error": {
-        "status": 529, "type": "overloaded_error", "message": "Overloaded"}, "headers": {"retry-after": "0"}}]}}, 3),
+    "retried, then failed": (
+        "hi",
+        ("--retries", "1"),
+        {
+            "script": {
+                "turns": [
+                    {
+                        "error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"},
+                        "headers": {"retry-after": "0"},
+                    }
+                ]
+            }
+        },
+        3,
+    ),
     "debug": ("hi", ("--debug",), {}, 0),
     "save to a missing folder": ("hi", ("--save", "no/such/dir/chat.json"), {}, 2),
 }
@@ -212,8 +262,10 @@ def test_piped_plain_stdout_is_only_the_answer(toolchat, mock, name):
 
 def test_piped_plain_stdout_is_exactly_the_answer_text(toolchat, mock):
     run = run_case(toolchat, mock, "parallel tools and a tool error", ())
-    assert run.out == ("Let me work it out.\n\ncalculate: 42\nget_weather: error: WeatherError: "
-                       "could not reach Open-Meteo (connection refused)\n")
+    assert run.out == (
+        "Let me work it out.\n\ncalculate: 42\nget_weather: error: WeatherError: "
+        "could not reach Open-Meteo (connection refused)\n"
+    )
 
 
 @pytest.mark.parametrize("mode", [(), ("--json",), ("--stream-json",)], ids=["plain", "json", "stream-json"])
@@ -227,8 +279,9 @@ def test_quiet_leaves_stderr_empty_on_success(toolchat, mock, mode):
 def test_quiet_still_reports_errors_on_stderr(toolchat, mock, mode):
     run = toolchat("-q", *mode, "hi", server=mock(api_key="another-key"))
     assert run.code == 3
-    assert run.err == ("toolchat: error: HTTP 401 authentication_error: invalid x-api-key "
-                       "(check the API key and --auth-style)\n")
+    assert run.err == (
+        "toolchat: error: HTTP 401 authentication_error: invalid x-api-key (check the API key and --auth-style)\n"
+    )
 
 
 def test_without_quiet_tool_traces_go_to_stderr_in_json_modes(toolchat, mock):
@@ -249,8 +302,13 @@ def test_sigint_with_json_modes_leaves_pure_stdout(tmp_path, mock):
     shown_end = body.index("\n\n", body.index('"text_delta"')) + 2
     server = mock({"turns": [{"raw": body, "chunks": [shown_end], "delay": 20, "framing": "close"}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "--stream-json", "hi"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "--stream-json", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         lines = [proc.stdout.readline(), proc.stdout.readline()]
         assert json.loads(lines[1]) == {"type": "text", "text": "shown\n"}

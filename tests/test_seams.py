@@ -63,7 +63,7 @@ class FakeTransport:
 
 def chopped(text: str, size: int) -> list[bytes]:
     data = text.encode("utf-8")
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 class Pictures(ToolSource):
@@ -76,17 +76,23 @@ class Pictures(ToolSource):
 
     def tools(self) -> list[ToolSpec]:
         schema = {"type": "object", "properties": {"what": {"type": "string"}}, "required": ["what"]}
-        return [ToolSpec("snap", "Take a picture", schema, source="fake:camera"),
-                ToolSpec("slow", "Never done", {"type": "object"}, source="fake:camera", timeout=0.2),
-                ToolSpec("guarded", "Asks first", {"type": "object"}, source="fake:camera", confirm=True)]
+        return [
+            ToolSpec("snap", "Take a picture", schema, source="fake:camera"),
+            ToolSpec("slow", "Never done", {"type": "object"}, source="fake:camera", timeout=0.2),
+            ToolSpec("guarded", "Asks first", {"type": "object"}, source="fake:camera", confirm=True),
+        ]
 
     def call(self, name: str, input: dict, timeout: float) -> ToolOutput:
         self.calls.append((name, input))
         if name == "slow":
             time.sleep(30)
         if name == "snap":
-            return ToolOutput([{"type": "text", "text": f"a picture of {input['what']}"},
-                               ToolOutput.of_image("iVBORw0KGgo=", "image/png").content[0]])
+            return ToolOutput(
+                [
+                    {"type": "text", "text": f"a picture of {input['what']}"},
+                    ToolOutput.of_image("iVBORw0KGgo=", "image/png").content[0],
+                ]
+            )
         return ToolOutput.of_text("ok")
 
 
@@ -99,13 +105,18 @@ def test_chat_runs_over_byte_chunks_through_the_dialect_with_no_http():
     assert isinstance(events[-1], Finished)
     result = events[-1].result
     assert (result.text, result.stop_reason, result.error, result.exit_code) == ("Hello, wörld!", "end_turn", None, 0)
-    assert transport.bodies == [{"model": "m", "max_tokens": 4096, "stream": True,
-                                 "messages": [{"role": "user", "content": "hi"}]}]
+    assert transport.bodies == [
+        {"model": "m", "max_tokens": 4096, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    ]
 
 
 def test_a_fake_tool_source_answers_with_text_and_image_blocks():
-    tool_turn = sse(*message_events({"type": "tool_use", "id": "toolu_1", "name": "snap",
-                                     "json": ['{"what": ', '"a cat"}']}, stop_reason="tool_use"))
+    tool_turn = sse(
+        *message_events(
+            {"type": "tool_use", "id": "toolu_1", "name": "snap", "json": ['{"what": ', '"a cat"}']},
+            stop_reason="tool_use",
+        )
+    )
     final = sse(*message_events({"type": "text", "text": "A cat."}))
     source = Pictures()
     transport = FakeTransport(chopped(tool_turn, 5), chopped(final, 11))
@@ -115,10 +126,19 @@ def test_a_fake_tool_source_answers_with_text_and_image_blocks():
     assert source.calls == [("snap", {"what": "a cat"})]
     assert [t["name"] for t in transport.bodies[0]["tools"]] == ["snap", "slow", "guarded"]
     # The image goes back to the model as a content block; people see its text and a placeholder.
-    assert transport.bodies[1]["messages"][2] == {"role": "user", "content": [{
-        "type": "tool_result", "tool_use_id": "toolu_1", "content": [
-            {"type": "text", "text": "a picture of a cat"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]}
+    assert transport.bodies[1]["messages"][2] == {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_1",
+                "content": [
+                    {"type": "text", "text": "a picture of a cat"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                ],
+            }
+        ],
+    }
     [call] = events[-1].result.tool_calls
     assert (call.output, call.is_error, call.source) == ("a picture of a cat\n[image/png]", False, "fake:camera")
     assert events[-1].result.text == "A cat."
@@ -133,14 +153,24 @@ def test_the_runner_applies_every_policy_to_any_source():
 
     runner = ToolRunner([Pictures()], deny=["slow"], approve=approve, output_cap=10)
     assert runner.names() == ["snap", "guarded"]  # denied: not offered
-    results = {r.id: r for r in runner.run([
-        Call("1", "snap", {"what": "a very long cat"}), Call("2", "slow", {}), Call("3", "guarded", {}),
-        Call("4", "snap", {"what": 3}), Call("5", "nope", {})])}
+    results = {
+        r.id: r
+        for r in runner.run(
+            [
+                Call("1", "snap", {"what": "a very long cat"}),
+                Call("2", "slow", {}),
+                Call("3", "guarded", {}),
+                Call("4", "snap", {"what": 3}),
+                Call("5", "nope", {}),
+            ]
+        )
+    }
     assert asked == ["guarded"]
     # The cap counts the text of all blocks; the image is kept.
     assert results["1"].content == [
         {"type": "text", "text": "a picture \n[output cut: 28 characters, only the first 10 sent]"},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+    ]
     assert results["2"].output == "not run: tool 'slow' is denied by the user (--deny-tool)"
     assert results["3"].output == "not run: the user declined"
     assert results["4"].output == "invalid input: what: 3 is not of type 'string'"
@@ -148,10 +178,11 @@ def test_the_runner_applies_every_policy_to_any_source():
     assert [results[i].is_error for i in "12345"] == [False, True, True, True, True]
 
     one_at_a_time = ToolRunner([Pictures()], parallel=False, yes=True)
-    first, second = sorted(one_at_a_time.run([Call("a", "guarded", {}), Call("b", "guarded", {})]),
-                           key=lambda r: r.id)
-    assert (first.output, second.output) == ("ok", "not run: at most one tool call per turn (--no-parallel); "
-                                                   "call the tools one at a time")
+    first, second = sorted(one_at_a_time.run([Call("a", "guarded", {}), Call("b", "guarded", {})]), key=lambda r: r.id)
+    assert (first.output, second.output) == (
+        "ok",
+        "not run: at most one tool call per turn (--no-parallel); call the tools one at a time",
+    )
 
 
 def test_a_source_call_that_overruns_its_timeout_is_reported_as_timed_out():
@@ -206,8 +237,10 @@ TOOLS = """tools:
     handler: h.py:add
 """
 
-PROBE = ("import sys; from toolchat.toolsources.yaml import YamlSource; YamlSource([sys.argv[1]]); "
-         "print('jsonschema' in sys.modules)")
+PROBE = (
+    "import sys; from toolchat.toolsources.yaml import YamlSource; YamlSource([sys.argv[1]]); "
+    "print('jsonschema' in sys.modules)"
+)
 
 
 def test_schemas_of_an_unchanged_tools_file_are_checked_once(tmp_path):
@@ -217,8 +250,9 @@ def test_schemas_of_an_unchanged_tools_file_are_checked_once(tmp_path):
     env = clean_env(tmp_path)
 
     def checked() -> bool:
-        proc = subprocess.run([sys.executable, "-c", PROBE, str(tools)], env=env, capture_output=True,
-                              text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, str(tools)], env=env, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip() == "True"  # jsonschema imported: the schemas were checked
 
@@ -252,9 +286,26 @@ SCHEMAS = [
     {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}}},
     {"type": "object", "$schema": "http://json-schema.org/draft-04/schema#", "properties": {"i": {"type": "integer"}}},
 ]
-INPUTS = [{}, {"a": 1, "b": 2}, {"a": 1.0, "b": 2}, {"a": True, "b": 2}, {"a": "1", "b": 2}, {"s": "x"},
-          {"s": "z"}, {"s": 1}, {"t": 1}, {"n": 1}, {"n": 1.5}, {"n": False}, {"f": 0}, {"z": None},
-          {"z": 0}, {"n": 2}, {"i": 1.0}, {"i": 2}]
+INPUTS = [
+    {},
+    {"a": 1, "b": 2},
+    {"a": 1.0, "b": 2},
+    {"a": True, "b": 2},
+    {"a": "1", "b": 2},
+    {"s": "x"},
+    {"s": "z"},
+    {"s": 1},
+    {"t": 1},
+    {"n": 1},
+    {"n": 1.5},
+    {"n": False},
+    {"f": 0},
+    {"z": None},
+    {"z": 0},
+    {"n": 2},
+    {"i": 1.0},
+    {"i": 2},
+]
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)
@@ -302,8 +353,7 @@ def test_every_module_imports_and_none_takes_part_in_an_import_circle():
     for name in modules:
         if name != "toolchat.__main__":  # that one runs the command line
             importlib.import_module(name)
-    graph = {name: {m for m in _module_imports(path) if m in modules and m != name}
-             for name, path in modules.items()}
+    graph = {name: {m for m in _module_imports(path) if m in modules and m != name} for name, path in modules.items()}
     # A package's __init__ importing nothing is the rule here, so edges into packages are real.
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -313,7 +363,7 @@ def test_every_module_imports_and_none_takes_part_in_an_import_circle():
         stack.append(name)
         for child in sorted(graph[name]):
             if state.get(child) == 1:
-                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(child):] + [child]))
+                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(child) :] + [child]))
             if child not in state:
                 visit(child)
         stack.pop()
@@ -330,12 +380,15 @@ def test_the_readme_layout_names_every_module_of_the_package_and_nothing_else():
     named = set(re.findall(r"[\w]+\.py|[\w]+/", block))
     top = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     packages = {p.name + "/" for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    inside = {p.name for folder in ("dialects", "toolsources", "sinks") for p in (PACKAGE / folder).glob("*.py")
-              if p.name != "__init__.py"}
+    inside = {
+        p.name
+        for folder in ("dialects", "toolsources", "sinks")
+        for p in (PACKAGE / folder).glob("*.py")
+        if p.name != "__init__.py"
+    }
     assert top | packages <= named
     assert inside <= named
-    assert {n for n in named if n.endswith(".py")} <= top | inside | {
-        p.name for p in (PACKAGE / "views").glob("*.py")}
+    assert {n for n in named if n.endswith(".py")} <= top | inside | {p.name for p in (PACKAGE / "views").glob("*.py")}
 
 
 class _Flushes(io.StringIO):
@@ -354,8 +407,8 @@ def _text_reads(pieces: list[str], per_read: int = 1) -> list[bytes]:
     (the first read also holds the starts, the last one the ends)."""
     body = sse(*message_events({"type": "text", "text": "".join(pieces), "pieces": pieces})).encode()
     events = [e + b"\n\n" for e in body.split(b"\n\n")[:-1]]
-    head, deltas, tail = events[:3], events[3:3 + len(pieces)], events[3 + len(pieces):]
-    reads = [b"".join(deltas[i:i + per_read]) for i in range(0, len(deltas), per_read)]
+    head, deltas, tail = events[:3], events[3 : 3 + len(pieces)], events[3 + len(pieces) :]
+    reads = [b"".join(deltas[i : i + per_read]) for i in range(0, len(deltas), per_read)]
     return [b"".join(head) + reads[0], *reads[1:-1], reads[-1] + b"".join(tail)]
 
 

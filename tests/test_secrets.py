@@ -19,17 +19,26 @@ STYLES = [
     pytest.param({"TOOLCHAT_API_KEY": TEST_KEY}, ["--auth-style", "bearer"], "authorization", id="bearer"),
     pytest.param({"ANTHROPIC_API_KEY": TEST_KEY}, [], "x-api-key", id="ANTHROPIC_API_KEY"),
     pytest.param({"ANTHROPIC_AUTH_TOKEN": TEST_KEY}, [], "authorization", id="ANTHROPIC_AUTH_TOKEN"),
-    pytest.param({"TOOLCHAT_API_KEY": "placeholder-key"}, ["--header", f"Authorization: Bearer {TEST_KEY}"],
-                 "authorization", id="header-authorization"),
-    pytest.param({"TOOLCHAT_API_KEY": "placeholder-key"}, ["--header", f"x-api-key: {TEST_KEY}"],
-                 "x-api-key", id="header-x-api-key"),
+    pytest.param(
+        {"TOOLCHAT_API_KEY": "placeholder-key"},
+        ["--header", f"Authorization: Bearer {TEST_KEY}"],
+        "authorization",
+        id="header-authorization",
+    ),
+    pytest.param(
+        {"TOOLCHAT_API_KEY": "placeholder-key"},
+        ["--header", f"x-api-key: {TEST_KEY}"],
+        "x-api-key",
+        id="header-x-api-key",
+    ),
 ]
 
 
 def echoed_key_error():
     """A gateway error body that quotes the key back (some do)."""
-    return json.dumps({"type": "error", "error": {"type": "authentication_error",
-                                                  "message": f"key {TEST_KEY} is not valid"}})
+    return json.dumps(
+        {"type": "error", "error": {"type": "authentication_error", "message": f"key {TEST_KEY} is not valid"}}
+    )
 
 
 @pytest.mark.parametrize("env, flags, header", STYLES)
@@ -73,8 +82,9 @@ def test_a_key_echoed_in_an_http_error_body_is_redacted(toolchat, mock, tmp_path
     server = mock({"turns": [{"raw": echoed_key_error(), "status": 401, "content_type": "application/json"}]})
     run = toolchat(*debug, "--json", "--save", "chat.json", "hi", server=server)
     assert run.code == 3
-    assert run.json()["error"]["message"] == ("HTTP 401 authentication_error: key [redacted] is not valid "
-                                              "(check the API key and --auth-style)")
+    assert run.json()["error"]["message"] == (
+        "HTTP 401 authentication_error: key [redacted] is not valid (check the API key and --auth-style)"
+    )
     assert "toolchat: error: HTTP 401 authentication_error: key [redacted] is not valid" in run.err
     assert_no_secret(run.out, run.err, (tmp_path / "chat.json").read_text())
 
@@ -87,8 +97,11 @@ def test_a_key_echoed_in_an_error_event_is_redacted(toolchat, mock):
     assert "toolchat: error: invalid_request_error: bad key [redacted]" in run.err
 
 
-@pytest.mark.parametrize("key", [TEST_KEY + "\nsecond-line", "prefix\n" + TEST_KEY, TEST_KEY + "\u2019"],
-                         ids=["newline-after", "newline-before", "not-latin-1"])
+@pytest.mark.parametrize(
+    "key",
+    [TEST_KEY + "\nsecond-line", "prefix\n" + TEST_KEY, TEST_KEY + "\u2019"],
+    ids=["newline-after", "newline-before", "not-latin-1"],
+)
 @pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
 def test_a_key_http_cannot_carry_fails_in_one_line_without_showing_it(toolchat, mock, key, debug):
     run = toolchat(*debug, "hi", server=mock(), key=key)
@@ -128,7 +141,8 @@ def test_no_part_of_a_long_key_http_cannot_carry_is_shown(toolchat, mock, prefix
     assert prefix[:20] not in run.out + run.err
     assert run.err.splitlines()[-1] == (
         f"toolchat: error: cannot send the request to 127.0.0.1:{run_port(run)}: a header value has "
-        "characters HTTP headers cannot carry; check the API key and --header values")
+        "characters HTTP headers cannot carry; check the API key and --header values"
+    )
 
 
 def run_port(run) -> str:

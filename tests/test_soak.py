@@ -29,8 +29,16 @@ RUNS = int(os.environ.get("TOOLCHAT_SOAK_RUNS", "300"))
 SEED = int(os.environ.get("TOOLCHAT_SOAK_SEED", "20240611"))
 WORKERS = 4
 RUN_BOUND = 20.0  # seconds one run may take, start to exit, on a loaded 2-core machine
-FAULTS = ("none", "overloaded", "rate_limited", "reset_before_first_byte", "cut_after_text",
-          "error_event", "invalid_request", "tool_turn")
+FAULTS = (
+    "none",
+    "overloaded",
+    "rate_limited",
+    "reset_before_first_byte",
+    "cut_after_text",
+    "error_event",
+    "invalid_request",
+    "tool_turn",
+)
 
 TOOLS = """
 tools:
@@ -71,13 +79,15 @@ def plan(number: int, rng: random.Random) -> Plan:
         return Plan(number, fault, {"turns": [{**turn, "faults": faults}]}, 0, text + "\n", times + 1, times)
     if fault == "reset_before_first_byte":
         where = rng.choice(["headers", 0, 1, 2, 3])  # nothing of the turn shown in any of them
-        return Plan(number, fault, {"turns": [{**turn, "faults": [{"reset": where}]}]}, 0, text + "\n", 2, 1,
-                    {"where": where})
+        return Plan(
+            number, fault, {"turns": [{**turn, "faults": [{"reset": where}]}]}, 0, text + "\n", 2, 1, {"where": where}
+        )
     if fault == "cut_after_text":
         where = rng.randint(FIRST_SHOWN, FIRST_SHOWN + words - 1)
         shown = "".join(text.split(" ")[i] + " " for i in range(where - FIRST_SHOWN + 1))
-        return Plan(number, fault, {"turns": [{**turn, "faults": [{"reset": where}]}]}, 3, shown, 1, 0,
-                    {"where": where})
+        return Plan(
+            number, fault, {"turns": [{**turn, "faults": [{"reset": where}]}]}, 3, shown, 1, 0, {"where": where}
+        )
     if fault == "error_event":
         where = rng.randint(1, FIRST_SHOWN + 2)
         event = {"error_event": {"type": "overloaded_error", "message": "Overloaded"}, "at": where}
@@ -96,8 +106,9 @@ def plan(number: int, rng: random.Random) -> Plan:
     if retried:
         second["faults"] = [{"error": {"status": 529}, "headers": {"retry-after-ms": "5"}}]
     script = {"turns": [{"text": "Adding.", "tool_calls": [{"name": "add", "input": {"a": a, "b": b}}]}, second]}
-    return Plan(number, fault, script, 0, f"Adding.\n\nRun {number}: {a} + {b} = {a + b}.\n",
-                3 if retried else 2, int(retried))
+    return Plan(
+        number, fault, script, 0, f"Adding.\n\nRun {number}: {a} + {b} = {a + b}.\n", 3 if retried else 2, int(retried)
+    )
 
 
 def play(item: Plan, tmp_path) -> list[str]:
@@ -108,9 +119,15 @@ def play(item: Plan, tmp_path) -> list[str]:
         started = time.monotonic()
         try:
             tools = ["-t", "tools.yaml"] if item.fault == "tool_turn" else []
-            proc = subprocess.run([sys.executable, "-m", "toolchat", *tools, f"go {item.number}"],
-                                  capture_output=True, text=True, env=env, cwd=tmp_path,
-                                  stdin=subprocess.DEVNULL, timeout=RUN_BOUND + 10)
+            proc = subprocess.run(
+                [sys.executable, "-m", "toolchat", *tools, f"go {item.number}"],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                timeout=RUN_BOUND + 10,
+            )
         except subprocess.TimeoutExpired:
             return [f"did not end within {RUN_BOUND + 10:.0f} s"]
         elapsed = time.monotonic() - started
@@ -125,7 +142,7 @@ def play(item: Plan, tmp_path) -> list[str]:
             problems.append(f"stdout {proc.stdout!r} does not keep what was shown, {item.answer!r}")
         if len(server.requests) != item.requests:
             problems.append(f"{len(server.requests)} requests, expected {item.requests}")
-        if len({r.raw for r in server.requests[-(item.retries + 1):]}) != 1:
+        if len({r.raw for r in server.requests[-(item.retries + 1) :]}) != 1:
             problems.append("a retry sent a different body")
         retry_lines = [line for line in proc.stderr.splitlines() if ", retrying in " in line]
         if len(retry_lines) != item.retries:
@@ -153,11 +170,16 @@ def test_soak_300_runs_with_random_faults(tmp_path):
         outcomes = list(pool.map(lambda item: (item, play(item, tmp_path)), plans))
     elapsed, cpu = time.monotonic() - started, _children_cpu() - cpu
     mix = {name: sum(1 for p in plans if p.fault == name) for name in FAULTS}
-    TIMINGS.append(f"soak: {RUNS} runs, {WORKERS} at a time, seed {SEED}: {elapsed:.1f} s wall, "
-                   f"{cpu:.1f} s CPU in toolchat processes, load average {os.getloadavg()[0]:.1f} "
-                   f"({json.dumps(mix)})")
-    failures = [f"run {item.number} ({item.fault} {item.notes}, seed {SEED}): " + "; ".join(problems)
-                for item, problems in outcomes if problems]
+    TIMINGS.append(
+        f"soak: {RUNS} runs, {WORKERS} at a time, seed {SEED}: {elapsed:.1f} s wall, "
+        f"{cpu:.1f} s CPU in toolchat processes, load average {os.getloadavg()[0]:.1f} "
+        f"({json.dumps(mix)})"
+    )
+    failures = [
+        f"run {item.number} ({item.fault} {item.notes}, seed {SEED}): " + "; ".join(problems)
+        for item, problems in outcomes
+        if problems
+    ]
     assert not failures, f"{len(failures)} of {RUNS} runs went wrong:\n" + "\n".join(failures[:20])
     # Every kind of fault was exercised.
     assert all(mix.values()), mix

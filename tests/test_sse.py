@@ -22,7 +22,9 @@ def test_crlf_split_between_chunks_is_one_line_end():
 
 def test_bare_cr_line_ends():
     assert decode(b"event: a\rdata: 1\r\revent: b\rdata: 2\r\r") == [
-        ServerSentEvent("a", "1"), ServerSentEvent("b", "2")]
+        ServerSentEvent("a", "1"),
+        ServerSentEvent("b", "2"),
+    ]
 
 
 def test_comment_lines_are_ignored():
@@ -43,10 +45,10 @@ def test_u2028_inside_data_does_not_split_the_line():
 
 
 def test_utf8_character_split_across_chunks():
-    raw = "data: caf\u00e9 \U0001F600\n\n".encode()
+    raw = "data: caf\u00e9 \U0001f600\n\n".encode()
     cut = raw.index(b"\xc3") + 1
     emoji = raw.index(b"\xf0") + 2
-    assert decode(raw[:cut], raw[cut:emoji], raw[emoji:]) == [ServerSentEvent("", "caf\u00e9 \U0001F600")]
+    assert decode(raw[:cut], raw[cut:emoji], raw[emoji:]) == [ServerSentEvent("", "caf\u00e9 \U0001f600")]
 
 
 def test_last_event_without_its_blank_line_is_dispatched_at_end():
@@ -57,7 +59,7 @@ def test_last_event_without_its_blank_line_is_dispatched_at_end():
 def test_every_one_byte_chunking_gives_the_same_events():
     raw = b"event: x\r\ndata: 1\r\n\r\n: c\rdata: \xe2\x80\xa8\n\nevent: y\ndata: 2"
     whole = decode(raw)
-    assert decode(*[raw[i:i + 1] for i in range(len(raw))]) == whole
+    assert decode(*[raw[i : i + 1] for i in range(len(raw))]) == whole
     assert whole == [ServerSentEvent("x", "1"), ServerSentEvent("", "\u2028"), ServerSentEvent("y", "2")]
 
 
@@ -75,14 +77,28 @@ def test_id_and_retry_fields():
 
 def test_pieces_of_whole_events_decode_as_the_same_bytes_fed_one_at_a_time():
     # The fast path (a piece that ends at a blank line) against the line-by-line path.
-    pieces = [b"event: a\ndata: 1\n\n", b"id: 7\nevent: b\ndata: 2\n\n", b"event: c\ndata: 3\n\n",
-              b": comment\n\nretry: 50\ndata: x\ndata: y\n\n\n\n", b"event: d\ndata: {\"k\": \"\xc3\xa9\"}\n\n",
-              b"event:e\ndata:5\n\n", b"data: only\n\nevent: f\ndata: 6\n\n", b"event: g\n\n"]
+    pieces = [
+        b"event: a\ndata: 1\n\n",
+        b"id: 7\nevent: b\ndata: 2\n\n",
+        b"event: c\ndata: 3\n\n",
+        b": comment\n\nretry: 50\ndata: x\ndata: y\n\n\n\n",
+        b'event: d\ndata: {"k": "\xc3\xa9"}\n\n',
+        b"event:e\ndata:5\n\n",
+        b"data: only\n\nevent: f\ndata: 6\n\n",
+        b"event: g\n\n",
+    ]
     decoder = SSEDecoder()
     fast = [event for piece in pieces for event in decoder.feed(piece)] + decoder.flush()
     slow = decode(*[bytes([b]) for b in b"".join(pieces)])
     assert fast == slow
     assert [(e.event, e.data, e.id, e.retry) for e in fast] == [
-        ("a", "1", None, None), ("b", "2", "7", None), ("c", "3", "7", None), ("", "x\ny", "7", 50),
-        ("d", '{"k": "é"}', "7", None), ("e", "5", "7", None), ("", "only", "7", None),
-        ("f", "6", "7", None), ("g", "", "7", None)]
+        ("a", "1", None, None),
+        ("b", "2", "7", None),
+        ("c", "3", "7", None),
+        ("", "x\ny", "7", 50),
+        ("d", '{"k": "é"}', "7", None),
+        ("e", "5", "7", None),
+        ("", "only", "7", None),
+        ("f", "6", "7", None),
+        ("g", "", "7", None),
+    ]

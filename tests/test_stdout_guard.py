@@ -8,7 +8,7 @@ import sys
 
 from conftest import TEST_KEY, clean_env
 
-NOISY = '''\
+NOISY = """\
 import os, subprocess, sys, threading, warnings
 
 print("IMPORT-TIME PRINT")
@@ -26,7 +26,7 @@ def noisy(n):
     thread.start()
     thread.join()
     return f"done {n}"
-'''
+"""
 
 TOOLS = """\
 tools:
@@ -37,16 +37,29 @@ tools:
 """
 
 # One turn with three parallel calls of the noisy tool, then an answer quoting their results.
-SCRIPT = {"turns": [
-    {"text": "Calling three tools.", "tool_calls": [
-        {"name": "noisy", "input": {"n": 1}},
-        {"name": "noisy", "input": {"n": 2}},
-        {"name": "noisy", "input": {"n": 3}}]},
-    {"text": "All done.\n{results}"},
-]}
+SCRIPT = {
+    "turns": [
+        {
+            "text": "Calling three tools.",
+            "tool_calls": [
+                {"name": "noisy", "input": {"n": 1}},
+                {"name": "noisy", "input": {"n": 2}},
+                {"name": "noisy", "input": {"n": 3}},
+            ],
+        },
+        {"text": "All done.\n{results}"},
+    ]
+}
 
-MARKS = ["HANDLER PRINT", "DIRECT WRITE", "BUFFER WRITE", "FD1 WRITE", "SUBPROCESS ECHO",
-         "LIBRARY WARNING", "THREAD PRINT"]
+MARKS = [
+    "HANDLER PRINT",
+    "DIRECT WRITE",
+    "BUFFER WRITE",
+    "FD1 WRITE",
+    "SUBPROCESS ECHO",
+    "LIBRARY WARNING",
+    "THREAD PRINT",
+]
 
 
 def setup(tmp_path):
@@ -56,8 +69,9 @@ def setup(tmp_path):
 
 def run_shell(command: str, tmp_path, server) -> subprocess.CompletedProcess:
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    return subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=60)
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
 
 
 def assert_all_on_stderr(err: str) -> None:
@@ -70,8 +84,7 @@ def assert_all_on_stderr(err: str) -> None:
 def test_json_through_jq_stays_valid_while_three_parallel_handlers_print_spawn_and_warn(tmp_path, mock):
     setup(tmp_path)
     server = mock(script=SCRIPT)
-    proc = run_shell(f"{sys.executable} -m toolchat -t tools.yaml --json hi | jq -r .text",
-                     tmp_path, server)
+    proc = run_shell(f"{sys.executable} -m toolchat -t tools.yaml --json hi | jq -r .text", tmp_path, server)
     assert proc.returncode == 0, proc
     assert proc.stdout == "All done.\nnoisy: done 1\nnoisy: done 2\nnoisy: done 3\n"
     assert_all_on_stderr(proc.stderr)
@@ -125,11 +138,10 @@ def test_a_subprocess_a_handler_starts_does_not_inherit_the_real_stdout(tmp_path
         "    import subprocess, sys\n"
         "    code = 'import os\\nfor fd in range(1, 64):\\n    try: os.write(fd, b\"CHILD\\\\n\")\\n    except OSError: pass'\n"
         "    subprocess.run([sys.executable, '-c', code], close_fds=False, stdin=subprocess.DEVNULL)\n"
-        "    return 'ran'\n")
-    (tmp_path / "tools.yaml").write_text(TOOLS.replace("noisy.py:noisy", "child.py:run")
-                                         .replace(", required: [n]", ""))
-    server = mock(script={"turns": [{"tool_calls": [{"name": "noisy", "input": {}}]},
-                                    {"text": "{result:noisy}"}]})
+        "    return 'ran'\n"
+    )
+    (tmp_path / "tools.yaml").write_text(TOOLS.replace("noisy.py:noisy", "child.py:run").replace(", required: [n]", ""))
+    server = mock(script={"turns": [{"tool_calls": [{"name": "noisy", "input": {}}]}, {"text": "{result:noisy}"}]})
     proc = run_shell(f"{sys.executable} -m toolchat -t tools.yaml --json hi", tmp_path, server)
     assert proc.returncode == 0, proc
     assert json.loads(proc.stdout)["text"] == "ran"

@@ -45,7 +45,7 @@ def test_bare_cr_line_ends(mock):
 
 def test_comment_lines_and_data_only_events(mock):
     body = ": keep-alive\n\n" + sse(*message_events({"type": "text", "text": "ok"}), with_names=False)
-    body = body.replace("data: {\"type\": \"ping\"}", ": OPENROUTER PROCESSING\ndata: {\"type\": \"ping\"}")
+    body = body.replace('data: {"type": "ping"}', ': OPENROUTER PROCESSING\ndata: {"type": "ping"}')
     events, result = answer(mock, {"raw": body})
     assert (result.error, result.text) == (None, "ok")
 
@@ -55,16 +55,20 @@ def test_multi_line_data_is_joined_before_parsing(mock):
     body = sse(*events)
     delta = "data: " + json.dumps(events[3])
     assert delta in body
-    body = body.replace(delta, 'data: {"type": "content_block_delta",\ndata:  "index": 0,\n'
-                               'data: "delta": {"type": "text_delta", "text": "joined"}}')
+    body = body.replace(
+        delta,
+        'data: {"type": "content_block_delta",\ndata:  "index": 0,\n'
+        'data: "delta": {"type": "text_delta", "text": "joined"}}',
+    )
     _, result = answer(mock, {"raw": body})
     assert (result.error, result.text) == (None, "joined")
 
 
 def test_u2028_and_u2029_inside_json_strings_survive(mock):
     text = "line\u2028sep\u2029para\x85nel"
-    events, result = answer(mock, {"raw": sse(*message_events({"type": "text", "text": text})
-                                              ).replace("\\u2028", "\u2028")})
+    events, result = answer(
+        mock, {"raw": sse(*message_events({"type": "text", "text": text})).replace("\\u2028", "\u2028")}
+    )
     assert result.text == text
 
 
@@ -72,8 +76,9 @@ def test_utf8_character_split_across_chunks(mock):
     body = sse(*message_events({"type": "text", "text": "naïve 😀"}))
     raw = body.encode()
     cut = raw.index("😀".encode()) + 2
-    _, result = answer(mock, {"raw": body.encode().replace(b"\\ud83d\\ude00", "😀".encode()),
-                              "chunks": [cut - 1, 1, 1]})
+    _, result = answer(
+        mock, {"raw": body.encode().replace(b"\\ud83d\\ude00", "😀".encode()), "chunks": [cut - 1, 1, 1]}
+    )
     assert result.text == "naïve 😀"
 
 
@@ -88,9 +93,13 @@ def test_json_padding_and_unknown_event_and_delta_types_are_ignored(mock):
     events = message_events({"type": "text", "text": "fine"})
     body = sse(*events).replace('{"type": "message_stop"}', '{"type":"message_stop"   }')
     body = sse({"type": "future_event", "x": 1}) + body
-    body = body.replace("event: ping", "event: ping\ndata: {\"type\": \"ping\"}\n\nevent: content_block_delta"
-                        "\ndata: {\"type\": \"content_block_delta\", \"index\": 0, \"delta\": "
-                        "{\"type\": \"future_delta\"}}\n\nevent: x", 1)
+    body = body.replace(
+        "event: ping",
+        'event: ping\ndata: {"type": "ping"}\n\nevent: content_block_delta'
+        '\ndata: {"type": "content_block_delta", "index": 0, "delta": '
+        '{"type": "future_delta"}}\n\nevent: x',
+        1,
+    )
     _, result = answer(mock, {"raw": body})
     assert (result.error, result.text) == (None, "fine")
 
@@ -131,17 +140,28 @@ def test_events_after_message_stop_are_ignored(mock):
 
 
 def test_json_body_answer_to_a_stream_request(mock):
-    message = {"id": "msg_j", "type": "message", "role": "assistant", "model": "m",
-               "content": [{"type": "text", "text": "as json"}], "stop_reason": "end_turn",
-               "usage": {"input_tokens": 3, "output_tokens": 2}}
+    message = {
+        "id": "msg_j",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [{"type": "text", "text": "as json"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+    }
     events, result = answer(mock, {"raw": json.dumps(message), "content_type": "application/json"})
-    assert (result.error, result.text, tokens(result.usage)) == (None, "as json", {"input_tokens": 3, "output_tokens": 2})
+    assert (result.error, result.text, tokens(result.usage)) == (
+        None,
+        "as json",
+        {"input_tokens": 3, "output_tokens": 2},
+    )
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["as json"]
 
 
 def test_thinking_streams_and_is_kept_in_the_message(mock):
-    events = message_events({"type": "thinking", "thinking": "hmm", "signature": "sig=="},
-                            {"type": "text", "text": "answer"})
+    events = message_events(
+        {"type": "thinking", "thinking": "hmm", "signature": "sig=="}, {"type": "text", "text": "answer"}
+    )
     got, result = answer(mock, {"raw": sse(*events)})
     assert [e.text for e in got if isinstance(e, ThinkingDelta)] == ["hmm"]
     assert result.messages[-1]["content"][0] == {"type": "thinking", "thinking": "hmm", "signature": "sig=="}
@@ -151,11 +171,15 @@ def test_thinking_streams_and_is_kept_in_the_message(mock):
 def test_tokens_reach_stdout_while_the_stream_is_still_open(mock, tmp_path, framing):
     body = sse(*message_events({"type": "text", "text": "first\nsecond\n", "pieces": ["first\n", "second\n"]}))
     first_end = body.index("first\\n") + 40
-    server = mock({"turns": [{"raw": body, "framing": framing, "delay": 1.5,
-                              "chunks": [first_end]}]})
+    server = mock({"turns": [{"raw": body, "framing": framing, "delay": 1.5, "chunks": [first_end]}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "hi"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     try:
         line = proc.stdout.readline()
         still_running = proc.poll() is None
@@ -182,15 +206,30 @@ def test_event_data_that_is_not_json_is_a_stream_error(mock):
     assert result.error.message == "malformed stream: event data is not JSON: {not json"
 
 
-@pytest.mark.parametrize("status, content_type, body, message", [
-    (502, "text/html", "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
-     "HTTP 502 api_error: HTML page: 502 Bad Gateway"),
-    (429, "application/json", '{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}',
-     "HTTP 429 requests: Rate limit reached"),
-    (503, "text/plain", "upstream connect error\nmore detail", "HTTP 503 api_error: upstream connect error"),
-    (400, "application/json", '{"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too big"}, "request_id": "req_42"}',
-     "HTTP 400 invalid_request_error: max_tokens: too big"),
-])
+@pytest.mark.parametrize(
+    "status, content_type, body, message",
+    [
+        (
+            502,
+            "text/html",
+            "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+            "HTTP 502 api_error: HTML page: 502 Bad Gateway",
+        ),
+        (
+            429,
+            "application/json",
+            '{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}',
+            "HTTP 429 requests: Rate limit reached",
+        ),
+        (503, "text/plain", "upstream connect error\nmore detail", "HTTP 503 api_error: upstream connect error"),
+        (
+            400,
+            "application/json",
+            '{"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too big"}, "request_id": "req_42"}',
+            "HTTP 400 invalid_request_error: max_tokens: too big",
+        ),
+    ],
+)
 def test_error_bodies_of_every_shape_become_one_line(mock, status, content_type, body, message):
     _, result = answer(mock, {"raw": body, "status": status, "content_type": content_type})
     assert isinstance(result.error, APIError)

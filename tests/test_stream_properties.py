@@ -70,11 +70,41 @@ def run(chunks: list[bytes]) -> tuple[dict | None, ToolchatError | None, StreamA
 
 # ---------------------------------------------------------------- arbitrary bytes
 
-sse_tokens = st.sampled_from([b"\n", b"\r", b"\r\n", b"data: ", b"data:", b"event: ", b": ping", b"id: 1",
-                              b"retry: x", b"{", b"}", b"[", b"]", b'"', b",", b":", b"\xef\xbb\xbf", b"\xff",
-                              b"\xe2\x80\xa8", b'"type"', b'"index"', b"0", b"null", b"[DONE]",
-                              b'"message_start"', b'"content_block_start"', b'"content_block_delta"',
-                              b'"content_block_stop"', b'"message_delta"', b'"message_stop"', b'"error"'])
+sse_tokens = st.sampled_from(
+    [
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"data: ",
+        b"data:",
+        b"event: ",
+        b": ping",
+        b"id: 1",
+        b"retry: x",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b'"',
+        b",",
+        b":",
+        b"\xef\xbb\xbf",
+        b"\xff",
+        b"\xe2\x80\xa8",
+        b'"type"',
+        b'"index"',
+        b"0",
+        b"null",
+        b"[DONE]",
+        b'"message_start"',
+        b'"content_block_start"',
+        b'"content_block_delta"',
+        b'"content_block_stop"',
+        b'"message_delta"',
+        b'"message_stop"',
+        b'"error"',
+    ]
+)
 noise = st.lists(st.one_of(st.binary(max_size=8), sse_tokens), max_size=60).map(b"".join)
 
 
@@ -86,6 +116,7 @@ def test_arbitrary_bytes_raise_only_toolchat_errors(data, draw):
 
 # ---------------------------------------------------------------- valid streams, damaged
 
+
 @st.composite
 def damaged(draw):
     stream = draw(streams())
@@ -94,14 +125,14 @@ def damaged(draw):
         where = draw(st.integers(0, len(data)))
         action = draw(st.sampled_from(["drop", "insert", "duplicate", "flip"]))
         if action == "drop":
-            data = data[:where] + data[where + draw(st.integers(1, 40)):]
+            data = data[:where] + data[where + draw(st.integers(1, 40)) :]
         elif action == "insert":
             data = data[:where] + draw(st.one_of(sse_tokens, st.binary(min_size=1, max_size=6))) + data[where:]
         elif action == "duplicate":
             size = draw(st.integers(1, 80))
-            data = data[:where + size] + data[where:where + size] + data[where + size:]
+            data = data[: where + size] + data[where : where + size] + data[where + size :]
         elif where < len(data):
-            data = data[:where] + bytes([data[where] ^ draw(st.integers(1, 255))]) + data[where + 1:]
+            data = data[:where] + bytes([data[where] ^ draw(st.integers(1, 255))]) + data[where + 1 :]
     return data
 
 
@@ -135,6 +166,7 @@ def test_valid_stream_cut_anywhere_is_truncated_or_complete_never_a_crash(stream
 
 # ---------------------------------------------------------------- valid streams, one field changed
 
+
 def paths(value, prefix=()):
     """Every (path, value) inside a JSON value, the value itself first."""
     yield prefix, value
@@ -158,8 +190,29 @@ def replaced(value, path, new, delete=False):
 
 
 # Small values of every JSON type: a string index, a number where text belongs, an object for a list...
-confusers = st.sampled_from(["", "x", "0", "text", "tool_use", 0, 1, -1, 2 ** 70, 1.5, True, False, None,
-                             [], [0], ["x"], {}, {"type": "text"}, {"a": 1}])
+confusers = st.sampled_from(
+    [
+        "",
+        "x",
+        "0",
+        "text",
+        "tool_use",
+        0,
+        1,
+        -1,
+        2**70,
+        1.5,
+        True,
+        False,
+        None,
+        [],
+        [0],
+        ["x"],
+        {},
+        {"type": "text"},
+        {"a": 1},
+    ]
+)
 
 
 @st.composite
@@ -172,9 +225,10 @@ def retyped(draw):
         at = draw(st.sampled_from(targets))
         inside = list(paths(events[at]))[1:]
         path, _ = draw(st.sampled_from(inside)) if inside else ((), None)
-        events[at] = replaced(events[at], path, draw(st.one_of(confusers, json_values)),
-                              delete=draw(st.integers(0, 4)) == 0)
-    return events[:draw(st.integers(0, len(events)))] if draw(st.booleans()) else events
+        events[at] = replaced(
+            events[at], path, draw(st.one_of(confusers, json_values)), delete=draw(st.integers(0, 4)) == 0
+        )
+    return events[: draw(st.integers(0, len(events)))] if draw(st.booleans()) else events
 
 
 @settings(SETTINGS, max_examples=examples(300))
@@ -185,8 +239,18 @@ def test_valid_streams_with_fields_retyped_or_removed_raise_only_toolchat_errors
 
 # ---------------------------------------------------------------- well-framed events of the wrong shape
 
-EVENT_TYPES = ["message_start", "content_block_start", "content_block_delta", "content_block_stop",
-               "message_delta", "message_stop", "ping", "error", "future_event", None]
+EVENT_TYPES = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error",
+    "future_event",
+    None,
+]
 DELTA_TYPES = ["text_delta", "input_json_delta", "thinking_delta", "signature_delta", "citations_delta", "x"]
 BLOCK_TYPES = ["text", "thinking", "tool_use", "server_tool_use", "redacted_thinking", "x"]
 anything = json_values
@@ -197,45 +261,112 @@ def loose(keys: dict) -> st.SearchStrategy:
     return st.fixed_dictionaries({}, optional={k: st.one_of(v, anything) for k, v in keys.items()})
 
 
-blocks_any = loose({"type": st.sampled_from(BLOCK_TYPES), "text": st.text(max_size=4), "thinking": st.text(max_size=4),
-                    "id": st.text(max_size=4), "name": st.text(max_size=4), "input": st.just({}),
-                    "signature": st.text(max_size=4)})
-events_any = loose({
-    "type": st.sampled_from(EVENT_TYPES),
-    "index": st.integers(-2, 4),
-    "message": loose({"content": st.lists(st.one_of(blocks_any, anything), max_size=2), "usage": anything,
-                      "stop_reason": st.sampled_from(["end_turn", None])}),
-    "content_block": blocks_any,
-    "delta": loose({"type": st.sampled_from(DELTA_TYPES), "text": st.text(max_size=4),
-                    "partial_json": st.sampled_from(['{"a":', "1}", "", "[", "x"]),
-                    "thinking": st.text(max_size=4), "signature": st.text(max_size=4),
-                    "stop_reason": st.sampled_from(["end_turn", "tool_use", None]), "citation": anything}),
-    "usage": loose({"output_tokens": st.integers(0, 9), "input_tokens": st.integers(0, 9)}),
-    "error": anything,
-})
+blocks_any = loose(
+    {
+        "type": st.sampled_from(BLOCK_TYPES),
+        "text": st.text(max_size=4),
+        "thinking": st.text(max_size=4),
+        "id": st.text(max_size=4),
+        "name": st.text(max_size=4),
+        "input": st.just({}),
+        "signature": st.text(max_size=4),
+    }
+)
+events_any = loose(
+    {
+        "type": st.sampled_from(EVENT_TYPES),
+        "index": st.integers(-2, 4),
+        "message": loose(
+            {
+                "content": st.lists(st.one_of(blocks_any, anything), max_size=2),
+                "usage": anything,
+                "stop_reason": st.sampled_from(["end_turn", None]),
+            }
+        ),
+        "content_block": blocks_any,
+        "delta": loose(
+            {
+                "type": st.sampled_from(DELTA_TYPES),
+                "text": st.text(max_size=4),
+                "partial_json": st.sampled_from(['{"a":', "1}", "", "[", "x"]),
+                "thinking": st.text(max_size=4),
+                "signature": st.text(max_size=4),
+                "stop_reason": st.sampled_from(["end_turn", "tool_use", None]),
+                "citation": anything,
+            }
+        ),
+        "usage": loose({"output_tokens": st.integers(0, 9), "input_tokens": st.integers(0, 9)}),
+        "error": anything,
+    }
+)
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(["", "message_start", "content_block_delta", "error"]),
-                          st.one_of(events_any, anything)), max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["", "message_start", "content_block_delta", "error"]), st.one_of(events_any, anything)
+        ),
+        max_size=12,
+    )
+)
 def test_events_with_fields_of_any_shape_raise_only_toolchat_errors(events):
     data = b"".join(
         (f"event: {name}\n" if name else "").encode() + b"data: " + json.dumps(payload).encode() + b"\n\n"
-        for name, payload in events)
+        for name, payload in events
+    )
     run([data])
 
 
 @SETTINGS
-@given(st.one_of(st.fixed_dictionaries({}, optional={
-    "content": st.one_of(st.lists(st.one_of(blocks_any, anything), max_size=3), anything),
-    "choices": st.one_of(st.lists(loose({"message": loose({
-        "content": st.one_of(st.text(max_size=4), anything),
-        "tool_calls": st.lists(loose({"id": st.text(max_size=4), "function": loose({
-            "name": st.text(max_size=4), "arguments": st.sampled_from(['{"a": 1}', "", "[", "{}"])})}), max_size=2),
-        "function_call": anything, "refusal": anything}),
-        "finish_reason": st.sampled_from(["stop", "tool_calls", "length", None])}), max_size=2), anything),
-    "object": st.sampled_from(["chat.completion", "x"]), "type": st.sampled_from(["message", "error"]),
-    "error": anything, "usage": anything, "stop_reason": anything}), anything))
+@given(
+    st.one_of(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "content": st.one_of(st.lists(st.one_of(blocks_any, anything), max_size=3), anything),
+                "choices": st.one_of(
+                    st.lists(
+                        loose(
+                            {
+                                "message": loose(
+                                    {
+                                        "content": st.one_of(st.text(max_size=4), anything),
+                                        "tool_calls": st.lists(
+                                            loose(
+                                                {
+                                                    "id": st.text(max_size=4),
+                                                    "function": loose(
+                                                        {
+                                                            "name": st.text(max_size=4),
+                                                            "arguments": st.sampled_from(['{"a": 1}', "", "[", "{}"]),
+                                                        }
+                                                    ),
+                                                }
+                                            ),
+                                            max_size=2,
+                                        ),
+                                        "function_call": anything,
+                                        "refusal": anything,
+                                    }
+                                ),
+                                "finish_reason": st.sampled_from(["stop", "tool_calls", "length", None]),
+                            }
+                        ),
+                        max_size=2,
+                    ),
+                    anything,
+                ),
+                "object": st.sampled_from(["chat.completion", "x"]),
+                "type": st.sampled_from(["message", "error"]),
+                "error": anything,
+                "usage": anything,
+                "stop_reason": anything,
+            },
+        ),
+        anything,
+    )
+)
 def test_json_bodies_of_any_shape_map_or_raise_toolchat_errors(body):
     try:
         message = assemble_json(body)

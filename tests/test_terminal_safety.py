@@ -38,8 +38,7 @@ SEQUENCES = {
     "bidi_override": ("invoice\u202efdp.exe", r"invoice\u202efdp.exe", r"invoice\u202efdp.exe"),
     "bidi_isolate": ("a\u2066b\u2069c", r"a\u2066b\u2069c", r"a\u2066b\u2069c"),
     "c1_csi": ("\x9b2J\x9b8m", r"\x9b2J\x9b8m", r"\x9b2J\x9b8m"),
-    "other_c0": ("\x00\x01\x0b\x0c\x0e\x1f\x7f", r"\0\x01\v\f\x0e\x1f\x7f",
-                 r"\u0000\u0001\u000b\f\u000e\u001f\x7f"),
+    "other_c0": ("\x00\x01\x0b\x0c\x0e\x1f\x7f", r"\0\x01\v\f\x0e\x1f\x7f", r"\u0000\u0001\u000b\f\u000e\u001f\x7f"),
 }
 NAMES = list(SEQUENCES)
 
@@ -75,7 +74,7 @@ def assert_inert(data: bytes, allow_cr: bool = False) -> None:
         assert re.search("\r(?!\n)", decoded) is None, f"a bare CR in {decoded!r}"
 
 
-HANDLERS = f'''
+HANDLERS = f"""
 RAW = {RAW!r}
 
 def show():
@@ -83,7 +82,7 @@ def show():
 
 def echo(cmd):
     return "ran " + cmd
-'''
+"""
 
 TOOLS_YAML = """
 tools:
@@ -113,8 +112,9 @@ def clipped(line: str, width: int = 200) -> str:
 
 def run_bytes(tmp_path, server, *args, stdin: bytes = b"") -> subprocess.CompletedProcess:
     """toolchat with stdout and stderr as pipes, read as bytes (no newline translation)."""
-    env = clean_env(tmp_path, TOOLCHAT_API_KEY=TEST_KEY,
-                    **({"TOOLCHAT_BASE_URL": server.url} if server is not None else {}))
+    env = clean_env(
+        tmp_path, TOOLCHAT_API_KEY=TEST_KEY, **({"TOOLCHAT_BASE_URL": server.url} if server is not None else {})
+    )
     proc = run_toolchat(list(args), env, tmp_path, stdin, 120, text=False)
     assert TEST_KEY.encode() not in proc.stdout + proc.stderr
     return proc
@@ -139,11 +139,25 @@ def test_neutralise_keeps_text_line_ends_and_tabs_and_marks_escapes():
     assert text.neutralise("\x1b[2Jok\x9b", mark=lambda e: f"[{e}]") == "[\\x1b][2Jok[\\x9b]"
 
 
-@pytest.mark.parametrize("char, escaped", [
-    ("\x1b", "\\x1b"), ("\r", "\\r"), ("\b", "\\b"), ("\x07", "\\a"), ("\x00", "\\0"),
-    ("\x0b", "\\v"), ("\x0c", "\\f"), ("\x7f", "\\x7f"), ("\x85", "\\x85"), ("\x9b", "\\x9b"),
-    ("\u202a", "\\u202a"), ("\u202e", "\\u202e"), ("\u2066", "\\u2066"), ("\u2069", "\\u2069"),
-])
+@pytest.mark.parametrize(
+    "char, escaped",
+    [
+        ("\x1b", "\\x1b"),
+        ("\r", "\\r"),
+        ("\b", "\\b"),
+        ("\x07", "\\a"),
+        ("\x00", "\\0"),
+        ("\x0b", "\\v"),
+        ("\x0c", "\\f"),
+        ("\x7f", "\\x7f"),
+        ("\x85", "\\x85"),
+        ("\x9b", "\\x9b"),
+        ("\u202a", "\\u202a"),
+        ("\u202e", "\\u202e"),
+        ("\u2066", "\\u2066"),
+        ("\u2069", "\\u2069"),
+    ],
+)
 def test_escape_char(char, escaped):
     assert text.escape_char(char) == escaped
     assert text.neutralise(char) == escaped
@@ -171,9 +185,9 @@ def test_dumps_is_the_same_json_with_nothing_raw_that_acts_on_a_terminal(name):
         dumped = text.dumps(value, **options)
         assert json.loads(dumped) == value
         assert_inert(dumped.encode("utf-8"))
-        assert dumped == json.dumps(value, ensure_ascii=False, **options).replace(
-            "\x7f", "\\u007f").replace("\x9b", "\\u009b").replace("\u202e", "\\u202e").replace(
-            "\u2066", "\\u2066").replace("\u2069", "\\u2069")
+        assert dumped == json.dumps(value, ensure_ascii=False, **options).replace("\x7f", "\\u007f").replace(
+            "\x9b", "\\u009b"
+        ).replace("\u202e", "\\u202e").replace("\u2066", "\\u2066").replace("\u2069", "\\u2069")
 
 
 def test_dumps_escapes_line_separators_and_keeps_printable_text_unescaped():
@@ -198,15 +212,18 @@ def plain(deltas, raw=False) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("deltas, shown", [
-    (["a\r", "\nb"], "a\r\nb\n"),
-    (["a\r", "b"], "a\\rb\n"),
-    (["a\r"], "a\\r\n"),
-    (["a\r", "\r", "\n"], "a\\r\r\n"),
-    (["\r", "\r"], "\\r\\r\n"),
-    (["a", "\r", "", "\n", "\x1b", "[2J"], "a\r\n\\x1b[2J\n"),
-    (["line\r\n"], "line\r\n"),
-])
+@pytest.mark.parametrize(
+    "deltas, shown",
+    [
+        (["a\r", "\nb"], "a\r\nb\n"),
+        (["a\r", "b"], "a\\rb\n"),
+        (["a\r"], "a\\r\n"),
+        (["a\r", "\r", "\n"], "a\\r\r\n"),
+        (["\r", "\r"], "\\r\\r\n"),
+        (["a", "\r", "", "\n", "\x1b", "[2J"], "a\r\n\\x1b[2J\n"),
+        (["line\r\n"], "line\r\n"),
+    ],
+)
 def test_plain_view_neutralises_deltas_and_keeps_a_split_cr_lf(deltas, shown):
     assert plain(deltas) == shown
 
@@ -229,11 +246,14 @@ def test_a_held_cr_is_written_before_a_tool_trace():
 # Piped stdout, --raw, --json, --stream-json: the answer text and the thinking
 
 
-@pytest.mark.parametrize("flag, stdout", [
-    (None, f"{SHOWN}\n"),  # piped: neutralised, as the README promises
-    ("--plain", f"{SHOWN}\n"),
-    ("--raw", f"{RAW}\n"),  # byte-exact
-])
+@pytest.mark.parametrize(
+    "flag, stdout",
+    [
+        (None, f"{SHOWN}\n"),  # piped: neutralised, as the README promises
+        ("--plain", f"{SHOWN}\n"),
+        ("--raw", f"{RAW}\n"),  # byte-exact
+    ],
+)
 def test_piped_answer_is_neutralised_unless_raw(tmp_path, mock, flag, stdout):
     # One-character deltas: every escape sequence, and the CR of every CR LF, split across deltas.
     server = mock(script={"turns": [{"thinking": RAW, "text": RAW, "delta_size": 1}]})
@@ -255,8 +275,11 @@ def test_json_keeps_the_exact_text_and_thinking_with_nothing_raw(tmp_path, mock,
         assert "".join(e["text"] for e in events if e["type"] == "thinking") == RAW
     result = events[-1]
     assert result["text"] == RAW
-    assert result["messages"][-1]["content"][0] == {"type": "thinking", "thinking": RAW,
-                                                    "signature": result["messages"][-1]["content"][0]["signature"]}
+    assert result["messages"][-1]["content"][0] == {
+        "type": "thinking",
+        "thinking": RAW,
+        "signature": result["messages"][-1]["content"][0]["signature"],
+    }
     assert result["messages"][-1]["content"][1] == {"type": "text", "text": RAW}
 
 
@@ -278,10 +301,13 @@ def test_raw_with_json_output_is_a_usage_error(tmp_path, other):
 # Tool input and output: stderr traces, --json
 
 
-TOOL_SCRIPT = {"turns": [
-    {"tool_calls": [{"name": "show", "input": {}}]},
-    {"tool_calls": [{"name": "echo", "input": {"cmd": RAW}}]},
-    {"text": "done"}]}
+TOOL_SCRIPT = {
+    "turns": [
+        {"tool_calls": [{"name": "show", "input": {}}]},
+        {"tool_calls": [{"name": "echo", "input": {"cmd": RAW}}]},
+        {"text": "done"},
+    ]
+}
 
 
 def test_tool_input_and_output_traces_are_neutralised(tmp_path, mock, tools):
@@ -291,11 +317,13 @@ def test_tool_input_and_output_traces_are_neutralised(tmp_path, mock, tools):
     assert_inert(proc.stderr)
     lines = [re.sub(r"\(\d+ ms\)", "(N ms)", line) for line in proc.stderr.decode().split("\n")]
     # Traces are one line each, the input or output clipped to 200 characters.
-    assert lines == ["→ show {}",
-                     f"← show ok (N ms): {clipped(folded(SHOWN))}",
-                     f'→ echo {clipped(folded(f"""{{"cmd": "{IN_JSON}"}}"""))}',
-                     f"← echo ok (N ms): {clipped(folded('ran ' + SHOWN))}",
-                     ""]
+    assert lines == [
+        "→ show {}",
+        f"← show ok (N ms): {clipped(folded(SHOWN))}",
+        f'→ echo {clipped(folded(f"""{{"cmd": "{IN_JSON}"}}"""))}',
+        f"← echo ok (N ms): {clipped(folded('ran ' + SHOWN))}",
+        "",
+    ]
 
 
 @pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
@@ -307,7 +335,9 @@ def test_tool_input_and_output_are_exact_in_json(tmp_path, mock, tools):
         assert_inert(proc.stdout + proc.stderr)
         calls = json.loads(proc.stdout.splitlines()[-1])["tool_calls"]
         assert [(c["name"], c["input"], c["output"]) for c in calls] == [
-            ("show", {}, RAW), ("echo", {"cmd": RAW}, "ran " + RAW)]
+            ("show", {}, RAW),
+            ("echo", {"cmd": RAW}, "ran " + RAW),
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,8 +346,7 @@ def test_tool_input_and_output_are_exact_in_json(tmp_path, mock, tools):
 
 @pytest.mark.slow  # over 2.5 s: the slow set, which .ci/run plays after the default run
 def test_an_error_event_message_is_neutralised_on_stderr_and_exact_in_json(tmp_path, mock):
-    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error",
-                                                      "message": RAW}}]})
+    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error", "message": RAW}}]})
     proc = run_bytes(tmp_path, server, "hi")
     assert (proc.returncode, proc.stdout) == (3, b"")
     assert proc.stderr == f"toolchat: error: invalid_request_error: {folded(SHOWN)}\n".encode()
@@ -335,12 +364,10 @@ HTTP_NAMES = [name for name in NAMES if name != "bare_cr"]
 
 def test_an_http_error_message_is_neutralised_on_stderr_and_exact_in_json(tmp_path, mock):
     raw = every(0, HTTP_NAMES)
-    server = mock(script={"turns": [{"error": {"status": 400, "type": "invalid_request_error",
-                                               "message": raw}}]})
+    server = mock(script={"turns": [{"error": {"status": 400, "type": "invalid_request_error", "message": raw}}]})
     proc = run_bytes(tmp_path, server, "hi")
     assert (proc.returncode, proc.stdout) == (3, b"")
-    assert (proc.stderr == f"toolchat: error: HTTP 400 invalid_request_error: "
-                           f"{folded(every(1, HTTP_NAMES))}\n".encode())
+    assert proc.stderr == f"toolchat: error: HTTP 400 invalid_request_error: {folded(every(1, HTTP_NAMES))}\n".encode()
     doc = run_bytes(tmp_path, server, "--json", "hi")
     assert_inert(doc.stdout + doc.stderr)
     assert json.loads(doc.stdout)["error"]["message"] == f"HTTP 400 invalid_request_error: {raw}"
@@ -353,9 +380,16 @@ HEADER = every(0, HEADER_NAMES) + " utf8=" + "\u202e".encode().decode("latin-1")
 
 
 def header_server(mock):
-    return mock(script={"turns": [{"error": {"status": 400, "type": "invalid_request_error",
-                                             "message": "bad"}, "headers": {"x-trace": "1",
-                                                                            "request-id": HEADER}}]})
+    return mock(
+        script={
+            "turns": [
+                {
+                    "error": {"status": 400, "type": "invalid_request_error", "message": "bad"},
+                    "headers": {"x-trace": "1", "request-id": HEADER},
+                }
+            ]
+        }
+    )
 
 
 @pytest.mark.parametrize("flag", ["--json", "--stream-json"])
@@ -376,8 +410,7 @@ def test_a_request_id_header_in_the_debug_line_is_neutralised(tmp_path, mock):
 
 
 def test_the_debug_traceback_shows_the_error_message_escaped(tmp_path, mock):
-    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error",
-                                                      "message": RAW}}]})
+    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error", "message": RAW}}]})
     proc = run_bytes(tmp_path, server, "--debug", "hi")
     assert proc.returncode == 3
     assert_inert(proc.stderr)
@@ -403,7 +436,8 @@ def test_dry_run_json_is_exact_with_nothing_raw(tmp_path):
 def test_tools_list_and_tools_run_are_neutralised(tmp_path, tools):
     (tmp_path / "d.yaml").write_text(
         f"tools:\n  - name: show\n    description: {json.dumps(RAW)}\n"
-        "    input_schema: {type: object}\n    handler: h.py:show\n")
+        "    input_schema: {type: object}\n    handler: h.py:show\n"
+    )
     listed = run_bytes(tmp_path, None, "tools", "list", "-t", "d.yaml", "--json")
     assert listed.returncode == 0, listed.stderr
     assert_inert(listed.stdout)
@@ -421,12 +455,12 @@ def test_tools_list_and_tools_run_are_neutralised(tmp_path, tools):
 def in_pty(tmp_path, server, *args, answers=(), cols=600, rows=50, timeout=90.0):
     """Run toolchat on a pty (stdin, stdout, stderr, controlling tty); type `answers`, one per
     confirm question. Return (exit code, raw bytes, pyte screen)."""
-    env = clean_env(tmp_path, TERM="xterm-256color", TOOLCHAT_BASE_URL=server.url,
-                    TOOLCHAT_API_KEY=TEST_KEY)
+    env = clean_env(tmp_path, TERM="xterm-256color", TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     for name in ("COLUMNS", "LINES"):
         env.pop(name, None)
-    run = run_on_pty([sys.executable, "-m", "toolchat", *args], env, tmp_path, cols=cols, rows=rows,
-                     answers=answers, timeout=timeout)
+    run = run_on_pty(
+        [sys.executable, "-m", "toolchat", *args], env, tmp_path, cols=cols, rows=rows, answers=answers, timeout=timeout
+    )
     code, raw = run.code, run.raw
     screen = pyte.HistoryScreen(cols, rows, history=10_000)
     pyte.ByteStream(screen).feed(raw)
@@ -452,7 +486,9 @@ def test_plain_on_a_terminal_shows_every_sequence_escaped(tmp_path, mock, tools)
     assert_inert(raw.replace(b"\r\n", b"\n"))
     assert (screen.title, screen.icon_name) == ("", "")
     lines = [re.sub(r"\(\d+ ms\)", "(N ms)", line) for line in screen_text(screen)]
-    lines[-1] = re.sub(r"\d+ in / \d+ out tokens · (\$\d+\.\d{4} · )?\d+\.\d s$", "N in / N out tokens · T s", lines[-1])
+    lines[-1] = re.sub(
+        r"\d+ in / \d+ out tokens · (\$\d+\.\d{4} · )?\d+\.\d s$", "N in / N out tokens · T s", lines[-1]
+    )
     assert lines == [
         "→ show {}",
         f"← show ok (N ms): {clipped(folded(SHOWN))}",
@@ -466,13 +502,14 @@ def test_plain_on_a_terminal_shows_every_sequence_escaped(tmp_path, mock, tools)
 
 
 def test_an_error_line_on_a_terminal_shows_the_message_escaped(tmp_path, mock):
-    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error",
-                                                      "message": RAW}}]})
+    server = mock(script={"turns": [{"stream_error": {"type": "invalid_request_error", "message": RAW}}]})
     code, raw, screen = in_pty(tmp_path, server, "--plain", "hi")
     assert code == 3
     assert_inert(raw.replace(b"\r\n", b"\n"))
     assert (screen.title, screen.icon_name) == ("", "")
     lines = screen_text(screen)
     lines[0] = re.sub(r"\d+ in / \d+ out tokens · (\$\d+\.\d{4} · )?\d+\.\d s$", "N in / N out tokens · T s", lines[0])
-    assert lines == ["claude-sonnet-4-20250514 · 1 turn · 0 tools · N in / N out tokens · T s",
-                     f"toolchat: error: invalid_request_error: {folded(SHOWN)}"]
+    assert lines == [
+        "claude-sonnet-4-20250514 · 1 turn · 0 tools · N in / N out tokens · T s",
+        f"toolchat: error: invalid_request_error: {folded(SHOWN)}",
+    ]

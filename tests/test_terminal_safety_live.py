@@ -16,9 +16,9 @@ import pytest
 
 from test_live import in_terminal
 
-HANDLERS = '''def echo(s):
+HANDLERS = """def echo(s):
     return "OUT1 " + s
-'''
+"""
 
 TOOLS_YAML = """
 tools:
@@ -46,14 +46,22 @@ _FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 
 
 def script(payload: str) -> dict:
-    answer = (f"Answer ANS1 {payload} END1\n\n"
-              f"```python\nCODE1 = '{payload}'\n```\n\n"
-              f"```\nPLAIN1 {payload}\n```\n\n"
-              f"| key | value |\n|-----|-------|\n| TAB1 | {payload} |\n")
-    return {"turns": [
-        {"thinking": f"Thinking THK1 {payload} END", "text": answer,
-         "tool_calls": [{"name": "echo", "input": {"s": payload}}]},
-        {"text": "Done END2."}]}
+    answer = (
+        f"Answer ANS1 {payload} END1\n\n"
+        f"```python\nCODE1 = '{payload}'\n```\n\n"
+        f"```\nPLAIN1 {payload}\n```\n\n"
+        f"| key | value |\n|-----|-------|\n| TAB1 | {payload} |\n"
+    )
+    return {
+        "turns": [
+            {
+                "thinking": f"Thinking THK1 {payload} END",
+                "text": answer,
+                "tool_calls": [{"name": "echo", "input": {"s": payload}}],
+            },
+            {"text": "Done END2."},
+        ]
+    }
 
 
 @pytest.mark.parametrize("payload, visible, in_json", [p[1:] for p in PAYLOADS], ids=[p[0] for p in PAYLOADS])
@@ -88,7 +96,7 @@ def test_hostile_text_is_shown_escaped_and_never_reaches_the_terminal(tmp_path, 
     rest = _OWN.sub("", text)
     assert _FORBIDDEN.findall(rest) == [], rest
     # Where colour is on, an escape is dimmed in the answer.
-    first = re.match(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|[rbae])", visible[visible.index("\\"):]).group()
+    first = re.match(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|[rbae])", visible[visible.index("\\") :]).group()
     assert f"\x1b[2m{first}" in text
 
 
@@ -96,8 +104,14 @@ def test_hostile_tool_name_from_the_model_is_shown_escaped(tmp_path, mock):
     """A tool name is the model's text too (an unknown tool's error line names it)."""
     (tmp_path / "h.py").write_text(HANDLERS)
     (tmp_path / "t.yaml").write_text(TOOLS_YAML)
-    server = mock({"turns": [{"text": "Calling.", "tool_calls": [{"name": "ev\x1b]0;TITLE\x07il", "input": {}}]},
-                             {"text": "Done END2."}]})
+    server = mock(
+        {
+            "turns": [
+                {"text": "Calling.", "tool_calls": [{"name": "ev\x1b]0;TITLE\x07il", "input": {}}]},
+                {"text": "Done END2."},
+            ]
+        }
+    )
     seen = in_terminal(tmp_path, server, "-t", str(tmp_path / "t.yaml"), "hi")
     assert seen.code == 0, seen
     assert any(re.fullmatch(r"✗ ev\\x1b\]0;TITLE\\ail \{\}  \d+ ms", line) for line in seen.lines), seen

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-HANDLERS = '''
+HANDLERS = """
 import time
 
 def hang():
@@ -28,7 +28,7 @@ def fine():
 
 def boom():
     raise ValueError("no such thing")
-'''
+"""
 
 TOOLS = """
 tools:
@@ -93,8 +93,7 @@ def test_output_over_the_cap_is_cut_with_a_note(toolchat, mock, tools):
 
 def test_the_default_cap_is_100000_characters(toolchat, mock, tools):
     # A script, not the echo model: the answer need not carry 100,000 characters back.
-    server = mock({"turns": [{"tool_calls": [{"name": "flood", "input": {"size": 150_000}}]},
-                             {"text": "Done."}]})
+    server = mock({"turns": [{"tool_calls": [{"name": "flood", "input": {"size": 150_000}}]}, {"text": "Done."}]})
     run = toolchat("-t", tools, "go", server=server)
     assert (run.code, run.out) == (0, "Done.\n"), run
     [result] = sent_results(server)
@@ -135,32 +134,54 @@ def test_deny_tool_is_not_offered_and_a_call_to_it_is_refused(toolchat, mock, to
     offered = [tool["name"] for tool in server.requests[0].body["tools"]]
     assert offered == ["hang", "flood", "guarded", "boom"]
     [result] = sent_results(server)
-    assert result == {"type": "tool_result", "tool_use_id": result["tool_use_id"], "is_error": True,
-                      "content": "not run: tool 'fine' is denied by the user (--deny-tool)"}
+    assert result == {
+        "type": "tool_result",
+        "tool_use_id": result["tool_use_id"],
+        "is_error": True,
+        "content": "not run: tool 'fine' is denied by the user (--deny-tool)",
+    }
     assert run.out == "fine: error: not run: tool 'fine' is denied by the user (--deny-tool)\n"
     assert len(server.requests) == 2  # the loop went on to the answer
 
 
 def test_deny_tool_beats_allow_tool_and_yes(toolchat, mock, tools):
     server = mock()
-    run = toolchat("-y", "--allow-tool", "guarded", "--deny-tool", "guarded", "-t", tools,
-                   calls(("guarded", {})), server=server)
+    run = toolchat(
+        "-y", "--allow-tool", "guarded", "--deny-tool", "guarded", "-t", tools, calls(("guarded", {})), server=server
+    )
     assert run.code == 0
     assert sent_results(server)[0]["content"] == "not run: tool 'guarded' is denied by the user (--deny-tool)"
 
 
 def test_unknown_names_for_allow_and_deny_are_usage_errors(toolchat, tools):
     run = toolchat("--dry-run", "--deny-tool", "nope", "-t", tools, "hi")
-    assert (run.code, run.err) == (2, "toolchat: error: --deny-tool: no tool named 'nope' "
-                                      "(tools: hang, flood, guarded, fine, boom)\n")
+    assert (run.code, run.err) == (
+        2,
+        "toolchat: error: --deny-tool: no tool named 'nope' (tools: hang, flood, guarded, fine, boom)\n",
+    )
 
 
 def test_every_tool_use_gets_its_result_whatever_happened(toolchat, mock, tools):
     server = mock()
-    run = toolchat("--json", "--tool-output-cap", "100", "--deny-tool", "fine", "-t", tools,
-                   calls(("fine", {}), ("boom", {}), ("flood", {"size": 500}), ("hang", {}),
-                         ("guarded", {}), ("invented", {}), ("flood", {"size": "big"})),
-                   server=server)
+    run = toolchat(
+        "--json",
+        "--tool-output-cap",
+        "100",
+        "--deny-tool",
+        "fine",
+        "-t",
+        tools,
+        calls(
+            ("fine", {}),
+            ("boom", {}),
+            ("flood", {"size": 500}),
+            ("hang", {}),
+            ("guarded", {}),
+            ("invented", {}),
+            ("flood", {"size": "big"}),
+        ),
+        server=server,
+    )
     assert run.code == 0, run
     uses = [b for b in server.requests[1].body["messages"][1]["content"] if b["type"] == "tool_use"]
     results = sent_results(server)

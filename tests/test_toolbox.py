@@ -11,7 +11,7 @@ from toolchat.errors import ToolsFileError
 from toolchat.toolsources.base import Call
 from toolchat.toolsources.yaml import load_files
 
-HANDLERS = '''
+HANDLERS = """
 import time
 
 def add(a, b):
@@ -31,7 +31,7 @@ def slow(seconds):
     return "late"
 
 NOT_CALLABLE = 3
-'''
+"""
 
 
 def write_tools(tmp_path: Path, body: str, name: str = "tools.yaml") -> Path:
@@ -66,9 +66,17 @@ def load_error(tmp_path, body) -> str:
 def test_a_good_file_loads_with_a_file_handler(tmp_path):
     box = load_files([write_tools(tmp_path, TOOL.format(name="add", handler="handlers.py:add"))])
     assert box.names() == ["add"]
-    assert box.wire() == [{"name": "add", "description": "Add two numbers", "input_schema": {
-        "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-        "required": ["a", "b"]}}]
+    assert box.wire() == [
+        {
+            "name": "add",
+            "description": "Add two numbers",
+            "input_schema": {
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                "required": ["a", "b"],
+            },
+        }
+    ]
     assert box.run_one(Call("t1", "add", {"a": 2, "b": 3})).output == "5"
 
 
@@ -86,10 +94,13 @@ def test_broken_yaml_names_the_line(tmp_path):
     assert message.startswith("FILE: not valid YAML at line 3")
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("has space", "name: must match ^[a-zA-Z0-9_-]{1,64}$"),
-    ("x" * 65, "name: must match"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("has space", "name: must match ^[a-zA-Z0-9_-]{1,64}$"),
+        ("x" * 65, "name: must match"),
+    ],
+)
 def test_bad_tool_names(tmp_path, name, problem):
     message = load_error(tmp_path, TOOL.format(name=f'"{name}"', handler="handlers.py:add"))
     assert message.startswith(f"FILE: tool {name!r}: {problem}")
@@ -111,13 +122,16 @@ def test_missing_schema(tmp_path):
     assert message == "FILE: tool 't': input_schema: required, a JSON Schema with type: object"
 
 
-@pytest.mark.parametrize("handler, problem", [
-    ("handlers.py:missing", "handler: 'handlers.py' has no 'missing'"),
-    ("handlers.py:NOT_CALLABLE", "handler: handlers.py:NOT_CALLABLE is not callable"),
-    ("no_such_module_xyz:f", "handler: cannot import 'no_such_module_xyz': No module named 'no_such_module_xyz'"),
-    ("nofile.py:f", "handler: file "),
-    ("just_a_name", "handler: 'just_a_name' must be module:function or path/to/file.py:function"),
-])
+@pytest.mark.parametrize(
+    "handler, problem",
+    [
+        ("handlers.py:missing", "handler: 'handlers.py' has no 'missing'"),
+        ("handlers.py:NOT_CALLABLE", "handler: handlers.py:NOT_CALLABLE is not callable"),
+        ("no_such_module_xyz:f", "handler: cannot import 'no_such_module_xyz': No module named 'no_such_module_xyz'"),
+        ("nofile.py:f", "handler: file "),
+        ("just_a_name", "handler: 'just_a_name' must be module:function or path/to/file.py:function"),
+    ],
+)
 def test_handler_problems(tmp_path, handler, problem):
     message = load_error(tmp_path, TOOL.format(name="add", handler=handler))
     assert message.startswith(f"FILE: tool 'add': {problem}")
@@ -126,7 +140,10 @@ def test_handler_problems(tmp_path, handler, problem):
 def test_handler_module_that_raises_on_import(tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('import-time failure')\n")
     message = load_error(tmp_path, TOOL.format(name="add", handler="broken.py:f"))
-    assert message == "FILE: tool 'add': handler: importing 'broken.py' failed: RuntimeError: import-time failure (broken.py, line 1)"
+    assert (
+        message
+        == "FILE: tool 'add': handler: importing 'broken.py' failed: RuntimeError: import-time failure (broken.py, line 1)"
+    )
 
 
 def test_unknown_field_catches_typos(tmp_path):
@@ -134,11 +151,14 @@ def test_unknown_field_catches_typos(tmp_path):
     assert load_error(tmp_path, body).startswith("FILE: tool 'add': input-schema: unknown field")
 
 
-@pytest.mark.parametrize("line, problem", [
-    ("timeout: -1", "timeout: must be a number of seconds greater than 0"),
-    ("timeout: soon", "timeout: must be a number of seconds greater than 0"),
-    ("confirm: maybe", "confirm: must be true or false"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("timeout: -1", "timeout: must be a number of seconds greater than 0"),
+        ("timeout: soon", "timeout: must be a number of seconds greater than 0"),
+        ("confirm: maybe", "confirm: must be true or false"),
+    ],
+)
 def test_bad_timeout_and_confirm(tmp_path, line, problem):
     body = TOOL.format(name="add", handler="handlers.py:add") + f"    {line}\n"
     assert load_error(tmp_path, body) == f"FILE: tool 'add': {problem}"

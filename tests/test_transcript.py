@@ -16,9 +16,13 @@ from toolchat.transcript import FORMAT, VERSION, continue_from, load_transcript,
 from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
 
 USER = {"role": "user", "content": "What is 2**10?"}
-TOOL_USE = {"role": "assistant", "content": [
-    {"type": "text", "text": "Let me compute."},
-    {"type": "tool_use", "id": "toolu_a", "name": "calculate", "input": {"expression": "2**10"}}]}
+TOOL_USE = {
+    "role": "assistant",
+    "content": [
+        {"type": "text", "text": "Let me compute."},
+        {"type": "tool_use", "id": "toolu_a", "name": "calculate", "input": {"expression": "2**10"}},
+    ],
+}
 TOOL_RESULT = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_a", "content": "1024"}]}
 ANSWER = {"role": "assistant", "content": [{"type": "text", "text": "1024."}]}
 CONVERSATION = [USER, TOOL_USE, TOOL_RESULT, ANSWER]
@@ -26,13 +30,19 @@ CONVERSATION = [USER, TOOL_USE, TOOL_RESULT, ANSWER]
 
 # ---------------------------------------------------------------- save_transcript
 
+
 def test_saved_file_is_the_documented_document(tmp_path):
     path = tmp_path / "chat.json"
     save_transcript(str(path), CONVERSATION, model="claude-x", system="Be brief.")
     text = path.read_text(encoding="utf-8")
     assert text.endswith("}\n")
-    assert json.loads(text) == {"format": "toolchat-transcript", "version": 1, "model": "claude-x",
-                                "system": "Be brief.", "messages": CONVERSATION}
+    assert json.loads(text) == {
+        "format": "toolchat-transcript",
+        "version": 1,
+        "model": "claude-x",
+        "system": "Be brief.",
+        "messages": CONVERSATION,
+    }
     assert (FORMAT, VERSION) == ("toolchat-transcript", 1)
 
 
@@ -102,9 +112,11 @@ def test_save_in_the_current_folder(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- parse_transcript
 
+
 def test_parse_a_saved_conversation():
-    text = json.dumps({"format": FORMAT, "version": 1, "model": "claude-x", "system": "Be brief.",
-                       "messages": CONVERSATION})
+    text = json.dumps(
+        {"format": FORMAT, "version": 1, "model": "claude-x", "system": "Be brief.", "messages": CONVERSATION}
+    )
     loaded = parse_transcript(text, "chat.json")
     assert (loaded.messages, loaded.model, loaded.system) == (CONVERSATION, "claude-x", "Be brief.")
 
@@ -126,8 +138,14 @@ def test_parse_stream_json_output_takes_its_result_line():
     from toolchat.events import Result
     from toolchat.views.ndjson import result_line, start_line
 
-    text = "\n".join([start_line("claude-x"), '{"type": "text", "text": "1024."}',
-                      result_line(Result(model="claude-x", messages=CONVERSATION)), ""])
+    text = "\n".join(
+        [
+            start_line("claude-x"),
+            '{"type": "text", "text": "1024."}',
+            result_line(Result(model="claude-x", messages=CONVERSATION)),
+            "",
+        ]
+    )
     loaded = parse_transcript(text, "run.ndjson")
     assert (loaded.messages, loaded.model) == (CONVERSATION, "claude-x")
 
@@ -138,20 +156,38 @@ def test_parse_a_request_body_from_dry_run():
     assert (loaded.messages, loaded.model, loaded.system) == ([USER], "claude-x", "Be brief.")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "--messages f: not valid JSON (Expecting value: line 1 column 1 (char 0))"),
-    ("{nope", "--messages f: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
-    ('{"text": "x"}', "--messages f: expected a saved conversation, a messages array or --json / --stream-json output"),
-    ("42", "--messages f: expected a saved conversation, a messages array or --json / --stream-json output"),
-    ('[{"role": "system", "content": "x"}]', "--messages f: message 1: role must be 'user' or 'assistant', not 'system'"),
-    ('[{"role": "user", "content": "x"}, {"role": "assistant", "content": [{"text": "y"}]}]',
-     "--messages f: message 2: content must be a string or a list of content blocks"),
-    ('["hi"]', "--messages f: message 1: not an object"),
-    ('{"format": "toolchat-transcript", "version": 2, "messages": []}',
-     "--messages f: transcript version 2 is newer than this toolchat reads (1); upgrade toolchat"),
-    ('{"type": "start"}\n{"type": "text", "text": "cut off before the result"}\n',
-     "--messages f: not valid JSON (Extra data: line 2 column 1 (char 18))"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "--messages f: not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+        (
+            "{nope",
+            "--messages f: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
+        ),
+        (
+            '{"text": "x"}',
+            "--messages f: expected a saved conversation, a messages array or --json / --stream-json output",
+        ),
+        ("42", "--messages f: expected a saved conversation, a messages array or --json / --stream-json output"),
+        (
+            '[{"role": "system", "content": "x"}]',
+            "--messages f: message 1: role must be 'user' or 'assistant', not 'system'",
+        ),
+        (
+            '[{"role": "user", "content": "x"}, {"role": "assistant", "content": [{"text": "y"}]}]',
+            "--messages f: message 2: content must be a string or a list of content blocks",
+        ),
+        ('["hi"]', "--messages f: message 1: not an object"),
+        (
+            '{"format": "toolchat-transcript", "version": 2, "messages": []}',
+            "--messages f: transcript version 2 is newer than this toolchat reads (1); upgrade toolchat",
+        ),
+        (
+            '{"type": "start"}\n{"type": "text", "text": "cut off before the result"}\n',
+            "--messages f: not valid JSON (Extra data: line 2 column 1 (char 18))",
+        ),
+    ],
+)
 def test_parse_rejects_with_one_clear_line(text, message):
     with pytest.raises(UsageError) as caught:
         parse_transcript(text, "f")
@@ -165,6 +201,7 @@ def test_load_a_missing_file(tmp_path):
 
 # ---------------------------------------------------------------- continue_from
 
+
 def test_continue_appends_the_prompt_as_the_next_user_message():
     assert continue_from(CONVERSATION, "And 2**11?", "f") == CONVERSATION + [{"role": "user", "content": "And 2**11?"}]
 
@@ -176,22 +213,32 @@ def test_continue_does_not_change_the_loaded_messages():
 
 
 def test_continue_joins_a_prompt_to_a_trailing_user_message():
-    assert continue_from([USER], "Please.", "f") == [{"role": "user", "content": [
-        {"type": "text", "text": "What is 2**10?"}, {"type": "text", "text": "Please."}]}]
-    assert continue_from(CONVERSATION[:3], "Go on.", "f")[-1] == {"role": "user", "content": [
-        *TOOL_RESULT["content"], {"type": "text", "text": "Go on."}]}
+    assert continue_from([USER], "Please.", "f") == [
+        {"role": "user", "content": [{"type": "text", "text": "What is 2**10?"}, {"type": "text", "text": "Please."}]}
+    ]
+    assert continue_from(CONVERSATION[:3], "Go on.", "f")[-1] == {
+        "role": "user",
+        "content": [*TOOL_RESULT["content"], {"type": "text", "text": "Go on."}],
+    }
 
 
 def test_continue_without_a_prompt_resends_a_conversation_that_awaits_the_model():
     assert continue_from(CONVERSATION[:3], "", "f") == CONVERSATION[:3]
 
 
-@pytest.mark.parametrize("messages, prompt, message", [
-    (CONVERSATION, "", "--messages f: the conversation ends with the model's answer; give a prompt to continue it"),
-    ([], "", "--messages f: the conversation is empty and no prompt was given"),
-    (CONVERSATION[:2], "Hi", "--messages f: the conversation ends with tool calls that have no results; "
-                             "it cannot be continued with a prompt"),
-])
+@pytest.mark.parametrize(
+    "messages, prompt, message",
+    [
+        (CONVERSATION, "", "--messages f: the conversation ends with the model's answer; give a prompt to continue it"),
+        ([], "", "--messages f: the conversation is empty and no prompt was given"),
+        (
+            CONVERSATION[:2],
+            "Hi",
+            "--messages f: the conversation ends with tool calls that have no results; "
+            "it cannot be continued with a prompt",
+        ),
+    ],
+)
 def test_continue_refuses(messages, prompt, message):
     with pytest.raises(UsageError) as caught:
         continue_from(messages, prompt, "f")
@@ -200,23 +247,42 @@ def test_continue_refuses(messages, prompt, message):
 
 # ---------------------------------------------------------------- --save and --messages, end to end
 
-TOOL_SCRIPT = {"turns": [
-    {"text": "Let me compute.", "tool_calls": [{"name": "calculate", "input": {"expression": "2**10"}}]},
-    {"text": "It is {result:calculate}."},
-    {"text": "Continued: {prompt}"},
-]}
+TOOL_SCRIPT = {
+    "turns": [
+        {"text": "Let me compute.", "tool_calls": [{"name": "calculate", "input": {"expression": "2**10"}}]},
+        {"text": "It is {result:calculate}."},
+        {"text": "Continued: {prompt}"},
+    ]
+}
 
 
 def test_saved_then_continued_sends_the_saved_messages_plus_the_prompt(toolchat, mock, tmp_path):
     server = mock(TOOL_SCRIPT)
-    first = toolchat("--no-cache", "-q", "-m", "claude-custom", "-s", "Be brief.", "-t", str(SAMPLE_TOOLS), "--save", "chat.json",
-                     "What is 2**10?", server=server)
+    first = toolchat(
+        "--no-cache",
+        "-q",
+        "-m",
+        "claude-custom",
+        "-s",
+        "Be brief.",
+        "-t",
+        str(SAMPLE_TOOLS),
+        "--save",
+        "chat.json",
+        "What is 2**10?",
+        server=server,
+    )
     assert (first.code, first.out) == (0, "Let me compute.\n\nIt is 1024.\n"), first
     saved = json.loads((tmp_path / "chat.json").read_text())
     assert (saved["format"], saved["version"], saved["model"], saved["system"]) == (
-        "toolchat-transcript", 1, "claude-custom", "Be brief.")
+        "toolchat-transcript",
+        1,
+        "claude-custom",
+        "Be brief.",
+    )
     assert saved["messages"] == server.requests[-1].body["messages"] + [
-        {"role": "assistant", "content": [{"type": "text", "text": "It is 1024."}]}]
+        {"role": "assistant", "content": [{"type": "text", "text": "It is 1024."}]}
+    ]
     assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "user", "assistant"]
 
     second = toolchat("--no-cache", "-t", str(SAMPLE_TOOLS), "--messages", "chat.json", "And now?", server=server)
@@ -229,7 +295,9 @@ def test_saved_then_continued_sends_the_saved_messages_plus_the_prompt(toolchat,
 def test_flags_override_the_saved_model_and_system(toolchat, mock, tmp_path):
     save_transcript(str(tmp_path / "chat.json"), [USER, ANSWER], model="saved-model", system="saved system")
     server = mock()
-    run = toolchat("--no-cache", "-m", "flag-model", "-s", "flag system", "--messages", "chat.json", "More.", server=server)
+    run = toolchat(
+        "--no-cache", "-m", "flag-model", "-s", "flag system", "--messages", "chat.json", "More.", server=server
+    )
     assert run.code == 0, run
     body = server.requests[0].body
     assert (body["model"], body["system"]) == ("flag-model", "flag system")
@@ -251,8 +319,10 @@ def test_continue_from_stream_json_output(toolchat, mock, tmp_path):
     run = toolchat("--no-cache", "--messages", "run.ndjson", "Again.", server=server)
     assert run.code == 0, run
     assert server.requests[-1].body["messages"] == [
-        {"role": "user", "content": "Hello."}, {"role": "assistant", "content": [{"type": "text", "text": "Hello."}]},
-        {"role": "user", "content": "Again."}]
+        {"role": "user", "content": "Hello."},
+        {"role": "assistant", "content": [{"type": "text", "text": "Hello."}]},
+        {"role": "user", "content": "Again."},
+    ]
 
 
 def test_messages_from_stdin(toolchat, mock):
@@ -298,10 +368,16 @@ def test_a_save_that_cannot_be_written_is_an_error_exit_2_before_anything_is_sen
         assert run.out == ""
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--messages", "nope.json", "hi"), "toolchat: error: --messages nope.json: file not found\n"),
-    (("--messages", "-"), "toolchat: error: --messages stdin: not valid JSON (Expecting value: line 1 column 1 (char 0))\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--messages", "nope.json", "hi"), "toolchat: error: --messages nope.json: file not found\n"),
+        (
+            ("--messages", "-"),
+            "toolchat: error: --messages stdin: not valid JSON (Expecting value: line 1 column 1 (char 0))\n",
+        ),
+    ],
+)
 def test_messages_errors_exit_2_before_any_request(toolchat, mock, args, message):
     server = mock()
     run = toolchat(*args, server=server)
@@ -320,10 +396,17 @@ def test_messages_error_with_stream_json_prints_start_and_result(toolchat, tmp_p
 
 # ---------------------------------------------------------------- interrupted runs
 
+
 def interrupt(args, env, wait_for, sig=signal.SIGINT):
     """Start toolchat --stream-json, wait for a stdout line of type `wait_for`, send `sig`."""
-    proc = subprocess.Popen([sys.executable, "-m", "toolchat", "--stream-json", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "--stream-json", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     try:
         seen = []
         while not seen or seen[-1]["type"] != wait_for:
@@ -360,51 +443,92 @@ def test_sigint_mid_stream_leaves_a_whole_save_file_and_a_result_line(tmp_path, 
     assert (result["type"], result["error"]["type"], result["text"]) == ("result", "interrupted", "partial answer")
     saved = check_saved(tmp_path / "chat.json", result)
     # The answer that was on screen is kept, as text blocks, so the conversation goes on from it.
-    assert saved["messages"] == [{"role": "user", "content": "Tell me."},
-                                 {"role": "assistant", "content": [{"type": "text", "text": "partial answer"}]}]
+    assert saved["messages"] == [
+        {"role": "user", "content": "Tell me."},
+        {"role": "assistant", "content": [{"type": "text", "text": "partial answer"}]},
+    ]
     echo = mock()  # the strict echo model: it must accept the saved conversation
     env["TOOLCHAT_BASE_URL"] = echo.url
-    again = subprocess.run([sys.executable, "-m", "toolchat", "--messages", str(tmp_path / "chat.json"), "Go on."],
-                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=30)
+    again = subprocess.run(
+        [sys.executable, "-m", "toolchat", "--messages", str(tmp_path / "chat.json"), "Go on."],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
     assert (again.returncode, again.stdout) == (0, "Go on.\n"), again.stderr
 
 
 @pytest.mark.parametrize("sig, code, kind", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_signal_while_tools_run_saves_a_conversation_that_can_be_continued(tmp_path, mock, sig, code, kind):
-    (tmp_path / "h.py").write_text("import time\n\ndef hang():\n    time.sleep(60)\n\ndef quick():\n    return 'done'\n")
+    (tmp_path / "h.py").write_text(
+        "import time\n\ndef hang():\n    time.sleep(60)\n\ndef quick():\n    return 'done'\n"
+    )
     (tmp_path / "t.yaml").write_text(
         "tools:\n"
         "  - {name: hang, input_schema: {type: object}, handler: h.py:hang}\n"
-        "  - {name: quick, input_schema: {type: object}, handler: h.py:quick}\n")
-    server = mock({"turns": [
-        {"tool_calls": [{"id": "toolu_q", "name": "quick", "input": {}}, {"id": "toolu_h", "name": "hang", "input": {}}]},
-        {"text": "{results}"}]})
+        "  - {name: quick, input_schema: {type: object}, handler: h.py:quick}\n"
+    )
+    server = mock(
+        {
+            "turns": [
+                {
+                    "tool_calls": [
+                        {"id": "toolu_q", "name": "quick", "input": {}},
+                        {"id": "toolu_h", "name": "hang", "input": {}},
+                    ]
+                },
+                {"text": "{results}"},
+            ]
+        }
+    )
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     tools = str(tmp_path / "t.yaml")
-    returncode, events, err = interrupt(["-t", tools, "--save", str(tmp_path / "chat.json"), "Go."], env,
-                                        "tool_result", sig)
+    returncode, events, err = interrupt(
+        ["-t", tools, "--save", str(tmp_path / "chat.json"), "Go."], env, "tool_result", sig
+    )
     assert returncode == code, err
     result = events[-1]
     assert (result["type"], result["error"]["type"]) == ("result", kind)
     assert events[0]["type"] == "start" and [e["type"] for e in events].count("result") == 1
     saved = check_saved(tmp_path / "chat.json", result)
-    assert saved["messages"][-1] == {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "toolu_q", "content": "done"},
-        {"type": "tool_result", "tool_use_id": "toolu_h", "is_error": True,
-         "content": "not run: the run was stopped before this tool finished"}]}
+    assert saved["messages"][-1] == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_q", "content": "done"},
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_h",
+                "is_error": True,
+                "content": "not run: the run was stopped before this tool finished",
+            },
+        ],
+    }
     # The mock server checks tool_use/tool_result pairing as strictly as the API: it accepts it.
-    again = subprocess.run([sys.executable, "-m", "toolchat", "-t", tools, "--messages", str(tmp_path / "chat.json")],
-                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=30)
-    assert (again.returncode, again.stdout) == (0, "quick: done\nhang: error: not run: the run was stopped before "
-                                                   "this tool finished\n"), again.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "toolchat", "-t", tools, "--messages", str(tmp_path / "chat.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+    assert (again.returncode, again.stdout) == (
+        0,
+        "quick: done\nhang: error: not run: the run was stopped before this tool finished\n",
+    ), again.stderr
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('[{"role": "user", "content": [{"type": "text", "text": "x", "n": NaN}]}]', "NaN is not valid JSON"),
-    ('[{"role": "user", "content": "x", "n": Infinity}]', "Infinity is not valid JSON"),
-    ("[" * 100_000 + "]" * 100_000, "nested more than 200 levels deep"),
-    ('[{"role": "user", "content": ' + "[" * 300 + "]" * 300 + "}]", "nested more than 200 levels deep"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[{"role": "user", "content": [{"type": "text", "text": "x", "n": NaN}]}]', "NaN is not valid JSON"),
+        ('[{"role": "user", "content": "x", "n": Infinity}]', "Infinity is not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested more than 200 levels deep"),
+        ('[{"role": "user", "content": ' + "[" * 300 + "]" * 300 + "}]", "nested more than 200 levels deep"),
+    ],
+)
 def test_messages_file_with_nan_or_absurd_nesting_is_one_line_exit_2(toolchat, mock, tmp_path, text, problem):
     (tmp_path / "chat.json").write_text(text)
     server = mock()

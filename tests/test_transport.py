@@ -81,8 +81,9 @@ def _read_request(conn: socket.socket) -> bytes:
             return data
         data += more
     head, _, rest = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
     while len(rest) < length:
         more = conn.recv(65536)
         if not more:
@@ -107,8 +108,13 @@ def raw_server():
 
 
 def transport_for(server, *, connect_timeout=5.0, read_timeout=10.0, key=TEST_KEY, debug=False):
-    return Transport(messages_url(server.url), {"x-api-key": key, "anthropic-version": "2023-06-01"}, connect_timeout=connect_timeout,
-                     read_timeout=read_timeout, debug=debug)
+    return Transport(
+        messages_url(server.url),
+        {"x-api-key": key, "anthropic-version": "2023-06-01"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        debug=debug,
+    )
 
 
 def head(status=200, ctype="text/event-stream", framing="chunked", extra=b"") -> bytes:
@@ -158,7 +164,7 @@ def test_a_20000_delta_stream_costs_about_one_socket_read_per_network_chunk(raw_
     def handler(conn, request):
         conn.sendall(head(framing=framing))
         for start in range(0, len(events), per_write):
-            group = events[start:start + per_write]
+            group = events[start : start + per_write]
             conn.sendall(b"".join(map(chunk, group)) if framing == "chunked" else b"".join(group))
         if framing == "chunked":
             conn.sendall(b"0\r\n\r\n")
@@ -191,8 +197,9 @@ def test_each_event_is_handed_over_before_the_next_is_sent(raw_server, framing):
     def handler(conn, request):
         body = b"".join(events)
         if framing == "length":
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n"
-                         % len(body))
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body)
+            )
         else:
             conn.sendall(head(framing=framing))
         for index, event in enumerate(events):
@@ -247,8 +254,12 @@ def test_a_body_read_to_its_end_gives_the_connection_back_for_the_next_request(r
 
 
 def failure_of(url, *, connect_timeout=5.0, read_timeout=10.0):
-    transport = Transport(messages_url(url), {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"}, connect_timeout=connect_timeout,
-                          read_timeout=read_timeout)
+    transport = Transport(
+        messages_url(url),
+        {"x-api-key": TEST_KEY, "anthropic-version": "2023-06-01"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
     try:
         with pytest.raises(TransportError) as caught:
             reply = transport.send(BODY)
@@ -269,8 +280,10 @@ def closed_port() -> int:
 def test_a_refused_connection():
     port = closed_port()
     error = failure_of(f"http://127.0.0.1:{port}")
-    assert (error.type, error.message) == ("connection_error", f"could not connect to 127.0.0.1:{port}: "
-                                                               "Connection refused")
+    assert (error.type, error.message) == (
+        "connection_error",
+        f"could not connect to 127.0.0.1:{port}: Connection refused",
+    )
 
 
 def test_a_host_name_that_does_not_resolve():
@@ -300,8 +313,10 @@ def test_a_connection_that_is_never_accepted_times_out_connecting():
         for filler in fillers:
             filler.close()
         listener.close()
-    assert (error.type, error.message) == ("timeout", f"timed out connecting to 127.0.0.1:{port}: "
-                                                      "no connection within 0.3 s")
+    assert (error.type, error.message) == (
+        "timeout",
+        f"timed out connecting to 127.0.0.1:{port}: no connection within 0.3 s",
+    )
 
 
 def test_no_response_within_the_read_timeout(raw_server):
@@ -335,10 +350,14 @@ def _reset(conn):
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")  # close sends RST
 
 
-@pytest.mark.parametrize("after, message", [
-    (b"", "the connection to 127.0.0.1:PORT failed before a response: Connection reset by peer"),
-    (head() + chunk(b"data: x\n\n"), "the connection failed mid-response: Connection reset by peer"),
-], ids=["before-the-status-line", "mid-stream"])
+@pytest.mark.parametrize(
+    "after, message",
+    [
+        (b"", "the connection to 127.0.0.1:PORT failed before a response: Connection reset by peer"),
+        (head() + chunk(b"data: x\n\n"), "the connection failed mid-response: Connection reset by peer"),
+    ],
+    ids=["before-the-status-line", "mid-stream"],
+)
 def test_a_reset_connection(raw_server, after, message):
     def handler(conn, request):
         conn.sendall(after)
@@ -349,11 +368,15 @@ def test_a_reset_connection(raw_server, after, message):
     assert (error.type, error.message) == ("connection_error", message.replace("PORT", str(server.port)))
 
 
-@pytest.mark.parametrize("body, message", [
-    (chunk(b"data: x\n\n"), "the server closed it before the end of the response"),
-    (chunk(b"data: x\n\n") + b"40\r\ncut", "the server closed it before the end of the response"),
-    (b"zz\r\ndata\r\n", "the server sent a malformed chunked body"),
-], ids=["between-chunks", "inside-a-chunk", "bad-chunk-size"])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (chunk(b"data: x\n\n"), "the server closed it before the end of the response"),
+        (chunk(b"data: x\n\n") + b"40\r\ncut", "the server closed it before the end of the response"),
+        (b"zz\r\ndata\r\n", "the server sent a malformed chunked body"),
+    ],
+    ids=["between-chunks", "inside-a-chunk", "bad-chunk-size"],
+)
 def test_a_chunked_body_cut_short(raw_server, body, message):
     server = raw_server(lambda conn, request: conn.sendall(head() + body))
     error = failure_of(server.url)
@@ -389,8 +412,10 @@ def test_too_many_redirects(raw_server):
 
     server = raw_server(handler)
     error = failure_of(server.url)
-    assert (error.type, error.message) == ("request_error", f"cannot send the request to 127.0.0.1:{server.port}: "
-                                                            "more than 30 redirects")
+    assert (error.type, error.message) == (
+        "request_error",
+        f"cannot send the request to 127.0.0.1:{server.port}: more than 30 redirects",
+    )
 
 
 def test_a_redirect_to_another_origin_does_not_carry_the_key(raw_server):
@@ -423,9 +448,27 @@ def test_a_certificate_that_does_not_verify_is_a_tls_error_not_retried(tmp_path)
     from toolchat import retry
 
     try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=toolchat-test", "-keyout", str(tmp_path / "key.pem"),
-                        "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=toolchat-test",
+                "-keyout",
+                str(tmp_path / "key.pem"),
+                "-out",
+                str(tmp_path / "cert.pem"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         pytest.skip(f"no openssl to make a self-signed certificate: {exc}")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -448,8 +491,10 @@ def test_a_certificate_that_does_not_verify_is_a_tls_error_not_retried(tmp_path)
     finally:
         thread.join(5)
         listener.close()
-    assert (error.type, error.message) == ("tls_error", f"could not connect to 127.0.0.1:{port}: TLS certificate "
-                                                        "verification failed: self-signed certificate")
+    assert (error.type, error.message) == (
+        "tls_error",
+        f"could not connect to 127.0.0.1:{port}: TLS certificate verification failed: self-signed certificate",
+    )
     assert not retry.decide(error, 1, 2).retry
 
 
@@ -457,8 +502,11 @@ def test_a_certificate_that_does_not_verify_is_a_tls_error_not_retried(tmp_path)
 # What gateways send (issue 10): each against a loopback server that behaves like one
 
 
-RATE_LIMITED = {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down, please"},
-                "request_id": "req_gw_1"}
+RATE_LIMITED = {
+    "type": "error",
+    "error": {"type": "rate_limit_error", "message": "Slow down, please"},
+    "request_id": "req_gw_1",
+}
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"], ids=["lf", "crlf"])
@@ -468,12 +516,25 @@ def test_an_http_error_with_an_sse_framed_body_reports_the_message_inside_data(m
     _, result = run_chat(server, "hi", retries=0)
     assert isinstance(result.error, APIError)
     assert (result.error.message, result.error.type, result.error.status, result.exit_code) == (
-        "HTTP 429 rate_limit_error: Slow down, please", "rate_limit_error", 429, 3)
+        "HTTP 429 rate_limit_error: Slow down, please",
+        "rate_limit_error",
+        429,
+        3,
+    )
 
 
 def test_an_sse_framed_error_body_whose_data_is_not_json_shows_the_data(mock):
-    server = mock({"turns": [{"raw": "event: error\ndata: upstream overloaded\n\n", "status": 503,
-                              "content_type": "text/event-stream"}]})
+    server = mock(
+        {
+            "turns": [
+                {
+                    "raw": "event: error\ndata: upstream overloaded\n\n",
+                    "status": 503,
+                    "content_type": "text/event-stream",
+                }
+            ]
+        }
+    )
     _, result = run_chat(server, "hi", retries=0)
     assert result.error.message == "HTTP 503 api_error: upstream overloaded"
 
@@ -485,11 +546,15 @@ def test_an_sse_framed_error_body_on_the_command_line(toolchat, mock):
     assert (run.code, run.out, run.err) == (3, "", "toolchat: error: HTTP 429 rate_limit_error: Slow down, please\n")
 
 
-@pytest.mark.parametrize("ctype, body, named", [
-    ("text/plain", "Service temporarily unavailable, try later", "text/plain"),
-    ("text/plain; charset=utf-8", "", "text/plain"),
-    ("application/octet-stream", "\x00\x01binary", "application/octet-stream"),
-], ids=["text-plain", "empty-text-plain", "octet-stream"])
+@pytest.mark.parametrize(
+    "ctype, body, named",
+    [
+        ("text/plain", "Service temporarily unavailable, try later", "text/plain"),
+        ("text/plain; charset=utf-8", "", "text/plain"),
+        ("application/octet-stream", "\x00\x01binary", "application/octet-stream"),
+    ],
+    ids=["text-plain", "empty-text-plain", "octet-stream"],
+)
 def test_a_200_reply_of_an_unexpected_content_type_is_named_as_such(mock, ctype, body, named):
     server = mock({"turns": [{"raw": body, "content_type": ctype}]})
     _, result = run_chat(server, "hi", retries=0)
@@ -497,28 +562,36 @@ def test_a_200_reply_of_an_unexpected_content_type_is_named_as_such(mock, ctype,
     got = f"{body}" if body else "an empty body"
     got = got.replace("\x00", "\\0").replace("\x01", "\\x01")
     assert (result.error.type, result.error.status, result.error.message) == (
-        "malformed_response", 200,
+        "malformed_response",
+        200,
         f"HTTP 200 malformed_response: unexpected content-type {named} from the server, not a stream or a "
-        f"JSON message: {got}")
+        f"JSON message: {got}",
+    )
 
 
 def test_a_200_reply_without_a_content_type_that_is_no_stream_is_named(raw_server):
-    server = raw_server(lambda conn, request: conn.sendall(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"))
+    server = raw_server(
+        lambda conn, request: conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello")
+    )
     transport = transport_for(server)
     try:
         with pytest.raises(APIError) as caught:
             transport.send(BODY)
     finally:
         transport.close()
-    assert caught.value.message == ("HTTP 200 malformed_response: unexpected content-type (none) from the "
-                                    "server, not a stream or a JSON message: hello")
+    assert caught.value.message == (
+        "HTTP 200 malformed_response: unexpected content-type (none) from the "
+        "server, not a stream or a JSON message: hello"
+    )
 
 
 def test_a_stream_without_a_content_type_is_still_a_stream(raw_server):
     events = [sse(event).encode() for event in message_events({"type": "text", "text": "unlabelled"})]
-    server = raw_server(lambda conn, request: conn.sendall(
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"".join(map(chunk, events)) + b"0\r\n\r\n"))
+    server = raw_server(
+        lambda conn, request: conn.sendall(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"".join(map(chunk, events)) + b"0\r\n\r\n"
+        )
+    )
     _, result = run_chat(server, "hi", retries=0)
     assert (result.error, result.text) == (None, "unlabelled")
 
@@ -528,21 +601,26 @@ def test_an_unexpected_content_type_on_the_command_line(toolchat, mock):
     run = toolchat("--json", "hi", server=server)
     assert run.code == 3
     assert run.json()["error"] == {
-        "type": "malformed_response", "status": 200, "request_id": run.json()["error"]["request_id"],
+        "type": "malformed_response",
+        "status": 200,
+        "request_id": run.json()["error"]["request_id"],
         "message": "HTTP 200 malformed_response: unexpected content-type text/plain from the server, not a "
-                   "stream or a JSON message: upstream said no"}
+        "stream or a JSON message: upstream said no",
+    }
     assert run.json()["error"]["request_id"].startswith("req_mock_")
 
 
 ECHOED = {"request-id": f"req_{TEST_KEY}", "x-request-id": TEST_KEY}
 
 
-@pytest.mark.parametrize("flags", [["--json"], ["--stream-json"], ["--debug"], ["--debug", "--json"]],
-                         ids=["json", "stream-json", "debug", "debug-json"])
+@pytest.mark.parametrize(
+    "flags",
+    [["--json"], ["--stream-json"], ["--debug"], ["--debug", "--json"]],
+    ids=["json", "stream-json", "debug", "debug-json"],
+)
 def test_a_key_echoed_in_the_request_id_header_of_an_error_never_shows(toolchat, mock, flags):
     error = json.dumps({"type": "error", "error": {"type": "authentication_error", "message": "bad key"}})
-    server = mock({"turns": [{"raw": error, "status": 401, "content_type": "application/json",
-                              "headers": ECHOED}]})
+    server = mock({"turns": [{"raw": error, "status": 401, "content_type": "application/json", "headers": ECHOED}]})
     run = toolchat("--retries", "0", *flags, "hi", server=server)  # the fixture fails on any leak
     assert run.code == 3
     if "--json" in flags:
@@ -561,7 +639,8 @@ def test_a_key_echoed_in_the_request_id_header_of_a_stream_never_shows(toolchat,
     debug = [line for line in run.err.splitlines() if line.startswith("debug: HTTP 200")]
     # The mock sends its own request-id too: requests joins the two values with a comma.
     assert len(debug) == 1 and re.fullmatch(
-        r"debug: HTTP 200 text/event-stream; charset=utf-8 request-id=req_mock_\w+, req_\[redacted\]", debug[0])
+        r"debug: HTTP 200 text/event-stream; charset=utf-8 request-id=req_mock_\w+, req_\[redacted\]", debug[0]
+    )
 
 
 def test_a_key_echoed_in_a_plain_text_error_body_is_redacted_before_it_is_clipped(mock):
@@ -583,8 +662,11 @@ def test_server_headers_in_debug_lines_cannot_drive_the_terminal(toolchat, mock)
 
 def test_a_key_echoed_as_the_request_id_of_an_error_event_never_shows(toolchat, mock):
     start, ping = message_events({"type": "text", "text": "x"})[:2]
-    error = {"type": "error", "error": {"type": "invalid_request_error", "message": "no"},
-             "request_id": f"req_{TEST_KEY}"}
+    error = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "no"},
+        "request_id": f"req_{TEST_KEY}",
+    }
     server = mock({"turns": [{"raw": sse(start, ping, error)}]})
     run = toolchat("--json", "--retries", "0", "hi", server=server)  # the fixture fails on any leak
     assert run.code == 3

@@ -23,6 +23,7 @@ import os
 import socket
 import sys
 
+
 # Start-up-sensitive variables: a fork keeps what the interpreter read at start.
 def startup_env(env: dict) -> dict:
     return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE")}

@@ -56,7 +56,11 @@ FUNCTIONS: dict[str, tuple[Callable[..., Number], int, int]] = {
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
 _BINARY_SYMBOLS = {
-    ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
     ast.MatMult: "@",
 }
 _UNARY_SYMBOLS = {ast.Invert: "~", ast.Not: "not"}
@@ -245,9 +249,7 @@ def evaluate(expression: str) -> Number:
     if not text:
         raise CalcError("expression is empty")
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise CalcError(
-            f"expression is too long ({len(text)} characters; the limit is {MAX_EXPRESSION_LENGTH})"
-        )
+        raise CalcError(f"expression is too long ({len(text)} characters; the limit is {MAX_EXPRESSION_LENGTH})")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:

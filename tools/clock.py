@@ -61,9 +61,7 @@ def _load_zone(name: str):
     if name in ("UTC", "Etc/UTC"):
         return _dt_timezone.utc  # works even with no time zone database at all
     if not _has_zone_data():
-        raise ValueError(
-            "no IANA time zone database on this machine; install the 'tzdata' Python package"
-        )
+        raise ValueError("no IANA time zone database on this machine; install the 'tzdata' Python package")
     raise _unknown(name)
 
 

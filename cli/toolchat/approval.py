@@ -21,15 +21,16 @@ def terminal_approver(view=None):
             tty_in = open("/dev/tty", encoding="utf-8")
             tty_out = open("/dev/tty", "w", encoding="utf-8")
         except OSError:
-            return (f"not run: tool {tool.name!r} needs the user's confirmation and there is no "
-                    "terminal to ask on (the user can allow it with -y or --allow-tool)")
+            return (
+                f"not run: tool {tool.name!r} needs the user's confirmation and there is no "
+                "terminal to ask on (the user can allow it with -y or --allow-tool)"
+            )
         paused = getattr(view, "paused", None)
-        with tty_in, tty_out, (paused() if paused else nullcontext()):
+        with tty_in, tty_out, paused() if paused else nullcontext():
             from .text import compact_json, neutralise
 
             # The input exactly, on one line (JSON escapes line ends), every control shown escaped.
-            tty_out.write(f"Run {neutralise(tool.name)} {neutralise(compact_json(call.input))}? "
-                          "[y]es/[n]o/[a]lways: ")
+            tty_out.write(f"Run {neutralise(tool.name)} {neutralise(compact_json(call.input))}? [y]es/[n]o/[a]lways: ")
             tty_out.flush()
             answer = tty_in.readline().strip().lower()
         if answer in ("a", "always"):

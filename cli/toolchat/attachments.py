@@ -26,8 +26,14 @@ MAX_SIDE = 8000  # pixels, per side
 MANY_IMAGES, MAX_SIDE_MANY = 20, 2000  # more than 20 images in a request: at most 2000 px a side
 MAX_PDF_PAGES = 100
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
-_EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-               ".webp": "image/webp", ".pdf": PDF}
+_EXTENSIONS = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".pdf": PDF,
+}
 
 
 def sniff(data: bytes) -> str | None:
@@ -68,9 +74,9 @@ def image_size(data: bytes, media_type: str) -> tuple[int, int] | None:
                 if data[i] != 0xFF:
                     return None
                 marker = data[i + 1]
-                length = struct.unpack(">H", data[i + 2:i + 4])[0]
+                length = struct.unpack(">H", data[i + 2 : i + 4])[0]
                 if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                    h, w = struct.unpack(">HH", data[i + 5 : i + 9])
                     return w, h
                 i += 2 + length
     except struct.error:
@@ -83,14 +89,17 @@ def pdf_pages(data: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", data))
 
 
-def load(specs: tuple[str, ...] | list[str], types: tuple[str, ...] | list[str] = (),
-         stdin: BinaryIO | None = None) -> list[dict]:
+def load(
+    specs: tuple[str, ...] | list[str], types: tuple[str, ...] | list[str] = (), stdin: BinaryIO | None = None
+) -> list[dict]:
     """The content blocks for `-a` specs (files, URLs, '-'), in order; UsageError naming the
     attachment that is missing, of an unknown type or over a limit of the API."""
     specs, types = list(specs), list(types)
     if types and len(types) not in (1, len(specs)):
-        raise UsageError(f"--attach-type: give one type for all attachments or one per -a "
-                         f"({len(specs)} attachments, {len(types)} types)")
+        raise UsageError(
+            f"--attach-type: give one type for all attachments or one per -a "
+            f"({len(specs)} attachments, {len(types)} types)"
+        )
     if types and not specs:
         raise UsageError("--attach-type needs -a FILE")
     if specs.count("-") > 1:
@@ -121,11 +130,12 @@ def load(specs: tuple[str, ...] | list[str], types: tuple[str, ...] | list[str] 
     for name, size in images:
         if size and max(size) > side:
             many = f" when a request has more than {MANY_IMAGES} images" if side == MAX_SIDE_MANY else ""
-            raise UsageError(f"-a {name}: {size[0]}x{size[1]} pixels; the API takes images up to "
-                             f"{side}x{side}{many}")
+            raise UsageError(f"-a {name}: {size[0]}x{size[1]} pixels; the API takes images up to {side}x{side}{many}")
     if total > MAX_REQUEST_BYTES:
-        raise UsageError(f"-a: the attachments come to {total / 1e6:.1f} MB encoded, over the API's "
-                         f"{MAX_REQUEST_BYTES // (1024 * 1024)} MB request limit")
+        raise UsageError(
+            f"-a: the attachments come to {total / 1e6:.1f} MB encoded, over the API's "
+            f"{MAX_REQUEST_BYTES // (1024 * 1024)} MB request limit"
+        )
     return blocks
 
 
@@ -152,8 +162,10 @@ def image_block(data: bytes, media_type: str | None = None, name: str = "the ima
         raise ValueError(f"{name} is not a png, jpeg, gif or webp image")
     if len(data) > MAX_IMAGE_BYTES:
         raise ValueError(f"{name} is {len(data) / 1e6:.1f} MB; the API takes images up to 5 MB")
-    return {"type": "image", "source": {"type": "base64", "media_type": media_type,
-                                        "data": base64.b64encode(data).decode("ascii")}}
+    return {
+        "type": "image",
+        "source": {"type": "base64", "media_type": media_type, "data": base64.b64encode(data).decode("ascii")},
+    }
 
 
 def tool_image(value: Any) -> dict | None:
@@ -194,10 +206,13 @@ def _url_block(url: str, forced: str | None) -> dict:
     if media_type == PDF:
         return {"type": "document", "source": {"type": "url", "url": url}}
     if media_type is None:
-        raise UsageError(f"-a {url}: cannot tell an image from a PDF by this URL; pass --attach-type "
-                         "image/png, image/jpeg, image/gif, image/webp or application/pdf")
-    raise UsageError(f"-a {url}: the API takes URLs of images and PDFs only, not {media_type} "
-                     "(download it and attach the file)")
+        raise UsageError(
+            f"-a {url}: cannot tell an image from a PDF by this URL; pass --attach-type "
+            "image/png, image/jpeg, image/gif, image/webp or application/pdf"
+        )
+    raise UsageError(
+        f"-a {url}: the API takes URLs of images and PDFs only, not {media_type} (download it and attach the file)"
+    )
 
 
 def _read(spec: str, stdin: BinaryIO | None) -> bytes:
@@ -225,8 +240,9 @@ def _file_block(name: str, data: bytes, forced: str | None) -> tuple[dict, str]:
     if media_type is None:
         media_type = "text/plain" if _is_text(data) else None
     if media_type is None:
-        raise UsageError(f"-a {name}: not an image (png, jpeg, gif, webp), a PDF or a text file; "
-                         "--attach-type says what it is")
+        raise UsageError(
+            f"-a {name}: not an image (png, jpeg, gif, webp), a PDF or a text file; --attach-type says what it is"
+        )
     if not data:
         raise UsageError(f"-a {name}: the file is empty")
     if media_type in IMAGE_TYPES:
@@ -238,15 +254,16 @@ def _file_block(name: str, data: bytes, forced: str | None) -> tuple[dict, str]:
         pages = pdf_pages(data)
         if pages > MAX_PDF_PAGES:
             raise UsageError(f"-a {name}: {pages} pages; the API takes PDFs of up to {MAX_PDF_PAGES} pages")
-        return {"type": "document", "source": {"type": "base64", "media_type": PDF,
-                                               "data": base64.b64encode(data).decode("ascii")}}, PDF
+        return {
+            "type": "document",
+            "source": {"type": "base64", "media_type": PDF, "data": base64.b64encode(data).decode("ascii")},
+        }, PDF
     if media_type.startswith("text/") or media_type in ("application/json", "application/x-yaml"):
         from .stdio import decode
 
         text, _ = decode(data)
         return {"type": "text", "text": f"{name}:\n\n{text}"}, media_type
-    raise UsageError(f"-a {name}: {media_type} cannot be attached (images: {', '.join(IMAGE_TYPES)}; "
-                     f"{PDF}; text/*)")
+    raise UsageError(f"-a {name}: {media_type} cannot be attached (images: {', '.join(IMAGE_TYPES)}; {PDF}; text/*)")
 
 
 _CONTROLS = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")  # not \t \n \v \f \r or ESC

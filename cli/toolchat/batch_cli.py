@@ -15,10 +15,37 @@ from . import options
 
 # The one-shot options that apply to every line of a batch (the rows of options.py); --api joins
 # when it exists.
-SHARED = ("model", "max_tokens", "system", "system_file", "tools", "mcp_config", "base_url", "auth_style",
-          "headers", "tool_choice", "parallel", "max_turns", "temperature", "top_p", "top_k", "stop", "thinking",
-          "schema", "retries", "timeout", "allow_tools", "deny_tools", "tool_output_cap", "yes", "debug", "quiet",
-          "color", "stream_json", "api")
+SHARED = (
+    "model",
+    "max_tokens",
+    "system",
+    "system_file",
+    "tools",
+    "mcp_config",
+    "base_url",
+    "auth_style",
+    "headers",
+    "tool_choice",
+    "parallel",
+    "max_turns",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+    "thinking",
+    "schema",
+    "retries",
+    "timeout",
+    "allow_tools",
+    "deny_tools",
+    "tool_output_cap",
+    "yes",
+    "debug",
+    "quiet",
+    "color",
+    "stream_json",
+    "api",
+)
 COMMANDS = ("run", "status", "cancel")
 
 
@@ -36,12 +63,24 @@ class _Group(typer.core.TyperGroup):
         return super().parse_args(ctx, args)
 
 
-batch_app = typer.Typer(cls=_Group, no_args_is_help=True, context_settings=_main.HELP,
-                        help="Many conversations from a JSONL file: toolchat batch INPUT.jsonl [-o OUT.jsonl].")
+batch_app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    context_settings=_main.HELP,
+    help="Many conversations from a JSONL file: toolchat batch INPUT.jsonl [-o OUT.jsonl].",
+)
 
-_INPUT = _main._keyword("input", Annotated[str, typer.Argument(
-    metavar="INPUT", help="JSONL: one prompt (a JSON string) or {custom_id, prompt | messages, system, "
-    "model, max_tokens, temperature} per line; '-' = stdin.")])
+_INPUT = _main._keyword(
+    "input",
+    Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="JSONL: one prompt (a JSON string) or {custom_id, prompt | messages, system, "
+            "model, max_tokens, temperature} per line; '-' = stdin.",
+        ),
+    ],
+)
 
 
 def _settings(values: dict):
@@ -60,14 +99,20 @@ def batch_run(input: str, **values) -> None:  # noqa: A002 - the argument's name
     Exit 0 if every line succeeded, 4 if some answers were incomplete, 3 if some lines failed.
     Running the same command again continues where it stopped (state in the conversation log).
     """
+
     def action() -> int:
         from .batch.run import Plan, run
 
         _main._signals()
-        plan = Plan(input=input, output=values["batch_output"],
-                    concurrency=_value("concurrency", values), ordered=bool(values["ordered"]),
-                    via=_value("via", values), poll_interval=float(_value("poll_interval", values)),
-                    stream_json=bool(values["stream_json"]))
+        plan = Plan(
+            input=input,
+            output=values["batch_output"],
+            concurrency=_value("concurrency", values),
+            ordered=bool(values["ordered"]),
+            via=_value("via", values),
+            poll_interval=float(_value("poll_interval", values)),
+            stream_json=bool(values["stream_json"]),
+        )
         return run(plan, _settings(values))
 
     raise typer.Exit(_main._guard(action, bool(values.get("debug"))))
@@ -88,9 +133,12 @@ _JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @batch_app.command("status", cls=_main._Command)
-def batch_status(input: Annotated[str, typer.Argument(metavar="INPUT", help="The input file of the job.")],
-                 json_output: _JSON = False) -> None:  # noqa: A002
+def batch_status(
+    input: Annotated[str, typer.Argument(metavar="INPUT", help="The input file of the job.")],
+    json_output: _JSON = False,
+) -> None:  # noqa: A002
     """Where the job of INPUT stands: lines done, failed, pending; its Message Batches (asked live)."""
+
     def action() -> int:
         from .batch.control import status
 
@@ -102,6 +150,7 @@ def batch_status(input: Annotated[str, typer.Argument(metavar="INPUT", help="The
 @batch_app.command("cancel", cls=_main._Command)
 def batch_cancel(input: Annotated[str, typer.Argument(metavar="INPUT", help="The input file of the job.")]) -> None:  # noqa: A002
     """Cancel the Message Batches of the job of INPUT that are still in progress."""
+
     def action() -> int:
         from .batch.control import cancel
 

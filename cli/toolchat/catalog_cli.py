@@ -19,10 +19,18 @@ def register(main) -> None:
     """Add the commands to main.py's `sub` app, with its help formatting, its parameters built from
     options.py rows and its error guard (commands.py; main is passed in, as importing it here would be a circle)."""
     main.sub.command("models", cls=commands._Command)(commands._typer_options(options.for_command("models"))(models))
-    prompt = commands._keyword("prompt", Annotated[Optional[List[str]], typer.Argument(
-        metavar="PROMPT", help="The prompt (piped stdin is read too, as for a run).", show_default=False)])
+    prompt = commands._keyword(
+        "prompt",
+        Annotated[
+            Optional[List[str]],
+            typer.Argument(
+                metavar="PROMPT", help="The prompt (piped stdin is read too, as for a run).", show_default=False
+            ),
+        ],
+    )
     main.sub.command("count-tokens", cls=commands._Command)(
-        commands._typer_options(options.for_command("count-tokens"), before=[prompt])(count_tokens))
+        commands._typer_options(options.for_command("count-tokens"), before=[prompt])(count_tokens)
+    )
 
 
 def _flags(command: str, values: dict) -> dict:
@@ -42,14 +50,20 @@ def models(**values) -> None:
         dialect = dialect_for(settings)
         headers = {**dialect.headers(settings), **settings.extra_headers()}
         url = dialect.models_url(settings.base_url)
-        transport = Transport(url, headers, connect_timeout=settings.connect_timeout,
-                              read_timeout=settings.read_timeout, debug=settings.debug)
+        transport = Transport(
+            url,
+            headers,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            debug=settings.debug,
+        )
         found: list[dict] = []
         try:
             after = None
             for _ in range(MAX_PAGES):
-                page = url + ("?limit=1000" + (f"&after_id={after}" if after else "")
-                              if dialect.name == "anthropic" else "")
+                page = url + (
+                    "?limit=1000" + (f"&after_id={after}" if after else "") if dialect.name == "anthropic" else ""
+                )
                 batch, after = models_from_json(transport.get_json(page))
                 found += batch
                 if after is None:
@@ -97,9 +111,13 @@ def count_tokens(prompt: Optional[List[str]] = None, **values) -> None:
             raise UsageError(f"count-tokens: the {session.dialect.name} API has no token counting endpoint")
         body = count_tokens_body(session.request_body([{"role": "user", "content": text}]))
         headers = {**session.dialect.headers(settings), **settings.extra_headers()}
-        transport = Transport(session.dialect.count_tokens_url(settings.base_url), headers,
-                              connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-                              debug=settings.debug)
+        transport = Transport(
+            session.dialect.count_tokens_url(settings.base_url),
+            headers,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            debug=settings.debug,
+        )
         try:
             reply = transport.send(body)
             data = reply.json()

@@ -61,10 +61,18 @@ class Chat:
             tools = [*tools, structured.answer_tool(structured.wire_schema(s.schema))]
             if s.thinking is None and choice in (None, "auto", "any"):
                 choice = structured.ANSWER_TOOL if len(tools) == 1 else "any"
-        return Request(model=s.model, max_tokens=s.max_tokens, messages=messages, system=s.system,
-                       temperature=s.temperature, tools=tools,
-                       tool_choice=choice, parallel=s.parallel, extra=extra,
-                       cache=s.cache_ttl if s.cache else None)
+        return Request(
+            model=s.model,
+            max_tokens=s.max_tokens,
+            messages=messages,
+            system=s.system,
+            temperature=s.temperature,
+            tools=tools,
+            tool_choice=choice,
+            parallel=s.parallel,
+            extra=extra,
+            cache=s.cache_ttl if s.cache else None,
+        )
 
     def run(self, messages: list[dict]) -> Iterator:
         """Play the conversation to its end; the last event is always Finished.
@@ -84,7 +92,7 @@ class Chat:
         finally:
             # Also when interrupted. Only this turn's calls can answer its tool_use blocks: gateways
             # that number calls per turn (call_0, call_1...) reuse ids across turns.
-            _settle(messages, result.tool_calls[self._turn_calls:])
+            _settle(messages, result.tool_calls[self._turn_calls :])
         _add_cost(result, self.settings)
         try:
             yield Finished(result)
@@ -123,10 +131,20 @@ class Chat:
             if self.schema_mode == "tool" and answer and stop in ("tool_use", "end_turn"):
                 # The answer tool called: that is the answer. Every call of the turn gets a result so
                 # the transcript stays valid to continue.
-                messages.append({"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": b.get("id", ""),
-                     "content": "answer received" if b is answer[0] else "not run: the answer was given",
-                     **({} if b is answer[0] else {"is_error": True})} for b in tool_uses]})
+                messages.append(
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": b.get("id", ""),
+                                "content": "answer received" if b is answer[0] else "not run: the answer was given",
+                                **({} if b is answer[0] else {"is_error": True}),
+                            }
+                            for b in tool_uses
+                        ],
+                    }
+                )
                 self._answer(answer[0].get("input"), result)
                 return
             if stop == "tool_use" and tool_uses:
@@ -169,8 +187,11 @@ class Chat:
             except (KeyboardInterrupt, GeneratorExit):
                 # Keep the answer that was on screen in the transcript: its text blocks only (a cut
                 # tool_use or an unsigned thinking block could not be sent back), so it stays valid.
-                shown = [{"type": "text", "text": b["text"]} for b in progress.partial
-                         if b.get("type") == "text" and b.get("text")]
+                shown = [
+                    {"type": "text", "text": b["text"]}
+                    for b in progress.partial
+                    if b.get("type") == "text" and b.get("text")
+                ]
                 if shown:
                     messages.append({"role": "assistant", "content": shown})
                 raise
@@ -184,8 +205,10 @@ class Chat:
                         # The endpoint refuses this form of structured output: the next form, sent at
                         # once (a changed request, not a retry of the same one).
                         forms = self.dialect.schema_forms
-                        self.warn(f"note: the endpoint rejected {forms[self.schema_mode]} "
-                                  f"(HTTP {exc.status}); trying {forms[fallback]}")
+                        self.warn(
+                            f"note: the endpoint rejected {forms[self.schema_mode]} "
+                            f"(HTTP {exc.status}); trying {forms[fallback]}"
+                        )
                         self.schema_mode = fallback
                         request = self.request(messages)
                         body, headers = self.dialect.body(request), self.dialect.request_headers(request)
@@ -232,8 +255,10 @@ class Chat:
             reply.close()
 
     def _run_tools(self, tool_uses: list[dict], bad_input: dict[str, str]):
-        calls = [Call(b.get("id", ""), b.get("name", ""), b.get("input", {}), bad_input.get(b.get("id", "")))
-                 for b in tool_uses]
+        calls = [
+            Call(b.get("id", ""), b.get("name", ""), b.get("input", {}), bad_input.get(b.get("id", "")))
+            for b in tool_uses
+        ]
         self._turn_calls = len(self.result.tool_calls)
         for call in calls:
             yield ToolCall(call.id, call.name, call.input)
@@ -281,9 +306,11 @@ def _settle(messages: list[dict], finished) -> None:
     blocks = []
     for use in uses:
         call = done.get(use.get("id"))
-        block = {"type": "tool_result", "tool_use_id": use.get("id", ""),
-                 "content": call.result_content() if call
-                 else "not run: the run was stopped before this tool finished"}
+        block = {
+            "type": "tool_result",
+            "tool_use_id": use.get("id", ""),
+            "content": call.result_content() if call else "not run: the run was stopped before this tool finished",
+        }
         if call is None or call.is_error:
             block["is_error"] = True
         blocks.append(block)

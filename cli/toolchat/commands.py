@@ -26,10 +26,18 @@ class _Command(typer.core.TyperCommand):
 
     def format_options(self, ctx, formatter) -> None:
         params = self.get_params(ctx)
-        arguments = [(_metavar(p), getattr(p, "help", None) or "") for p in params
-                     if p.param_type_name == "argument" and not getattr(p, "hidden", False)]
-        options = [record for p in params if p.param_type_name == "option"
-                   for record in [p.get_help_record(ctx)] if record is not None]
+        arguments = [
+            (_metavar(p), getattr(p, "help", None) or "")
+            for p in params
+            if p.param_type_name == "argument" and not getattr(p, "hidden", False)
+        ]
+        options = [
+            record
+            for p in params
+            if p.param_type_name == "option"
+            for record in [p.get_help_record(ctx)]
+            if record is not None
+        ]
         for title, rows in (("Arguments", arguments), ("Options", options)):
             if rows:
                 with formatter.section(title):
@@ -93,11 +101,11 @@ def _typer_options(rows, before=(), after=()):
             annotation: Any = Annotated[bool, typer.Option(*option.flags, help=option.help)]
             default = False
         else:
-            annotation = Annotated[kinds[option.type], typer.Option(
-                *option.flags, help=option.help, show_default=False, **extra)]
+            annotation = Annotated[
+                kinds[option.type], typer.Option(*option.flags, help=option.help, show_default=False, **extra)
+            ]
             default = None
-        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                 annotation=annotation)
+        return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
     def decorate(function):
         params = [*before, *(parameter(option) for option in rows), *after]

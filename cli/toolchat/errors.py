@@ -21,8 +21,9 @@ class ToolchatError(Exception):
     should_retry: bool | None = None
     error_code: str | None = None
 
-    def __init__(self, message: str, *, type: str | None = None, status: int | None = None,
-                 request_id: str | None = None):
+    def __init__(
+        self, message: str, *, type: str | None = None, status: int | None = None, request_id: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         if type is not None:
@@ -31,8 +32,7 @@ class ToolchatError(Exception):
         self.request_id = request_id
 
     def to_json(self) -> dict:
-        return {"type": self.type, "message": self.message, "status": self.status,
-                "request_id": self.request_id}
+        return {"type": self.type, "message": self.message, "status": self.status, "request_id": self.request_id}
 
 
 class UsageError(ToolchatError):

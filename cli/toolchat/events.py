@@ -73,8 +73,14 @@ class ToolResult:
         return self.output if self.content is None else self.content
 
     def to_json(self) -> dict:
-        data = {"id": self.id, "name": self.name, "input": self.input, "output": self.output,
-                "is_error": self.is_error, "duration_ms": self.duration_ms}
+        data = {
+            "id": self.id,
+            "name": self.name,
+            "input": self.input,
+            "output": self.output,
+            "is_error": self.is_error,
+            "duration_ms": self.duration_ms,
+        }
         if self.source is not None:
             data["source"] = self.source  # "mcp:<server>" or the tools file
         return data

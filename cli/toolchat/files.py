@@ -8,8 +8,15 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(target: Path, data: str, *, encoding: str = "utf-8", mode: int | None = None,
-                     durable: bool = False, prefix: str | None = None) -> None:
+def write_atomically(
+    target: Path,
+    data: str,
+    *,
+    encoding: str = "utf-8",
+    mode: int | None = None,
+    durable: bool = False,
+    prefix: str | None = None,
+) -> None:
     """Replace `target` with `data`. `mode`: the file's permissions; `durable`: fsync the file
     before the rename (the caller syncs the folder if it needs the rename itself durable)."""
     fd, temporary = tempfile.mkstemp(prefix=prefix or f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -119,8 +119,11 @@ class _ScopeFinder:
         if spec is None or spec.origin is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec  # a namespace folder, bytecode or an extension: imported as it is
         return importlib.util.spec_from_file_location(
-            fullname, spec.origin, loader=_ScopedLoader(fullname, spec.origin, scope),
-            submodule_search_locations=spec.submodule_search_locations)
+            fullname,
+            spec.origin,
+            loader=_ScopedLoader(fullname, spec.origin, scope),
+            submodule_search_locations=spec.submodule_search_locations,
+        )
 
     @staticmethod
     def invalidate_caches() -> None:

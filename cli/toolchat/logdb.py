@@ -237,8 +237,10 @@ def parse_since(text: str, now: datetime | None = None) -> str:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since: {text!r} is neither a duration (30m, 2h, 3d, 1w) nor a date "
-                         "or time (2026-12-01, 2026-12-01 14:30)") from None
+        raise UsageError(
+            f"--since: {text!r} is neither a duration (30m, 2h, 3d, 1w) nor a date "
+            "or time (2026-12-01, 2026-12-01 14:30)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.astimezone()  # a naive time is local time
     return iso(moment)
@@ -282,9 +284,11 @@ def texts_of(message: dict) -> list[str]:
         return [content] if content else []
     if not isinstance(content, list):
         return []
-    return [b["text"] for b in content
-            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
-            and b["text"]]
+    return [
+        b["text"]
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) and b["text"]
+    ]
 
 
 def result_text(block: dict) -> str:
@@ -293,8 +297,11 @@ def result_text(block: dict) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict)
-                       and b.get("type") == "text" and isinstance(b.get("text"), str))
+        return "".join(
+            b.get("text", "")
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
     return ""
 
 
@@ -320,8 +327,9 @@ class LogDB:
                 raise FileNotFoundError(str(self.path))
             self._create_file()
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000,
-                                        isolation_level=None, check_same_thread=False)
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise LogError(f"{self.path}: cannot open the log: {exc}") from None
         try:
@@ -361,7 +369,8 @@ class LogDB:
         if version > SCHEMA_VERSION:
             raise LogError(
                 f"{self.path}: this log was written by a newer toolchat (log schema {version}; this "
-                f"one reads up to {SCHEMA_VERSION}); upgrade toolchat, or run with --no-log")
+                f"one reads up to {SCHEMA_VERSION}); upgrade toolchat, or run with --no-log"
+            )
 
     def _migrate(self) -> None:
         """Bring the file to SCHEMA_VERSION, one step at a time, in one transaction (so two
@@ -395,8 +404,7 @@ class LogDB:
         """Version 1 kept messages only: tool calls are recovered from them (each tool_use and its
         tool_result) and everything is indexed for search."""
         conn = self.conn
-        rows = conn.execute("SELECT conversation_id, position, json FROM messages"
-                            " ORDER BY conversation_id, position")
+        rows = conn.execute("SELECT conversation_id, position, json FROM messages ORDER BY conversation_id, position")
         uses: dict[str, dict] = {}
         for conversation_id, position, text in rows.fetchall():
             try:
@@ -420,8 +428,15 @@ class LogDB:
                     call_id = conn.execute(
                         "INSERT INTO tool_calls (conversation_id, tool_use_id, name, input, output,"
                         " is_error) VALUES (?, ?, ?, ?, ?, ?)",
-                        (conversation_id, block.get("tool_use_id"), use.get("name") or "?",
-                         dumps(use.get("input", {})), output, int(bool(block.get("is_error"))))).lastrowid
+                        (
+                            conversation_id,
+                            block.get("tool_use_id"),
+                            use.get("name") or "?",
+                            dumps(use.get("input", {})),
+                            output,
+                            int(bool(block.get("is_error"))),
+                        ),
+                    ).lastrowid
                     self._index(conversation_id, "tool", call_id, output)
 
     def _index_message(self, conversation_id: str, position: int, message: dict) -> None:
@@ -434,8 +449,10 @@ class LogDB:
     def _index(self, conversation_id: str, kind: str, ref: int | None, text: str | None) -> None:
         if text:
             text = self._clean(text)
-            self.conn.execute("INSERT INTO search_text (conversation_id, kind, ref, text) VALUES (?, ?, ?, ?)",
-                              (conversation_id, kind, ref, text))
+            self.conn.execute(
+                "INSERT INTO search_text (conversation_id, kind, ref, text) VALUES (?, ?, ?, ?)",
+                (conversation_id, kind, ref, text),
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -471,8 +488,16 @@ class LogDB:
 
     # -- writing (the log sink) ----------------------------------------------------------------
 
-    def start_run(self, conversation_id: str | None, *, model: str, system: str | None,
-                  dialect: str | None, endpoint: str | None, messages: list[dict]) -> tuple[str, int, int]:
+    def start_run(
+        self,
+        conversation_id: str | None,
+        *,
+        model: str,
+        system: str | None,
+        dialect: str | None,
+        endpoint: str | None,
+        messages: list[dict],
+    ) -> tuple[str, int, int]:
         """Open a run: the conversation (new unless `conversation_id`), the run row, and the
         messages as they stand (the prompt). Returns (conversation id, run id, messages stored)."""
         stamp = now_iso()
@@ -483,29 +508,45 @@ class LogDB:
                 conn.execute(
                     "INSERT INTO conversations (id, created, updated, model, system, dialect, endpoint,"
                     " title) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (conversation_id, stamp, stamp, model, self._clean(system), dialect, endpoint,
-                     self._clean(title_of(messages))))
+                    (
+                        conversation_id,
+                        stamp,
+                        stamp,
+                        model,
+                        self._clean(system),
+                        dialect,
+                        endpoint,
+                        self._clean(title_of(messages)),
+                    ),
+                )
                 known = 0  # a new conversation: nothing stored to compare with
             else:
-                conn.execute("UPDATE conversations SET updated = ?, model = ?, system = ?, dialect = ?,"
-                             " endpoint = ? WHERE id = ?",
-                             (stamp, model, self._clean(system), dialect, endpoint, conversation_id))
+                conn.execute(
+                    "UPDATE conversations SET updated = ?, model = ?, system = ?, dialect = ?,"
+                    " endpoint = ? WHERE id = ?",
+                    (stamp, model, self._clean(system), dialect, endpoint, conversation_id),
+                )
             stored = self._sync_messages(conversation_id, messages, known)
-            run_id = conn.execute("INSERT INTO runs (conversation_id, started, model, messages)"
-                                  " VALUES (?, ?, ?, ?)", (conversation_id, stamp, model, stored)).lastrowid
+            run_id = conn.execute(
+                "INSERT INTO runs (conversation_id, started, model, messages) VALUES (?, ?, ?, ?)",
+                (conversation_id, stamp, model, stored),
+            ).lastrowid
         return conversation_id, int(run_id or 0), stored
 
     def _exists(self, conversation_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM conversations WHERE id = ?",
-                                 (conversation_id,)).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
 
     def _sync_messages(self, conversation_id: str, messages: list[dict], stored: int | None) -> int:
         """Store `messages` from the first one that differs from what is stored. `stored`: how many
         this process has written and knows unchanged (None: compare with the file)."""
         conn = self.conn
         if stored is None:
-            have = [row[0] for row in conn.execute(
-                "SELECT json FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,))]
+            have = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT json FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,)
+                )
+            ]
             stored = 0
             while stored < min(len(have), len(messages)) and have[stored] == self._dumps(messages[stored]):
                 stored += 1
@@ -518,16 +559,19 @@ class LogDB:
             self._drop_messages(conversation_id, stored)
         for position in range(stored, len(messages)):
             message = messages[position]
-            conn.execute("INSERT INTO messages (conversation_id, position, role, json) VALUES (?, ?, ?, ?)",
-                         (conversation_id, position, str(message.get("role")), self._dumps(message)))
+            conn.execute(
+                "INSERT INTO messages (conversation_id, position, role, json) VALUES (?, ?, ?, ?)",
+                (conversation_id, position, str(message.get("role")), self._dumps(message)),
+            )
             self._index_message(conversation_id, position, message)
         return len(messages)
 
     def _drop_messages(self, conversation_id: str, start: int) -> None:
-        self.conn.execute("DELETE FROM search_text WHERE conversation_id = ? AND kind IN ('prompt', 'answer')"
-                          " AND ref >= ?", (conversation_id, start))
-        self.conn.execute("DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
-                          (conversation_id, start))
+        self.conn.execute(
+            "DELETE FROM search_text WHERE conversation_id = ? AND kind IN ('prompt', 'answer') AND ref >= ?",
+            (conversation_id, start),
+        )
+        self.conn.execute("DELETE FROM messages WHERE conversation_id = ? AND position >= ?", (conversation_id, start))
 
     def sync(self, conversation_id: str, run_id: int, messages: list[dict], stored: int) -> int:
         with self.transaction():
@@ -541,8 +585,9 @@ class LogDB:
         self.conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (stamp, conversation_id))
         return stamp
 
-    def end_turn(self, conversation_id: str, run_id: int, turn: dict, messages: list[dict],
-                 stored: int) -> tuple[int, int]:
+    def end_turn(
+        self, conversation_id: str, run_id: int, turn: dict, messages: list[dict], stored: int
+    ) -> tuple[int, int]:
         """A model request ended (or failed): its row, and the messages as they now stand."""
         usage = turn.get("usage") or {}
 
@@ -555,11 +600,22 @@ class LogDB:
                 "INSERT INTO turns (conversation_id, run_id, turn, requested, duration_ms, stop_reason,"
                 " input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens,"
                 " usage, retries, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, run_id, turn["turn"], turn["requested"], turn.get("duration_ms"),
-                 turn.get("stop_reason"), tokens("input_tokens"), tokens("output_tokens"),
-                 tokens("cache_creation_input_tokens"), tokens("cache_read_input_tokens"),
-                 self._dumps(usage) if usage else None, turn.get("retries", 0),
-                 self._dumps(turn["error"]) if turn.get("error") is not None else None)).lastrowid
+                (
+                    conversation_id,
+                    run_id,
+                    turn["turn"],
+                    turn["requested"],
+                    turn.get("duration_ms"),
+                    turn.get("stop_reason"),
+                    tokens("input_tokens"),
+                    tokens("output_tokens"),
+                    tokens("cache_creation_input_tokens"),
+                    tokens("cache_read_input_tokens"),
+                    self._dumps(usage) if usage else None,
+                    turn.get("retries", 0),
+                    self._dumps(turn["error"]) if turn.get("error") is not None else None,
+                ),
+            ).lastrowid
             stored = self._sync_messages(conversation_id, messages, stored)
             self._touch(conversation_id)
         return int(turn_id or 0), stored
@@ -569,18 +625,31 @@ class LogDB:
             call_id = conn.execute(
                 "INSERT INTO tool_calls (conversation_id, run_id, turn_id, tool_use_id, name, source,"
                 " input, output, is_error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, run_id, turn_id, call.get("id"), call["name"], call.get("source"),
-                 self._dumps(call.get("input")), self._clean(call.get("output")), int(bool(call.get("is_error"))),
-                 call.get("duration_ms"))).lastrowid
+                (
+                    conversation_id,
+                    run_id,
+                    turn_id,
+                    call.get("id"),
+                    call["name"],
+                    call.get("source"),
+                    self._dumps(call.get("input")),
+                    self._clean(call.get("output")),
+                    int(bool(call.get("is_error"))),
+                    call.get("duration_ms"),
+                ),
+            ).lastrowid
             self._index(conversation_id, "tool", call_id, self._clean(call.get("output")))
 
-    def end_run(self, conversation_id: str, run_id: int, status: str, error: dict | None,
-                messages: list[dict], stored: int) -> int:
+    def end_run(
+        self, conversation_id: str, run_id: int, status: str, error: dict | None, messages: list[dict], stored: int
+    ) -> int:
         with self.transaction() as conn:
             stored = self._sync_messages(conversation_id, messages, stored)
             stamp = self._touch(conversation_id)
-            conn.execute("UPDATE runs SET ended = ?, status = ?, error = ?, messages = ? WHERE id = ?",
-                         (stamp, status, self._dumps(error) if error is not None else None, stored, run_id))
+            conn.execute(
+                "UPDATE runs SET ended = ?, status = ?, error = ?, messages = ? WHERE id = ?",
+                (stamp, status, self._dumps(error) if error is not None else None, stored, run_id),
+            )
         return stored
 
     # -- reading (toolchat logs, -c) -----------------------------------------------------------
@@ -592,13 +661,13 @@ class LogDB:
             raise UsageError(f"{prefix!r} is not a conversation id (see toolchat logs list)")
         # A range on the primary key, not LIKE: the index answers it.
         upper = wanted + "\x7f"
-        rows = self.conn.execute("SELECT id FROM conversations WHERE id >= ? AND id < ? LIMIT 2",
-                                 (wanted, upper)).fetchall()
+        rows = self.conn.execute(
+            "SELECT id FROM conversations WHERE id >= ? AND id < ? LIMIT 2", (wanted, upper)
+        ).fetchall()
         if not rows:
             raise UsageError(f"no logged conversation has an id starting with {wanted}")
         if len(rows) > 1:
-            raise UsageError(f"more than one logged conversation has an id starting with {wanted}; "
-                             "give more of it")
+            raise UsageError(f"more than one logged conversation has an id starting with {wanted}; give more of it")
         return rows[0][0]
 
     def latest(self) -> str | None:
@@ -618,8 +687,22 @@ class LogDB:
 
     @staticmethod
     def _summary(row) -> dict:
-        keys = ("id", "created", "updated", "model", "system", "dialect", "endpoint", "title",
-                "turns", "tool_calls", "input_tokens", "output_tokens", "runs", "status")
+        keys = (
+            "id",
+            "created",
+            "updated",
+            "model",
+            "system",
+            "dialect",
+            "endpoint",
+            "title",
+            "turns",
+            "tool_calls",
+            "input_tokens",
+            "output_tokens",
+            "runs",
+            "status",
+        )
         return dict(zip(keys, row))
 
     def list(self, limit: int | None = 20, model: str | None = None, since: str | None = None) -> builtins.list[dict]:
@@ -645,15 +728,21 @@ class LogDB:
         return self._summary(row)
 
     def messages(self, conversation_id: str) -> builtins.list[dict]:
-        return [json.loads(text) for (text,) in self.conn.execute(
-            "SELECT json FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,))]
+        return [
+            json.loads(text)
+            for (text,) in self.conn.execute(
+                "SELECT json FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,)
+            )
+        ]
 
     def tool_calls(self, conversation_id: str) -> builtins.list[dict]:
         keys = ("id", "name", "source", "input", "output", "is_error", "duration_ms", "turn_id", "run_id")
         calls = []
         for row in self.conn.execute(
-                "SELECT tool_use_id, name, source, input, output, is_error, duration_ms, turn_id, run_id"
-                " FROM tool_calls WHERE conversation_id = ? ORDER BY id", (conversation_id,)):
+            "SELECT tool_use_id, name, source, input, output, is_error, duration_ms, turn_id, run_id"
+            " FROM tool_calls WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ):
             call = dict(zip(keys, row))
             call["input"] = json.loads(call["input"]) if call["input"] is not None else None
             call["is_error"] = bool(call["is_error"])
@@ -664,8 +753,10 @@ class LogDB:
         keys = ("id", "run_id", "turn", "requested", "duration_ms", "stop_reason", "usage", "retries", "error")
         turns = []
         for row in self.conn.execute(
-                "SELECT id, run_id, turn, requested, duration_ms, stop_reason, usage, retries, error"
-                " FROM turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)):
+            "SELECT id, run_id, turn, requested, duration_ms, stop_reason, usage, retries, error"
+            " FROM turns WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ):
             turn = dict(zip(keys, row))
             turn["usage"] = json.loads(turn["usage"]) if turn["usage"] else {}
             turn["error"] = json.loads(turn["error"]) if turn["error"] else None
@@ -675,8 +766,10 @@ class LogDB:
     def runs(self, conversation_id: str) -> builtins.list[dict]:
         keys = ("id", "started", "ended", "model", "status", "error", "messages")
         runs = []
-        for row in self.conn.execute("SELECT id, started, ended, model, status, error, messages FROM runs"
-                                     " WHERE conversation_id = ? ORDER BY id", (conversation_id,)):
+        for row in self.conn.execute(
+            "SELECT id, started, ended, model, status, error, messages FROM runs WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        ):
             run = dict(zip(keys, row))
             run["error"] = json.loads(run["error"]) if run["error"] else None
             runs.append(run)
@@ -692,8 +785,10 @@ class LogDB:
         query = fts_query(text)
         if not query:
             raise UsageError("search: give at least one word to look for")
-        row = self.conn.execute("SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid DESC"
-                                " LIMIT 1 OFFSET ?", (query, SEARCH_WINDOW - 1)).fetchone()
+        row = self.conn.execute(
+            "SELECT rowid FROM search WHERE search MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (query, SEARCH_WINDOW - 1),
+        ).fetchone()
         oldest = row[0] if row else 0
         seen: dict[str, dict] = {}
         fetch = limit * 4
@@ -702,7 +797,8 @@ class LogDB:
                 "SELECT s.conversation_id, s.kind, snippet(search, 0, ?, ?, '…', 16), search.rank"
                 " FROM search JOIN search_text s ON s.id = search.rowid"
                 " WHERE search MATCH ? AND search.rowid >= ? ORDER BY search.rank LIMIT ?",
-                (MARK_START, MARK_END, query, oldest, fetch)).fetchall()
+                (MARK_START, MARK_END, query, oldest, fetch),
+            ).fetchall()
             for conversation_id, kind, snippet, rank in rows:
                 if conversation_id not in seen and len(seen) < limit:
                     seen[conversation_id] = {"kind": kind, "snippet": snippet, "rank": rank}
@@ -734,17 +830,22 @@ class LogDB:
         if not messages or messages[-1].get("role") != "assistant":
             return messages
         content = messages[-1].get("content")
-        uses = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"] \
-            if isinstance(content, list) else []
+        uses = (
+            [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
+            if isinstance(content, list)
+            else []
+        )
         if not uses:
             return messages
         done = {call["id"]: call for call in self.tool_calls(conversation_id)}
         blocks = []
         for use in uses:
             call = done.get(use.get("id"))
-            block = {"type": "tool_result", "tool_use_id": use.get("id", ""),
-                     "content": call["output"] if call else
-                     "not run: the run was stopped before this tool finished"}
+            block = {
+                "type": "tool_result",
+                "tool_use_id": use.get("id", ""),
+                "content": call["output"] if call else "not run: the run was stopped before this tool finished",
+            }
             if call is None or call["is_error"]:
                 block["is_error"] = True
             blocks.append(block)
@@ -779,8 +880,8 @@ def split_marks(snippet: str) -> list[tuple[str, bool]]:
         end = rest.find(MARK_END, start + 1)
         if end < 0:
             end = len(rest)
-        pieces.append((rest[start + 1:end], True))
-        rest = rest[end + 1:]
+        pieces.append((rest[start + 1 : end], True))
+        rest = rest[end + 1 :]
     return [(text.replace(MARK_START, "").replace(MARK_END, ""), match) for text, match in pieces if text]
 
 
@@ -792,8 +893,7 @@ class Continued:
     """A logged conversation to continue: its id, its messages (ready to send again, tool calls a
     killed run left open answered), and the model and system prompt of its latest run."""
 
-    def __init__(self, conversation_id: str, messages: list[dict], model: str | None,
-                 system: str | None):
+    def __init__(self, conversation_id: str, messages: list[dict], model: str | None, system: str | None):
         self.conversation_id = conversation_id
         self.messages = messages
         self.model = model
@@ -818,5 +918,4 @@ def load_conversation(path: str | os.PathLike, prefix: str | None) -> Continued:
             except UsageError as exc:
                 raise UsageError(f"--cid: {exc.message}") from None
         summary = db.conversation(conversation_id)
-        return Continued(conversation_id, db.continuation(conversation_id), summary["model"],
-                         summary["system"])
+        return Continued(conversation_id, db.continuation(conversation_id), summary["model"], summary["system"])

@@ -19,27 +19,41 @@ import typer
 from . import commands  # the help formatting and the error guard of every command
 from .errors import UsageError
 
-logs_app = typer.Typer(help="The conversation log: list, show, search, export, remove.",
-                       context_settings=commands.HELP, invoke_without_command=True)
+logs_app = typer.Typer(
+    help="The conversation log: list, show, search, export, remove.",
+    context_settings=commands.HELP,
+    invoke_without_command=True,
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (cli/toolchat/schemas/logs.schema.json).")]
 Limit = Annotated[int, typer.Option("-n", "--limit", metavar="N", help="Show at most N conversations (0: all).")]
-ModelFilter = Annotated[Optional[str], typer.Option("--model", "-m", metavar="MODEL", help="Only conversations with this model.", show_default=False)]
-Since = Annotated[Optional[str], typer.Option("--since", metavar="WHEN", help="Only conversations active since WHEN: 30m, 2h, 3d, 1w, or a date/time (2026-12-01 14:30).", show_default=False)]
+ModelFilter = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", metavar="MODEL", help="Only conversations with this model.", show_default=False),
+]
+Since = Annotated[
+    Optional[str],
+    typer.Option(
+        "--since",
+        metavar="WHEN",
+        help="Only conversations active since WHEN: 30m, 2h, 3d, 1w, or a date/time (2026-12-01 14:30).",
+        show_default=False,
+    ),
+]
 Id = Annotated[str, typer.Argument(metavar="ID", help="A conversation id, or a unique start of one.")]
 
 
 @logs_app.callback()
-def logs(ctx: typer.Context, limit: Limit = 20, model: ModelFilter = None, since: Since = None,
-         json_output: JsonFlag = False) -> None:
+def logs(
+    ctx: typer.Context, limit: Limit = 20, model: ModelFilter = None, since: Since = None, json_output: JsonFlag = False
+) -> None:
     """The conversation log. Without a command: the most recent conversations (as `logs list`)."""
     if ctx.invoked_subcommand is None:
         raise typer.Exit(commands._guard(lambda: _list(limit, model, since, json_output), False))
 
 
 @logs_app.command("list", cls=commands._Command)
-def logs_list(limit: Limit = 20, model: ModelFilter = None, since: Since = None,
-              json_output: JsonFlag = False) -> None:
+def logs_list(limit: Limit = 20, model: ModelFilter = None, since: Since = None, json_output: JsonFlag = False) -> None:
     """The most recent conversations, newest first: id, time, model, turns, tools, tokens, title."""
     raise typer.Exit(commands._guard(lambda: _list(limit, model, since, json_output), False))
 
@@ -54,8 +68,15 @@ def logs_show(conversation: Id, json_output: JsonFlag = False) -> None:
             summary = db.conversation(cid)
             messages, calls, runs = db.messages(cid), db.tool_calls(cid), db.runs(cid)
             if json_output:
-                _print_json({"conversation": summary, "messages": messages, "tool_calls": calls,
-                             "turns": db.turns(cid), "runs": runs})
+                _print_json(
+                    {
+                        "conversation": summary,
+                        "messages": messages,
+                        "tool_calls": calls,
+                        "turns": db.turns(cid),
+                        "runs": runs,
+                    }
+                )
                 return 0
         _Out().show(summary, messages, calls, runs)
         return 0
@@ -65,8 +86,12 @@ def logs_show(conversation: Id, json_output: JsonFlag = False) -> None:
 
 @logs_app.command("search", cls=commands._Command)
 def logs_search(
-    words: Annotated[List[str], typer.Argument(metavar="TEXT", help="Words to find (all of them) in prompts, answers and tool outputs.")],
-    limit: Limit = 20, json_output: JsonFlag = False,
+    words: Annotated[
+        List[str],
+        typer.Argument(metavar="TEXT", help="Words to find (all of them) in prompts, answers and tool outputs."),
+    ],
+    limit: Limit = 20,
+    json_output: JsonFlag = False,
 ) -> None:
     """Conversations holding every word of TEXT, best match first, with the matching passage."""
 
@@ -90,8 +115,17 @@ def logs_search(
                     if is_match:
                         highlights.append([len(plain), len(plain) + len(piece)])
                     plain += piece
-                results.append({**row, "match": {"kind": match["kind"], "snippet": plain,
-                                                 "highlights": highlights, "rank": match["rank"]}})
+                results.append(
+                    {
+                        **row,
+                        "match": {
+                            "kind": match["kind"],
+                            "snippet": plain,
+                            "highlights": highlights,
+                            "rank": match["rank"],
+                        },
+                    }
+                )
             _print_json({"query": text, "results": results})
             return 0
         _Out().search(found)
@@ -103,7 +137,10 @@ def logs_search(
 @logs_app.command("export", cls=commands._Command)
 def logs_export(
     conversation: Id,
-    output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="FILE", help="Write it to FILE instead of stdout.", show_default=False)] = None,
+    output: Annotated[
+        Optional[str],
+        typer.Option("-o", "--output", metavar="FILE", help="Write it to FILE instead of stdout.", show_default=False),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """A conversation as a --save transcript, which --messages FILE continues."""
@@ -121,8 +158,13 @@ def logs_export(
             except OSError as exc:
                 raise _usage(f"--output {output}: cannot write it: {exc.strerror or exc}") from None
             return 0
-        document = {"format": FORMAT, "version": VERSION, "model": summary["model"],
-                    "system": summary["system"], "messages": messages}
+        document = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": summary["model"],
+            "system": summary["system"],
+            "messages": messages,
+        }
         print(json.dumps(document, ensure_ascii=False, indent=None if json_output else 2))
         return 0
 
@@ -130,8 +172,12 @@ def logs_export(
 
 
 @logs_app.command("rm", cls=commands._Command)
-def logs_rm(conversations: Annotated[List[str], typer.Argument(metavar="ID", help="Conversation ids (or unique starts of them).")],
-            json_output: JsonFlag = False) -> None:
+def logs_rm(
+    conversations: Annotated[
+        List[str], typer.Argument(metavar="ID", help="Conversation ids (or unique starts of them).")
+    ],
+    json_output: JsonFlag = False,
+) -> None:
     """Remove conversations from the log, with everything logged of them."""
 
     def action() -> int:
@@ -347,9 +393,17 @@ class _Out:
 
         if not rows:
             return
-        cells = [(row["id"], local_time(row["updated"]), one_line(row["model"] or "-", 40),
-                  str(row["turns"]), str(row["tool_calls"]),
-                  f"{row['input_tokens'] + row['output_tokens']:,}") for row in rows]
+        cells = [
+            (
+                row["id"],
+                local_time(row["updated"]),
+                one_line(row["model"] or "-", 40),
+                str(row["turns"]),
+                str(row["tool_calls"]),
+                f"{row['input_tokens'] + row['output_tokens']:,}",
+            )
+            for row in rows
+        ]
         head = ("ID", "TIME", "MODEL", "TURNS", "TOOLS", "TOKENS")
         widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(len(head))]
         right = {3, 4, 5}
@@ -362,10 +416,13 @@ class _Out:
         self.line(("  ".join(fit(h, i) for i, h in enumerate(head)) + "  TITLE", "dim"))
         for row, cell in zip(rows, cells):
             title = clip(one_line(row["title"] or "", 10_000), room)
-            self.line((fit(cell[0], 0), "bold"), ("  " + fit(cell[1], 1), "dim"),
-                      ("  " + fit(cell[2], 2), "cyan"),
-                      ("  " + "  ".join(fit(cell[i], i) for i in (3, 4, 5)), ""),
-                      ("  " + title, ""))
+            self.line(
+                (fit(cell[0], 0), "bold"),
+                ("  " + fit(cell[1], 1), "dim"),
+                ("  " + fit(cell[2], 2), "cyan"),
+                ("  " + "  ".join(fit(cell[i], i) for i in (3, 4, 5)), ""),
+                ("  " + title, ""),
+            )
         self.flush()
 
     def search(self, found: list[dict]) -> None:
@@ -373,9 +430,12 @@ class _Out:
         from .text import one_line
 
         for row in found:
-            self.line((row["id"], "bold"), ("  " + local_time(row["updated"]), "dim"),
-                      ("  " + one_line(row["model"] or "-", 40), "cyan"),
-                      ("  " + one_line(row["title"] or "", 80), ""))
+            self.line(
+                (row["id"], "bold"),
+                ("  " + local_time(row["updated"]), "dim"),
+                ("  " + one_line(row["model"] or "-", 40), "cyan"),
+                ("  " + one_line(row["title"] or "", 80), ""),
+            )
             match = row["match"]
             pieces: list[tuple[str, str]] = [(f"    {match['kind']}: ", "dim")]
             for text, is_match in split_marks(" ".join(match["snippet"].split())):
@@ -387,10 +447,15 @@ class _Out:
         from .text import compact_json, one_line
 
         turns, tools = summary["turns"], summary["tool_calls"]
-        self.line((summary["id"], "bold"), (
-            f" · {one_line(summary['model'] or '-', 60)} · {local_time(summary['created'])} · "
-            f"{turns} turn{'s' * (turns != 1)} · {tools} tool{'s' * (tools != 1)} · "
-            f"{summary['input_tokens']:,} in / {summary['output_tokens']:,} out tokens", "dim"))
+        self.line(
+            (summary["id"], "bold"),
+            (
+                f" · {one_line(summary['model'] or '-', 60)} · {local_time(summary['created'])} · "
+                f"{turns} turn{'s' * (turns != 1)} · {tools} tool{'s' * (tools != 1)} · "
+                f"{summary['input_tokens']:,} in / {summary['output_tokens']:,} out tokens",
+                "dim",
+            ),
+        )
         if summary.get("system"):
             self.line(("system: ", "dim"), (one_line(summary["system"], 10_000), ""))
         # Tool calls by tool_use id, in the order they were logged (ids may repeat across turns).
@@ -406,8 +471,11 @@ class _Out:
             content = message.get("content")
             blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
             if message.get("role") == "user":
-                prompt = "\n\n".join(b["text"] for b in blocks if isinstance(b, dict)
-                                     and b.get("type") == "text" and isinstance(b.get("text"), str))
+                prompt = "\n\n".join(
+                    b["text"]
+                    for b in blocks
+                    if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+                )
                 for block in blocks:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
                         self.gap("tool")
@@ -429,8 +497,11 @@ class _Out:
                     elif kind == "tool_use":
                         self.gap("tool")
                         names[block.get("id", "")] = block.get("name", "?")
-                        self.line(("→ ", "magenta"), (str(block.get("name", "?")), "bold"),
-                                  (" " + one_line(compact_json(block.get("input", {}))), "cyan"))
+                        self.line(
+                            ("→ ", "magenta"),
+                            (str(block.get("name", "?")), "bold"),
+                            (" " + one_line(compact_json(block.get("input", {}))), "cyan"),
+                        )
             run = ends.get(position + 1)
             if run is not None and run.get("status") not in ("ok", None):
                 self.gap("outcome")
@@ -447,9 +518,12 @@ class _Out:
         name = call["name"] if call else names.get(use_id, "?")
         failed = bool(block.get("is_error"))
         took = f" ({call['duration_ms']} ms)" if call and call.get("duration_ms") is not None else ""
-        self.line(("← ", "red" if failed else "green"), (name, "bold"),
-                  (f" {'error' if failed else 'ok'}{took}: ", "red" if failed else "green"),
-                  (one_line(result_text(block)), ""))
+        self.line(
+            ("← ", "red" if failed else "green"),
+            (name, "bold"),
+            (f" {'error' if failed else 'ok'}{took}: ", "red" if failed else "green"),
+            (one_line(result_text(block)), ""),
+        )
 
     def _outcome(self, run: dict) -> None:
         from .text import one_line

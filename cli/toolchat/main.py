@@ -16,8 +16,17 @@ import typer
 
 
 from . import __version__, options
-from .commands import (HELP, _Command, _given, _guard, _keyword, _say, _signals,  # noqa: F401  (shared by every
-                       _traceback, _typer_options)  # command module)
+from .commands import (
+    HELP,
+    _Command,
+    _given,
+    _guard,
+    _keyword,
+    _say,
+    _signals,  # noqa: F401  (shared by every
+    _traceback,
+    _typer_options,
+)  # command module)
 from .errors import Interrupted, ToolchatError, UsageError
 
 SUBCOMMANDS = ("tools", "mcp", "mock-server", "logs", "batch", "models", "count-tokens")
@@ -31,12 +40,18 @@ EPILOG = (
     "4 incomplete answer, 130 interrupted, 143 terminated."
 )
 
-app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  context_settings=HELP)
-sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  no_args_is_help=True, help="toolchat subcommands.", context_settings=HELP)
-tools_app = typer.Typer(no_args_is_help=True, help="Inspect, check and run tools from tools files.",
-                        context_settings=HELP)
+app = typer.Typer(add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None, context_settings=HELP)
+sub = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="toolchat subcommands.",
+    context_settings=HELP,
+)
+tools_app = typer.Typer(
+    no_args_is_help=True, help="Inspect, check and run tools from tools files.", context_settings=HELP
+)
 sub.add_typer(tools_app, name="tools")
 
 
@@ -50,10 +65,21 @@ def _version(value: bool) -> None:
 _TOOLS = _typer_options([options.TOOLS])(lambda **values: None).__annotations__["tools"]
 _MCP_CONFIG = _typer_options([options.MCP_CONFIG])(lambda **values: None).__annotations__["mcp_config"]
 
-_PROMPT = _keyword("prompt", Annotated[Optional[List[str]], typer.Argument(
-    metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False)])
-_VERSION = _keyword("version", Annotated[Optional[bool], typer.Option(
-    "--version", callback=_version, is_eager=True, help="Show the version and exit.")])
+_PROMPT = _keyword(
+    "prompt",
+    Annotated[
+        Optional[List[str]],
+        typer.Argument(
+            metavar="PROMPT", help="The prompt. Piped stdin is read too and added after it.", show_default=False
+        ),
+    ],
+)
+_VERSION = _keyword(
+    "version",
+    Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ],
+)
 
 
 @app.command(epilog=EPILOG, cls=_Command)
@@ -75,8 +101,9 @@ def ask(prompt: Optional[List[str]] = None, version: Optional[bool] = None, **va
         raise typer.Exit(_guard(_conflict("--json", "--stream-json"), debug))
     if values["raw"] and (json_output or stream_json):  # JSON keeps the exact text already
         raise typer.Exit(_guard(_conflict("--raw", "--json" if json_output else "--stream-json"), debug))
-    raise typer.Exit(_guard(lambda: _ask(prompt or [], flags, values["demo"], values["messages"]), debug,
-                            on_error=on_error))
+    raise typer.Exit(
+        _guard(lambda: _ask(prompt or [], flags, values["demo"], values["messages"]), debug, on_error=on_error)
+    )
 
 
 def _conflict(first: str, second: str):
@@ -120,8 +147,7 @@ def _ask(words: list[str], flags: dict, demo: bool, messages_file: str | None = 
         if flags.get("system") is None and flags.get("system_file") is None and loaded.system:
             # "@@": a saved system prompt that starts with "@" is text, not a file to read.
             saved = loaded.system
-            flags = {**flags, "system": "@" + saved if isinstance(saved, str) and saved.startswith("@")
-                     else saved}
+            flags = {**flags, "system": "@" + saved if isinstance(saved, str) and saved.startswith("@") else saved}
         messages = continue_from(loaded.messages, text, where[1], flag=where[0])
     elif not text and flags.get("attach"):
         messages = [{"role": "user", "content": ""}]  # the attachments alone are the prompt
@@ -158,8 +184,7 @@ def _logged(flags: dict, env: dict, messages_file: str | None):
     if flags.get("continue_latest") and cid is not None:
         raise UsageError("-c/--continue and --cid cannot be used together; pick one")
     if messages_file is not None:
-        raise UsageError(f"--messages and {flag} cannot be used together: each names the "
-                         "conversation to continue")
+        raise UsageError(f"--messages and {flag} cannot be used together: each names the conversation to continue")
     # Read even when this run is not logged (--no-log): the continuation is then not written.
     return load_conversation(default_path(env), cid), (flag, cid or "")
 
@@ -295,7 +320,9 @@ def _json_failure(model: str | None, stream: bool = False):
 def tools_list(
     tools: _TOOLS = None,  # type: ignore[valid-type]  # built from options.py at import
     mcp_config: _MCP_CONFIG = None,  # type: ignore[valid-type]
-    json_output: Annotated[bool, typer.Option("--json", help="Print the tools as the API receives them (MCP tools with their \"source\").")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print the tools as the API receives them (MCP tools with their "source").')
+    ] = False,
 ) -> None:
     """List the tools the files and MCP servers define."""
 
@@ -305,8 +332,10 @@ def tools_list(
             if json_output:
                 from .text import dumps
 
-                wire = [dict(spec.wire(), **({"source": spec.source} if spec.source.startswith("mcp:") else {}))
-                        for spec in box.tools.values()]
+                wire = [
+                    dict(spec.wire(), **({"source": spec.source} if spec.source.startswith("mcp:") else {}))
+                    for spec in box.tools.values()
+                ]
                 print(dumps(wire, indent=2))
                 return 0
             from .text import one_line
@@ -330,8 +359,7 @@ def tools_validate(files: Annotated[List[str], typer.Argument(metavar="FILE", he
         from .toolsources.yaml import load_files
 
         box = load_files(files)
-        print(f"ok: {len(box.all)} tool{'s' * (len(box.all) != 1)} in {len(files)} "
-              f"file{'s' * (len(files) != 1)}")
+        print(f"ok: {len(box.all)} tool{'s' * (len(box.all) != 1)} in {len(files)} file{'s' * (len(files) != 1)}")
         return 0
 
     raise typer.Exit(_guard(action, False))
@@ -392,8 +420,9 @@ def _load_toolbox(files: list[str] | None, mcp_config: list[str] | None = None):
     return tool_runner(settings)
 
 
-mcp_app = typer.Typer(no_args_is_help=True, help="Inspect the MCP servers of tools files and MCP config files.",
-                      context_settings=HELP)
+mcp_app = typer.Typer(
+    no_args_is_help=True, help="Inspect the MCP servers of tools files and MCP config files.", context_settings=HELP
+)
 sub.add_typer(mcp_app, name="mcp")
 
 
@@ -421,8 +450,9 @@ def mcp_list(
         from .toolsources.mcp import McpSource
 
         # Every server listed, failed ones too: a listing is where a broken server is looked at.
-        source = McpSource([dataclasses.replace(s, optional=True) for s in servers],
-                           debug=settings.debug, warn=lambda message: None)
+        source = McpSource(
+            [dataclasses.replace(s, optional=True) for s in servers], debug=settings.debug, warn=lambda message: None
+        )
         try:
             source.start()
             rows = source.servers()
@@ -438,8 +468,10 @@ def mcp_list(
 
             for r in rows:
                 error = f"\t{one_line(r['error'], 200)}" if r["error"] else ""
-                print(f"{one_line(r['name'], 60)}\t{r['transport']}\t{r['state']}\t{r['tools']} "
-                      f"tool{'s' * (r['tools'] != 1)}\t{one_line(r['target'], 100)}{error}")
+                print(
+                    f"{one_line(r['name'], 60)}\t{r['transport']}\t{r['state']}\t{r['tools']} "
+                    f"tool{'s' * (r['tools'] != 1)}\t{one_line(r['target'], 100)}{error}"
+                )
         return 0 if all(r["state"] == "ready" for r in rows) else 1
 
     raise typer.Exit(_guard(action, False))
@@ -449,10 +481,25 @@ def mcp_list(
 def mock_server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
-    script: Annotated[Optional[Path], typer.Option(help="YAML script of the model's turns; without it the model echoes.")] = None,
-    api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", help="Accept only this key (any non-empty key otherwise).")] = None,
-    rate_limit: Annotated[Optional[int], typer.Option("--rate-limit", metavar="RPM", help="Allow RPM requests per minute on /v1/messages (429 above it, with the real headers).")] = None,
-    batch_delay: Annotated[float, typer.Option("--batch-delay", metavar="SECONDS", help="Message Batches: how long a batch stays in progress.")] = 0.0,
+    script: Annotated[
+        Optional[Path], typer.Option(help="YAML script of the model's turns; without it the model echoes.")
+    ] = None,
+    api_key: Annotated[
+        Optional[str],
+        typer.Option("--api-key", metavar="KEY", help="Accept only this key (any non-empty key otherwise)."),
+    ] = None,
+    rate_limit: Annotated[
+        Optional[int],
+        typer.Option(
+            "--rate-limit",
+            metavar="RPM",
+            help="Allow RPM requests per minute on /v1/messages (429 above it, with the real headers).",
+        ),
+    ] = None,
+    batch_delay: Annotated[
+        float,
+        typer.Option("--batch-delay", metavar="SECONDS", help="Message Batches: how long a batch stays in progress."),
+    ] = 0.0,
 ) -> None:
     """Serve a local Anthropic-compatible /v1/messages (and Message Batches) with a scripted model."""
 
@@ -462,9 +509,17 @@ def mock_server(
         if script is not None and not script.is_file():
             raise UsageError(f"--script {script}: file not found")
         try:
-            return serve(host=host, port=port, script=str(script) if script else None,
-                         api_key=api_key, rate_limit={"requests": rate_limit} if rate_limit else None,
-                         batch_delay=batch_delay) or 0
+            return (
+                serve(
+                    host=host,
+                    port=port,
+                    script=str(script) if script else None,
+                    api_key=api_key,
+                    rate_limit={"requests": rate_limit} if rate_limit else None,
+                    batch_delay=batch_delay,
+                )
+                or 0
+            )
         except ValueError as exc:  # a script that does not parse or check out
             raise UsageError(f"--script {script}: {exc}") from None
         except OSError as exc:

@@ -72,7 +72,11 @@ def cost_usd(model: str, usage: Mapping[str, Any], overrides: Mapping[str, dict]
     if not isinstance(by_ttl, dict):
         by_ttl = {}
     hour = min(written, n(by_ttl.get("ephemeral_1h_input_tokens")))
-    total = (n(usage.get("input_tokens")) * price["input"] + n(usage.get("output_tokens")) * price["output"]
-             + (written - hour) * price["cache_write"] + hour * price["cache_write_1h"]
-             + n(usage.get("cache_read_input_tokens")) * price["cache_read"])
+    total = (
+        n(usage.get("input_tokens")) * price["input"]
+        + n(usage.get("output_tokens")) * price["output"]
+        + (written - hour) * price["cache_write"]
+        + hour * price["cache_write_1h"]
+        + n(usage.get("cache_read_input_tokens")) * price["cache_read"]
+    )
     return round(total / 1_000_000, 6)

@@ -21,13 +21,16 @@ DEFAULT_BASE_URLS = {"anthropic": DEFAULT_BASE_URL, "openai": "https://api.opena
 DEFAULT_MODELS = {"anthropic": DEFAULT_MODEL, "openai": "gpt-4o-mini"}
 # The variables a key is taken from, first set first. OPENAI_API_KEY is never sent to an Anthropic
 # endpoint, nor ANTHROPIC_* to an OpenAI one.
-KEY_VARIABLES = {"anthropic": ("TOOLCHAT_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
-                 "openai": ("TOOLCHAT_API_KEY", "OPENAI_API_KEY")}
+KEY_VARIABLES = {
+    "anthropic": ("TOOLCHAT_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
+    "openai": ("TOOLCHAT_API_KEY", "OPENAI_API_KEY"),
+}
 # Variables of options.py rows that belong to one dialect only (OPENAI_BASE_URL, ANTHROPIC_BASE_URL):
 # a row's variable with another dialect's prefix is not read.
 PREFIXES = {"anthropic": "ANTHROPIC_", "openai": "OPENAI_"}
-PROFILE_KEYS = frozenset({"api", "base_url", "model", "auth_style", "headers", "key_env", "max_tokens",
-                          "system", "temperature"})
+PROFILE_KEYS = frozenset(
+    {"api", "base_url", "model", "auth_style", "headers", "key_env", "max_tokens", "system", "temperature"}
+)
 
 
 def check_api(value: Any, where: str = "--api") -> str:
@@ -56,12 +59,14 @@ def select_profile(config: Mapping[str, Any], name: str | None, path: Path | str
     if not isinstance(profile, dict):
         raise UsageError(f"{path}: profiles.{name}: must be a mapping")
     if "api_key" in profile or "key" in profile:
-        raise UsageError(f"{path}: profiles.{name}: keep API keys out of config files; "
-                         "name the variable that holds it with key_env")
+        raise UsageError(
+            f"{path}: profiles.{name}: keep API keys out of config files; name the variable that holds it with key_env"
+        )
     unknown = sorted(str(k) for k in set(profile) - PROFILE_KEYS)
     if unknown:
-        raise UsageError(f"{path}: profiles.{name}.{unknown[0]}: unknown setting "
-                         f"(known: {', '.join(sorted(PROFILE_KEYS))})")
+        raise UsageError(
+            f"{path}: profiles.{name}.{unknown[0]}: unknown setting (known: {', '.join(sorted(PROFILE_KEYS))})"
+        )
     if "key_env" in profile and (not isinstance(profile["key_env"], str) or not profile["key_env"].strip()):
         raise UsageError(f"{path}: profiles.{name}.key_env: the name of an environment variable")
     if "api" in profile:
@@ -85,5 +90,7 @@ def missing_key(settings: Any) -> UsageError | None:
     """The error for a profile whose key_env names a variable that is not set (else None)."""
     if getattr(settings, "api_key", None) or not getattr(settings, "key_source", None):
         return None
-    return UsageError(f"no API key: {settings.key_source} is not set (key_env of profile "
-                      f"{getattr(settings, 'profile', None)!r})", type="missing_credentials")
+    return UsageError(
+        f"no API key: {settings.key_source} is not set (key_env of profile {getattr(settings, 'profile', None)!r})",
+        type="missing_credentials",
+    )

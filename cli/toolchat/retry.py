@@ -33,16 +33,30 @@ RETRY_KINDS = frozenset({"connection_error", "timeout", "truncated_stream"})
 
 # A spend limit, an exhausted quota or a billing problem: the error type / code (Anthropic's
 # error.details.error_code, an OpenAI-shaped gateway's error.code), or these words in the message.
-SPEND_CODES = frozenset({"enforced_spend_limit_reached", "billing_error", "insufficient_quota",
-                         "billing_hard_limit_reached"})
+SPEND_CODES = frozenset(
+    {"enforced_spend_limit_reached", "billing_error", "insufficient_quota", "billing_hard_limit_reached"}
+)
 SPEND_WORDS = re.compile(r"spend(?:ing)? limit|credit balance|insufficient[ _]quota|billing", re.I)
 
-_LABELS = {408: "request timeout", 409: "conflict", 429: "rate limited", 500: "server error",
-           502: "bad gateway", 503: "service unavailable", 504: "gateway timeout", 529: "overloaded"}
-_TYPE_LABELS = {"overloaded_error": "overloaded", "rate_limit_error": "rate limited",
-                "api_error": "server error", "timeout_error": "server timeout",
-                "connection_error": "connection failed", "timeout": "timed out",
-                "truncated_stream": "stream cut off"}
+_LABELS = {
+    408: "request timeout",
+    409: "conflict",
+    429: "rate limited",
+    500: "server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+    529: "overloaded",
+}
+_TYPE_LABELS = {
+    "overloaded_error": "overloaded",
+    "rate_limit_error": "rate limited",
+    "api_error": "server error",
+    "timeout_error": "server timeout",
+    "connection_error": "connection failed",
+    "timeout": "timed out",
+    "truncated_stream": "stream cut off",
+}
 
 
 @dataclass(frozen=True)
@@ -55,8 +69,7 @@ class Decision:
     note: str = ""  # why a failure of a retryable kind is not retried, for the error message
 
 
-def decide(error: BaseException, failed: int, retries: int,
-           rand: Callable[[], float] | None = None) -> Decision:
+def decide(error: BaseException, failed: int, retries: int, rand: Callable[[], float] | None = None) -> Decision:
     """Retry `error`, the failure of attempt number `failed` (1 = the first), given `retries`?"""
     reason = describe(error)
     if spend_limited(error):
@@ -67,8 +80,7 @@ def decide(error: BaseException, failed: int, retries: int,
         return Decision(False, reason=reason)
     asked = getattr(error, "retry_after", None)
     if asked is not None and asked > MAX_SERVER_DELAY:
-        return Decision(False, reason=reason,
-                        note=f"the server asks to wait {asked:g} s before retrying: not retried")
+        return Decision(False, reason=reason, note=f"the server asks to wait {asked:g} s before retrying: not retried")
     if asked is not None and asked > 0:
         return Decision(True, asked, reason)
     return Decision(True, backoff(failed, rand), reason)
@@ -146,8 +158,10 @@ def server_delay(headers: Mapping[str, str], now: float | None = None) -> float 
 
 # OpenAI's rate-limit headers (sent by OpenAI and the gateways that copy it): how much of each limit
 # is left and when it resets, as a Go duration ("1s", "6m0s", "20ms", "1h2m3.5s").
-_RATELIMIT = (("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
-              ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"))
+_RATELIMIT = (
+    ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
+    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
+)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -193,8 +207,7 @@ def describe(error: BaseException) -> str:
     status = getattr(error, "status", None)
     kind = str(getattr(error, "type", None) or "")
     if status is not None and status >= 400:
-        label = _LABELS.get(status) or _TYPE_LABELS.get(kind) or (
-            "server error" if status >= 500 else "HTTP error")
+        label = _LABELS.get(status) or _TYPE_LABELS.get(kind) or ("server error" if status >= 500 else "HTTP error")
         return f"{label} ({status})"
     label = _TYPE_LABELS.get(kind, kind or "error")
     if isinstance(error, APIError):

@@ -43,10 +43,15 @@ def tool_runner(settings: Settings, approve=None):
     if mcp is not None:
         sources.append(mcp)
     try:
-        return ToolRunner(sources, deny=expand_names(settings.deny_tools, mcp),
-                          allow=expand_names(settings.allow_tools, mcp), yes=settings.yes,
-                          parallel=settings.parallel, output_cap=settings.tool_output_cap,
-                          approve=approve)
+        return ToolRunner(
+            sources,
+            deny=expand_names(settings.deny_tools, mcp),
+            allow=expand_names(settings.allow_tools, mcp),
+            yes=settings.yes,
+            parallel=settings.parallel,
+            output_cap=settings.tool_output_cap,
+            approve=approve,
+        )
     except BaseException:
         if mcp is not None:
             mcp.close()
@@ -62,8 +67,9 @@ def _names_expanded(settings: Settings, runner) -> Settings:
     mcp = next((s for s in runner.sources if hasattr(s, "expand")), None)
     if mcp is None:
         return settings
-    return dataclasses.replace(settings, allow_tools=expand_names(settings.allow_tools, mcp),
-                               deny_tools=expand_names(settings.deny_tools, mcp))
+    return dataclasses.replace(
+        settings, allow_tools=expand_names(settings.allow_tools, mcp), deny_tools=expand_names(settings.deny_tools, mcp)
+    )
 
 
 def view_for(settings: Settings):
@@ -89,8 +95,9 @@ def view_for(settings: Settings):
         return LiveView(settings)
 
     # Stdout piped: the answer stays plain; a terminal on stderr still gets spinners (not with --plain).
-    return PlainView(quiet=settings.quiet, spinners=settings.output == "auto", summary=True,
-                     color=settings.color, raw=settings.raw)
+    return PlainView(
+        quiet=settings.quiet, spinners=settings.output == "auto", summary=True, color=settings.color, raw=settings.raw
+    )
 
 
 class Session:
@@ -147,8 +154,9 @@ class Session:
                 from .sinks.transcript import SaveSink
 
                 # First: a failed save becomes the run's error before the views show the result.
-                sinks.append(SaveSink(self.settings.save, chat.result, model=self.settings.model,
-                                      system=self.settings.system))
+                sinks.append(
+                    SaveSink(self.settings.save, chat.result, model=self.settings.model, system=self.settings.system)
+                )
             # Before the view: every event is logged even when showing one is cut short (Ctrl-C).
             log = self._log_sink(chat, messages)
             if log is not None:
@@ -178,10 +186,17 @@ class Session:
             return None
         conversation_id = s.conversation_id or new_id()
         chat.result.conversation_id = conversation_id  # in the start event and the --json document
-        return LogSink(db, messages, model=s.model, system=s.system, dialect=self.dialect.name,
-                       base_url=s.base_url, conversation_id=conversation_id,
-                       sources={name: spec.source for name, spec in self.tools.all.items()},
-                       warn=warn)
+        return LogSink(
+            db,
+            messages,
+            model=s.model,
+            system=s.system,
+            dialect=self.dialect.name,
+            base_url=s.base_url,
+            conversation_id=conversation_id,
+            sources={name: spec.source for name, spec in self.tools.all.items()},
+            warn=warn,
+        )
 
     def with_attachments(self, messages: list[dict]) -> list[dict]:
         """The transcript with the -a attachments in its last user message (the prompt)."""
@@ -196,8 +211,13 @@ class Session:
 
         s = self.settings
         headers = {**self.dialect.headers(s), **s.extra_headers()}
-        return Transport(self.dialect.url(s.base_url), headers, connect_timeout=s.connect_timeout,
-                         read_timeout=s.read_timeout, debug=s.debug)
+        return Transport(
+            self.dialect.url(s.base_url),
+            headers,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+            debug=s.debug,
+        )
 
 
 def _play(chat, messages: list[dict], sinks: list) -> None:
@@ -243,8 +263,10 @@ def _check_tool_names(settings: Settings, known: dict) -> None:
         from .structured import ANSWER_TOOL
 
         if ANSWER_TOOL in known:
-            raise UsageError(f"--schema: a tool named {ANSWER_TOOL!r} is defined; --schema needs the "
-                             "name for its answer tool (rename the tool)")
+            raise UsageError(
+                f"--schema: a tool named {ANSWER_TOOL!r} is defined; --schema needs the "
+                "name for its answer tool (rename the tool)"
+            )
     for flag, names in (("--allow-tool", settings.allow_tools), ("--deny-tool", settings.deny_tools)):
         for name in names:
             if name not in known:
@@ -269,8 +291,7 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
     from .transport import secret_values
 
     headers = settings.extra_headers()
-    named = [value for name, value in headers.items()
-             if any(word in name.lower() for word in _CREDENTIAL_WORDS)]
+    named = [value for name, value in headers.items() if any(word in name.lower() for word in _CREDENTIAL_WORDS)]
     return (settings.api_key or "", *secret_values(headers), *named)
 
 

@@ -83,7 +83,9 @@ class Settings:
             raise UsageError(
                 "no API key: set ANTHROPIC_API_KEY (sent as x-api-key), ANTHROPIC_AUTH_TOKEN "
                 "(sent as Authorization: Bearer) or TOOLCHAT_API_KEY (see --auth-style), "
-                "or try the offline demo with --demo", type="missing_credentials")
+                "or try the offline demo with --demo",
+                type="missing_credentials",
+            )
         return auth_headers(self.api_key, self.resolved_auth_style())
 
     def resolved_auth_style(self) -> str:
@@ -135,8 +137,7 @@ def parse_header(text: str) -> tuple[str, str]:
     name = name.strip()
     if not sep or not name or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
         # Not echoed: a malformed header is often a credential pasted without its name.
-        raise UsageError("--header: expected 'Name: value' (a name without spaces, a colon, then a "
-                         "value on one line)")
+        raise UsageError("--header: expected 'Name: value' (a name without spaces, a colon, then a value on one line)")
     return name, value.strip()
 
 
@@ -221,8 +222,10 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         thinking = _number("--thinking", thinking, int, minimum=1024)
         if max_tokens <= thinking:
             # The budget counts toward max_tokens: keep the answer its own --max-tokens on top.
-            notes.append(f"note: --max-tokens raised from {max_tokens} to {thinking + max_tokens} to fit "
-                         f"--thinking {thinking} (the thinking budget counts toward it)")
+            notes.append(
+                f"note: --max-tokens raised from {max_tokens} to {thinking + max_tokens} to fit "
+                f"--thinking {thinking} (the thinking budget counts toward it)"
+            )
             max_tokens += thinking
     schema = None
     if flags.get("schema") is not None:
@@ -258,10 +261,8 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         extract=bool(flags.get("extract")),
         extract_last=bool(flags.get("extract_last")),
         notes=tuple(notes),
-        connect_timeout=_number("--timeout", timeout if timeout is not None
-                                else pick("connect_timeout"), float, 0.001),
-        read_timeout=_number("--timeout", timeout if timeout is not None
-                             else pick("read_timeout"), float, 0.001),
+        connect_timeout=_number("--timeout", timeout if timeout is not None else pick("connect_timeout"), float, 0.001),
+        read_timeout=_number("--timeout", timeout if timeout is not None else pick("read_timeout"), float, 0.001),
         retries=_number("--retries", pick("retries"), int, minimum=0),
         tool_output_cap=_number("--tool-output-cap", pick("tool_output_cap"), int, minimum=100),
         allow_tools=_names(flags.get("allow_tools"), config.get("allow_tools")),
@@ -309,8 +310,10 @@ def _check_thinking(settings: Settings) -> None:
     if settings.top_p is not None and settings.top_p < 0.95:
         raise UsageError("--thinking allows --top-p only between 0.95 and 1")
     if settings.tool_choice not in (None, "auto", "none"):
-        raise UsageError(f"--thinking cannot be used with --tool-choice {settings.tool_choice} "
-                         "(the API allows only auto or none while thinking)")
+        raise UsageError(
+            f"--thinking cannot be used with --tool-choice {settings.tool_choice} "
+            "(the API allows only auto or none while thinking)"
+        )
 
 
 def _system(value: Any, path: str | None) -> str | None:

@@ -63,7 +63,7 @@ class SSEDecoder:
             if last < 0:
                 self._buffer = buffer
                 return events
-            self._buffer = buffer[last + 1:]
+            self._buffer = buffer[last + 1 :]
             for line in buffer[:last].decode("utf-8", errors="replace").split("\n"):
                 event = self._text_line(line) if line else self._dispatch()
                 if event is not None:
@@ -75,7 +75,7 @@ class SSEDecoder:
             if match.group() == b"\r" and end == len(buffer):
                 # Cannot know yet whether an LF follows in the next chunk.
                 self._skip_lf = True
-            event = self._line(buffer[start:match.start()])
+            event = self._line(buffer[start : match.start()])
             if event is not None:
                 events.append(event)
             start = end
@@ -88,8 +88,7 @@ class SSEDecoder:
         events = []
         for block in text[:-2].split("\n\n"):
             lines = block.split("\n")
-            if (len(lines) == 2 and not self._has_fields and lines[0][:7] == "event: "
-                    and lines[1][:6] == "data: "):
+            if len(lines) == 2 and not self._has_fields and lines[0][:7] == "event: " and lines[1][:6] == "data: ":
                 events.append(ServerSentEvent(lines[0][7:], lines[1][6:], self._id))
                 continue
             for line in lines:

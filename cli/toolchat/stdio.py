@@ -28,7 +28,7 @@ def _escape(error: UnicodeError):
     if not isinstance(error, UnicodeEncodeError):
         raise error
     parts = []
-    for char in error.object[error.start:error.end]:
+    for char in error.object[error.start : error.end]:
         code = ord(char)
         if code > 0xFFFF:  # JSON spells these as a surrogate pair
             code -= 0x10000
@@ -154,8 +154,7 @@ def guarded_stdout() -> Iterator[None]:
         real = original
     else:
         line = getattr(original, "line_buffering", False)  # as Python set it: on for a terminal
-        real = open(saved, "w", buffering=1 if line else -1, encoding=original.encoding,
-                    errors=ESCAPE)
+        real = open(saved, "w", buffering=1 if line else -1, encoding=original.encoding, errors=ESCAPE)
         os.dup2(err_fd, fd)
     sys.stdout = GuardedStdout(real, sys.stderr, threading.get_ident())
     try:
@@ -219,8 +218,11 @@ def _only_escapes(text: str) -> bool:
 def warn_replaced(what: str, count: int) -> None:
     """The one warning line for an input that was not valid UTF-8."""
     if count:
-        print(f"toolchat: warning: {what} is not valid UTF-8: {count} byte{'s' * (count != 1)} "
-              "replaced with U+FFFD", file=sys.stderr, flush=True)
+        print(
+            f"toolchat: warning: {what} is not valid UTF-8: {count} byte{'s' * (count != 1)} replaced with U+FFFD",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def read_stdin() -> bytes:

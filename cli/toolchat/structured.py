@@ -22,10 +22,21 @@ BETA = "structured-outputs-2025-11-13"
 # Words of a 400 that rejects the structured-output field itself (not the request at large):
 # "output_config: Extra inputs are not permitted", "Unrecognized request argument supplied:
 # response_format", "unknown field `output_format`", "... does not support structured outputs".
-_REJECTION = re.compile(r"output_config|output_format|response_format|structured[-_ ]outputs?|"
-                        r"json_schema", re.IGNORECASE)
-_TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer",
-          "float": "number", "number": "number", "bool": "boolean", "boolean": "boolean"}
+_REJECTION = re.compile(
+    r"output_config|output_format|response_format|structured[-_ ]outputs?|"
+    r"json_schema",
+    re.IGNORECASE,
+)
+_TYPES = {
+    "str": "string",
+    "string": "string",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+}
 _FIELD = re.compile(r"^([A-Za-z_][\w-]*)(?:\s+([A-Za-z]+))?\s*(?::\s*(.*))?$", re.DOTALL)
 
 
@@ -53,11 +64,16 @@ def parse_schema(text: str, multi: bool = False) -> dict:
         raise UsageError(f"{source}: a JSON Schema is an object")
     _check(schema, source)
     if schema.get("type") != "object":
-        raise UsageError(f'{source}: the answer must be an object ("type": "object"); '
-                         "--schema-multi asks for a list of them")
+        raise UsageError(
+            f'{source}: the answer must be an object ("type": "object"); --schema-multi asks for a list of them'
+        )
     if multi:
-        schema = {"type": "object", "properties": {"items": {"type": "array", "items": schema}},
-                  "required": ["items"], "additionalProperties": False}
+        schema = {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": schema}},
+            "required": ["items"],
+            "additionalProperties": False,
+        }
     return schema
 
 
@@ -84,8 +100,7 @@ def concise(text: str, source: str = "--schema") -> dict:
         properties[match.group(1)] = field
     if not properties:
         raise UsageError(f"{source}: no fields")
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 def _check(schema: dict, source: str) -> None:
@@ -105,8 +120,10 @@ def wire_schema(schema: Any) -> Any:
         return [wire_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: wire_schema(value) if key not in ("enum", "const", "default", "examples") else value
-           for key, value in schema.items()}
+    out = {
+        key: wire_schema(value) if key not in ("enum", "const", "default", "examples") else value
+        for key, value in schema.items()
+    }
     if out.get("type") == "object" and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out
@@ -114,8 +131,12 @@ def wire_schema(schema: Any) -> Any:
 
 def answer_tool(schema: dict) -> dict:
     """The tool of the "tool" mode: calling it is giving the answer."""
-    return {"name": ANSWER_TOOL, "description": "Give the final answer. Call this tool exactly once, "
-            "with the answer as its input, when you have it.", "input_schema": schema}
+    return {
+        "name": ANSWER_TOOL,
+        "description": "Give the final answer. Call this tool exactly once, "
+        "with the answer as its input, when you have it.",
+        "input_schema": schema,
+    }
 
 
 def rejects_field(error: Any) -> bool:
@@ -124,7 +145,7 @@ def rejects_field(error: Any) -> bool:
 
 
 def next_mode(mode: str, modes: tuple[str, ...]) -> str | None:
-    later = modes[modes.index(mode) + 1:] if mode in modes else ()
+    later = modes[modes.index(mode) + 1 :] if mode in modes else ()
     return later[0] if later else None
 
 
@@ -156,8 +177,10 @@ def problem(value: Any, schema: dict) -> str | None:
     return f"{where}: {error.message}" if where else error.message
 
 
-_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<body>.*?)^(?P=indent)?(?P=fence)[`~]*[ \t]*$",
-                    re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(
+    r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<body>.*?)^(?P=indent)?(?P=fence)[`~]*[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
 
 
 def code_blocks(text: str) -> list[str]:

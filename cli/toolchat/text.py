@@ -21,8 +21,7 @@ from typing import Any, Callable
 # matched too: only CR LF, the line end of Windows text, passes (as the line end it is).
 UNSAFE = re.compile(r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069]")
 
-_NAMED = {"\r": "\\r", "\x1b": "\\x1b", "\b": "\\b", "\x07": "\\a", "\x0b": "\\v", "\x0c": "\\f",
-          "\x00": "\\0"}
+_NAMED = {"\r": "\\r", "\x1b": "\\x1b", "\b": "\\b", "\x07": "\\a", "\x0b": "\\v", "\x0c": "\\f", "\x00": "\\0"}
 
 
 def escape_char(char: str) -> str:

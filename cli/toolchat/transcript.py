@@ -33,8 +33,7 @@ def save_transcript(path: str, messages: list[dict], model: str, system: str | N
 
     A reader (or a crash, or a second Ctrl-C) sees the old file or the new one, never half of one.
     """
-    document = {"format": FORMAT, "version": VERSION, "model": model, "system": system,
-                "messages": messages}
+    document = {"format": FORMAT, "version": VERSION, "model": model, "system": system, "messages": messages}
     data = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     # Through a symlink, replace the file it points to, not the link.
     target = Path(os.path.realpath(path))
@@ -162,14 +161,20 @@ def parse_transcript(text: str, label: str) -> Loaded:
     elif isinstance(data, dict) and isinstance(data.get("messages"), list):
         version = data.get("version")
         if data.get("format") == FORMAT and isinstance(version, int) and version > VERSION:
-            raise UsageError(f"--messages {label}: transcript version {version} is newer than this "
-                             f"toolchat reads ({VERSION}); upgrade toolchat")
+            raise UsageError(
+                f"--messages {label}: transcript version {version} is newer than this "
+                f"toolchat reads ({VERSION}); upgrade toolchat"
+            )
         system = data.get("system")
-        loaded = Loaded(messages=data["messages"], model=data.get("model") or None,
-                        system=system if isinstance(system, str) and system else None)
+        loaded = Loaded(
+            messages=data["messages"],
+            model=data.get("model") or None,
+            system=system if isinstance(system, str) and system else None,
+        )
     else:
-        raise UsageError(f"--messages {label}: expected a saved conversation, a messages array "
-                         "or --json / --stream-json output")
+        raise UsageError(
+            f"--messages {label}: expected a saved conversation, a messages array or --json / --stream-json output"
+        )
     for position, message in enumerate(loaded.messages):
         problem = _message_problem(message)
         if problem:
@@ -183,8 +188,9 @@ def continue_from(messages: list[dict], prompt: str, label: str, flag: str = "--
     label = f"{flag} {label}" if label else flag
     messages = [dict(m) for m in messages]
     if prompt and messages and messages[-1]["role"] == "assistant" and _tool_uses(messages[-1]):
-        raise UsageError(f"{label}: the conversation ends with tool calls that have no "
-                         "results; it cannot be continued with a prompt")
+        raise UsageError(
+            f"{label}: the conversation ends with tool calls that have no results; it cannot be continued with a prompt"
+        )
     if prompt:
         if messages and messages[-1]["role"] == "user":
             # Two user messages in a row: the prompt joins the last one (after any tool results).
@@ -196,8 +202,7 @@ def continue_from(messages: list[dict], prompt: str, label: str, flag: str = "--
     if not messages:
         raise UsageError(f"{label}: the conversation is empty and no prompt was given")
     if messages[-1]["role"] != "user":
-        raise UsageError(f"{label}: the conversation ends with the model's answer; "
-                         "give a prompt to continue it")
+        raise UsageError(f"{label}: the conversation ends with the model's answer; give a prompt to continue it")
     return messages
 
 

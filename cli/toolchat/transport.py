@@ -52,8 +52,9 @@ class Reply:
     """A successful response, sniffed: `kind` is 'sse' or 'json'. Its body is read once, in order:
     `first` (the bytes the sniffing read) and then the rest, as it arrives."""
 
-    def __init__(self, kind: str, response: requests.Response, first: bytes,
-                 rest: Iterator[bytes], transport: "Transport"):
+    def __init__(
+        self, kind: str, response: requests.Response, first: bytes, rest: Iterator[bytes], transport: "Transport"
+    ):
         self.kind = kind
         self.response = response
         self.first = first
@@ -71,9 +72,13 @@ class Reply:
         try:
             return json.loads(body.decode("utf-8-sig"))
         except (ValueError, RecursionError):
-            raise self._transport.scrubbed(APIError(
-                f"the server sent a malformed JSON body: {self._transport.clean(body, 200)}",
-                type="malformed_response", status=self.response.status_code)) from None
+            raise self._transport.scrubbed(
+                APIError(
+                    f"the server sent a malformed JSON body: {self._transport.clean(body, 200)}",
+                    type="malformed_response",
+                    status=self.response.status_code,
+                )
+            ) from None
 
     def close(self) -> None:
         self.response.close()
@@ -94,17 +99,26 @@ class _Session(requests.Session):
 class Transport:
     """Sends request bodies to one Messages endpoint over a reused session."""
 
-    def __init__(self, url: str, headers: dict, *, connect_timeout: float = 10.0,
-                 read_timeout: float = 600.0, debug: bool = False):
+    def __init__(
+        self,
+        url: str,
+        headers: dict,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 600.0,
+        debug: bool = False,
+    ):
         self.url = url
         self.timeout = (connect_timeout, read_timeout)
         self.debug = debug
         self.session = _Session()
-        self.session.headers.update({
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-            "user-agent": "toolchat",
-        })
+        self.session.headers.update(
+            {
+                "content-type": "application/json",
+                "accept": "application/json, text/event-stream",
+                "user-agent": "toolchat",
+            }
+        )
         self.session.headers.update(headers)  # the dialect's: auth and version (anthropic-version)
         parts = urlsplit(url)
         # Shown in messages: host and port only, never credentials written into the URL.
@@ -143,8 +157,9 @@ class Transport:
                 try:
                     return json.loads(response.content.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError):
-                    raise APIError(f"HTTP {response.status_code}: the answer is not JSON",
-                                   type="malformed_response") from None
+                    raise APIError(
+                        f"HTTP {response.status_code}: the answer is not JSON", type="malformed_response"
+                    ) from None
         except ToolchatError as exc:
             raise self.scrubbed(exc)
 
@@ -170,16 +185,19 @@ class Transport:
             shown = {**self.session.headers, **(headers or {})}
             self._debug(f"POST {self._shown_url} headers={redact_headers(shown)} body={len(data)} bytes")
         try:
-            response = self.session.post(self.url, data=data, stream=True, timeout=self.timeout,
-                                         headers=headers or None)
+            response = self.session.post(
+                self.url, data=data, stream=True, timeout=self.timeout, headers=headers or None
+            )
         except Exception as exc:
             error = self.failure(exc, mid_response=False)
             if error is None:
                 raise
             raise error from exc
         if self.debug:
-            self._debug(f"HTTP {response.status_code} {response.headers.get('content-type', '')}"
-                        f" request-id={_request_id(response)}")
+            self._debug(
+                f"HTTP {response.status_code} {response.headers.get('content-type', '')}"
+                f" request-id={_request_id(response)}"
+            )
         rest = self._body(response)
         if response.status_code >= 400:
             try:
@@ -223,8 +241,7 @@ class Transport:
                     return
                 yield piece
         except Exception as exc:
-            error = self.failure(exc, mid_response=True,
-                                 encoding=response.headers.get("content-encoding", ""))
+            error = self.failure(exc, mid_response=True, encoding=response.headers.get("content-encoding", ""))
             if error is None:
                 raise
             error.__cause__, error.__suppress_context__ = exc, True  # as `from exc`, before scrub looks
@@ -247,10 +264,12 @@ class Transport:
             body = self._redact(first + _read_up_to(rest, _ERROR_BODY_LIMIT - len(first)))
             response.close()
             _, described = _describe_error_body(body)
-            raise APIError(f"HTTP {response.status_code} malformed_response: expected a stream or a "
-                           f"JSON message, got {described}",
-                           type="malformed_response", status=response.status_code,
-                           request_id=_request_id(response))
+            raise APIError(
+                f"HTTP {response.status_code} malformed_response: expected a stream or a JSON message, got {described}",
+                type="malformed_response",
+                status=response.status_code,
+                request_id=_request_id(response),
+            )
         if "json" in media or lead in (b"{", b"["):
             return Reply("json", response, first, rest, self)
         if media != "text/event-stream":
@@ -264,14 +283,16 @@ class Transport:
                 response.close()
                 shown = self.clean(media or "(none)", 80)
                 got = self.clean(line, 160) if line else "an empty body"
-                raise APIError(f"HTTP {response.status_code} malformed_response: unexpected content-type "
-                               f"{shown} from the server, not a stream or a JSON message: {got}",
-                               type="malformed_response", status=response.status_code,
-                               request_id=_request_id(response))
+                raise APIError(
+                    f"HTTP {response.status_code} malformed_response: unexpected content-type "
+                    f"{shown} from the server, not a stream or a JSON message: {got}",
+                    type="malformed_response",
+                    status=response.status_code,
+                    request_id=_request_id(response),
+                )
         return Reply("sse", response, first, rest, self)
 
-    def failure(self, exc: BaseException, *, mid_response: bool,
-                encoding: str = "") -> ToolchatError | None:
+    def failure(self, exc: BaseException, *, mid_response: bool, encoding: str = "") -> ToolchatError | None:
         """The one place a failure of requests, urllib3, http.client or the socket becomes a
         TransportError, decided by the types in its chain (requests wraps urllib3, which wraps the
         socket's error); None for an exception that is not a transport failure."""
@@ -287,34 +308,42 @@ class Transport:
 
         if mid_response:
             if find(urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError):
-                return TransportError(f"no data from the server for {read_limit:g} s (--timeout)",
-                                      type="timeout")
+                return TransportError(f"no data from the server for {read_limit:g} s (--timeout)", type="timeout")
             if find(urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError):
-                return TransportError(f"the server sent a body that cannot be decoded (content-encoding "
-                                      f"{self.clean(encoding or 'none', 40)})", type="malformed_response")
+                return TransportError(
+                    f"the server sent a body that cannot be decoded (content-encoding "
+                    f"{self.clean(encoding or 'none', 40)})",
+                    type="malformed_response",
+                )
             tls = find(ssl.SSLError)
             if tls is not None:
-                return TransportError(f"the connection failed mid-response: TLS error: "
-                                      f"{self.clean(_tls_reason(tls), 160)}")
+                return TransportError(
+                    f"the connection failed mid-response: TLS error: {self.clean(_tls_reason(tls), 160)}"
+                )
             if find(urllib3.exceptions.InvalidChunkLength):
-                return TransportError("the connection failed mid-response: the server sent a malformed "
-                                      "chunked body")
-            if find(urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError,
-                    http.client.HTTPException):
+                return TransportError("the connection failed mid-response: the server sent a malformed chunked body")
+            if find(
+                urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError, http.client.HTTPException
+            ):
                 return TransportError(f"the connection failed mid-response: {reason()}")
             return None
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return TransportError(f"timed out connecting to {host}: no connection within "
-                                  f"{connect_limit:g} s", type="timeout")
+            return TransportError(
+                f"timed out connecting to {host}: no connection within {connect_limit:g} s", type="timeout"
+            )
         if isinstance(exc, requests.exceptions.ReadTimeout):  # connected, but no response in time
             return TransportError(f"no response from {host} within {read_limit:g} s", type="timeout")
         if isinstance(exc, requests.exceptions.SSLError):
             tls = find(ssl.SSLError)
             if isinstance(tls, ssl.SSLCertVerificationError):  # will not heal: not retried
-                return TransportError(f"could not connect to {host}: TLS certificate verification "
-                                      f"failed: {self.clean(_tls_reason(tls), 160)}", type="tls_error")
-            return TransportError(f"could not connect to {host}: TLS error: "
-                                  f"{self.clean(_tls_reason(tls), 160) if tls else reason()}")
+                return TransportError(
+                    f"could not connect to {host}: TLS certificate verification "
+                    f"failed: {self.clean(_tls_reason(tls), 160)}",
+                    type="tls_error",
+                )
+            return TransportError(
+                f"could not connect to {host}: TLS error: {self.clean(_tls_reason(tls), 160) if tls else reason()}"
+            )
         if isinstance(exc, requests.exceptions.ProxyError):
             return TransportError(f"could not connect to the proxy for {host}: {reason()}")
         if isinstance(exc, requests.exceptions.ConnectionError):
@@ -322,21 +351,35 @@ class Transport:
                 return TransportError(f"the connection to {host} failed before a response: {reason()}")
             return TransportError(f"could not connect to {host}: {reason()}")
         if isinstance(exc, requests.exceptions.TooManyRedirects):
-            return TransportError(f"cannot send the request to {host}: more than "
-                                  f"{self.session.max_redirects} redirects", type="request_error")
-        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                            requests.exceptions.InvalidSchema, requests.exceptions.URLRequired)):
-            return TransportError(f"cannot send the request: {self.clean(self._shown_url, 160)} is not a "
-                                  "URL toolchat can send to (check --base-url)", type="request_error")
+            return TransportError(
+                f"cannot send the request to {host}: more than {self.session.max_redirects} redirects",
+                type="request_error",
+            )
+        if isinstance(
+            exc,
+            (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.URLRequired,
+            ),
+        ):
+            return TransportError(
+                f"cannot send the request: {self.clean(self._shown_url, 160)} is not a "
+                "URL toolchat can send to (check --base-url)",
+                type="request_error",
+            )
         if isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeEncodeError, ValueError)):
             # A header value http.client refuses. Its message quotes the value, which may be the
             # key: name the problem, never the value.
-            return TransportError(f"cannot send the request to {host}: a header value has "
-                                  "characters HTTP headers cannot carry; check the API key and "
-                                  "--header values", type="request_error")
+            return TransportError(
+                f"cannot send the request to {host}: a header value has "
+                "characters HTTP headers cannot carry; check the API key and "
+                "--header values",
+                type="request_error",
+            )
         if isinstance(exc, requests.exceptions.RequestException):  # a request that cannot be made
-            return TransportError(f"cannot send the request to {host}: {reason()}",
-                                  type="request_error")
+            return TransportError(f"cannot send the request to {host}: {reason()}", type="request_error")
         return None
 
     def close(self) -> None:
@@ -366,7 +409,8 @@ def _reason(chain: list[BaseException], clean) -> str:
             return clean(str(error), 160)  # http.client's RemoteDisconnected and the like
     inner = chain[-1]
     if isinstance(inner, urllib3.exceptions.ProtocolError) or (
-            isinstance(inner, ValueError) and any(isinstance(e, urllib3.exceptions.ProtocolError) for e in chain)):
+        isinstance(inner, ValueError) and any(isinstance(e, urllib3.exceptions.ProtocolError) for e in chain)
+    ):
         # urllib3's "Response ended prematurely": the connection closed where a chunk should start.
         return "the server closed it before the end of the response"
     # urllib3 prefixes its messages with the pool or connection, which names the host again.
@@ -547,10 +591,18 @@ def _describe_error_body(body: bytes, payload: object = None) -> tuple[str | Non
     return None, _clip_bytes(first_line.encode())
 
 
-_STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-                 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
-                 429: "rate_limit_error", 500: "api_error", 504: "timeout_error",
-                 529: "overloaded_error"}
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 
 
 def _status_type(status: int) -> str:

@@ -22,9 +22,13 @@ class BatchesAPI:
 
         headers = {**dialect.headers(settings), **settings.extra_headers()}
         # The transport's session (auth headers, redirect rules, error mapping) for other URLs.
-        self.transport = Transport(endpoint(settings.base_url, PATH), headers,
-                                   connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-                                   debug=settings.debug)
+        self.transport = Transport(
+            endpoint(settings.base_url, PATH),
+            headers,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            debug=settings.debug,
+        )
         self.url = self.transport.url
         self.sleep = sleep
 
@@ -44,7 +48,7 @@ class BatchesAPI:
                 if error is None:
                     raise
                 if attempt < RETRIES and retry:
-                    self.sleep(min(30.0, 2.0 ** attempt))
+                    self.sleep(min(30.0, 2.0**attempt))
                     continue
                 raise t.scrubbed(error) from exc
             if response.status_code < 400:
@@ -52,8 +56,9 @@ class BatchesAPI:
             error = error_from_response(response, response.content[:64_000])
             response.close()
             if retry and attempt < RETRIES and (response.status_code in (408, 409, 429) or response.status_code >= 500):
-                self.sleep(error.retry_after if error.retry_after and 0 < error.retry_after <= 60
-                           else min(30.0, 2.0 ** attempt))
+                self.sleep(
+                    error.retry_after if error.retry_after and 0 < error.retry_after <= 60 else min(30.0, 2.0**attempt)
+                )
                 continue
             raise t.scrubbed(error)
         raise AssertionError("unreachable")
@@ -91,7 +96,11 @@ def _line(raw: bytes) -> dict:
         value = json.loads(raw)
     except ValueError:
         raise APIError("the batch results hold a line that is not JSON", type="malformed_response") from None
-    if not isinstance(value, dict) or not isinstance(value.get("custom_id"), str) or not isinstance(value.get("result"), dict):
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("custom_id"), str)
+        or not isinstance(value.get("result"), dict)
+    ):
         raise APIError("the batch results hold a line without custom_id and result", type="malformed_response")
     return value
 
@@ -104,8 +113,7 @@ def error_of(result: dict) -> ToolchatError:
         etype = str(inner.get("type") or "api_error")
         return APIError(f"batch request errored: {etype}: {inner.get('message') or ''}".rstrip(": "), type=etype)
     if kind == "expired":
-        return APIError("batch request expired: the batch ended (24 hours) before it was processed",
-                        type="expired")
+        return APIError("batch request expired: the batch ended (24 hours) before it was processed", type="expired")
     if kind == "canceled":
         return APIError("batch request canceled: the batch was canceled before it was processed", type="canceled")
     return APIError(f"batch request ended as {kind!r}", type="api_error")

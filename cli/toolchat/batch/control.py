@@ -55,14 +55,18 @@ def status(path: str, as_json: bool, settings) -> int:
         print(dumps({"input": path, **summary, "batches": batches}))
         return 0
     total = sum(summary[k] for k in ("ok", "incomplete", "failed", "pending"))
-    print(f"{path}: {total - summary['pending']}/{total} done, {summary['ok']} ok, {summary['incomplete']} "
-          f"incomplete, {summary['failed']} failed, {summary['pending']} pending")
+    print(
+        f"{path}: {total - summary['pending']}/{total} done, {summary['ok']} ok, {summary['incomplete']} "
+        f"incomplete, {summary['failed']} failed, {summary['pending']} pending"
+    )
     for b in batches:
         counts = b.get("request_counts")
         extra = f"\t{one_line(dumps(counts))}" if counts else ""
         error = f"\terror: {one_line(b['error'], 200)}" if b.get("error") else ""
-        print(f"{one_line(b['id'])}\tround {b['round']}\t{b['requests']} requests\t"
-              f"{one_line(str(b['status']))}{' (read)' if b['consumed'] else ''}{extra}{error}")
+        print(
+            f"{one_line(b['id'])}\tround {b['round']}\t{b['requests']} requests\t"
+            f"{one_line(str(b['status']))}{' (read)' if b['consumed'] else ''}{extra}{error}"
+        )
     return 0
 
 

@@ -30,15 +30,22 @@ class LocalEngine:
 
         s = self.session.settings
         headers = {**self.session.dialect.headers(s), **s.extra_headers()}
-        inner = Transport(self.session.dialect.url(s.base_url), headers, connect_timeout=s.connect_timeout,
-                          read_timeout=s.read_timeout, debug=s.debug)
+        inner = Transport(
+            self.session.dialect.url(s.base_url),
+            headers,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+            debug=s.debug,
+        )
         return PacedTransport(inner, self.pacer)
 
     def run(self) -> None:
         work: queue.Queue = queue.Queue(maxsize=self.concurrency * 2)
         # Named toolchat-*: stdio.py lets their writes (the output on stdout) through.
-        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True, name=f"toolchat-batch-{i}")
-                   for i in range(self.concurrency)]
+        workers = [
+            threading.Thread(target=self._worker, args=(work,), daemon=True, name=f"toolchat-batch-{i}")
+            for i in range(self.concurrency)
+        ]
         for worker in workers:
             worker.start()
         try:
@@ -76,18 +83,28 @@ class LocalEngine:
     def _line(self, row, transport) -> None:
         self.progress.line_started(row)
         try:
-            chat, messages = lines.start(self.session.settings, self.session.dialect, transport,
-                                         self.session.tools, row)
-            sinks: list = [lines.Checkpoints(lambda state: self.job.checkpoint(row.key, state), chat, messages),
-                     _Counter(self.progress, self.pacer)]
+            chat, messages = lines.start(
+                self.session.settings, self.session.dialect, transport, self.session.tools, row
+            )
+            sinks: list = [
+                lines.Checkpoints(lambda state: self.job.checkpoint(row.key, state), chat, messages),
+                _Counter(self.progress, self.pacer),
+            ]
             for event in chat.run(messages):
                 for sink in sinks:
                     sink.handle(event)
             doc, outcome = lines.document(row, chat.result)
         except Exception as exc:  # a bug must cost one line, not the batch
-            doc = {"custom_id": row.custom_id, "line": row.line, "error": {
-                "type": "internal_error", "message": one_line(f"{type(exc).__name__}: {exc}", 300),
-                "status": None, "request_id": None}}
+            doc = {
+                "custom_id": row.custom_id,
+                "line": row.line,
+                "error": {
+                    "type": "internal_error",
+                    "message": one_line(f"{type(exc).__name__}: {exc}", 300),
+                    "status": None,
+                    "request_id": None,
+                },
+            }
             outcome = "failed"
         if self.stopping:
             return  # the batch is being stopped: this line is finished on the next run

@@ -23,6 +23,7 @@ class Line:
 
 def parse(number: int, text: str) -> Line:
     """One input line (not blank) as a Line."""
+
     def bad(reason: str) -> Line:
         return Line(number, None, None, f"line {number}: {reason}")
 
@@ -49,8 +50,11 @@ def parse(number: int, text: str) -> Line:
         request["messages"] = [{"role": "user", "content": value["prompt"]}]
     else:
         messages = value["messages"]
-        if (not isinstance(messages, list) or not messages
-                or not all(isinstance(m, dict) and m.get("role") in ("user", "assistant") for m in messages)):
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(isinstance(m, dict) and m.get("role") in ("user", "assistant") for m in messages)
+        ):
             return bad("'messages' must be a non-empty list of {role, content} objects")
         if messages[-1]["role"] != "user":
             return bad("'messages' must end with a user message")

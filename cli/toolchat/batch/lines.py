@@ -37,8 +37,12 @@ def start(settings, dialect, transport, tools, row: Row):
 
 def snapshot(chat, messages: list[dict], turns: int) -> dict:
     """The line's checkpoint: the conversation and what it cost so far."""
-    return {"messages": messages, "tool_calls": [call.to_json() for call in chat.result.tool_calls],
-            "usage": dict(chat.result.usage), "turns": turns}
+    return {
+        "messages": messages,
+        "tool_calls": [call.to_json() for call in chat.result.tool_calls],
+        "usage": dict(chat.result.usage),
+        "turns": turns,
+    }
 
 
 class Checkpoints:
@@ -66,5 +70,7 @@ def document(row: Row, result) -> tuple[dict, str]:
 
 def refuse_confirm(spec, call):
     """Nobody can be asked in a batch: tools marked confirm run only with -y or --allow-tool."""
-    return (f"not run: tool {spec.name!r} needs the user's confirmation, which a batch cannot ask "
-            "for (allow it with -y or --allow-tool)")
+    return (
+        f"not run: tool {spec.name!r} needs the user's confirmation, which a batch cannot ask "
+        "for (allow it with -y or --allow-tool)"
+    )

@@ -71,7 +71,7 @@ class Writer:
         if self.fd is not None:
             view = memoryview(data)
             while view:  # a regular file takes it all at once; the loop is for the rare short write
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
         else:
             self.stdout.write(data.decode("utf-8"))
             self.stdout.flush()

@@ -185,8 +185,9 @@ class PacedTransport:
             if response is not None:
                 self.pacer.observe(response.headers)
             return reply
-        raise APIError(f"HTTP 429 rate_limit_error: still refused after {MAX_429_WAITS} waits",
-                       type="rate_limit_error", status=429)
+        raise APIError(
+            f"HTTP 429 rate_limit_error: still refused after {MAX_429_WAITS} waits", type="rate_limit_error", status=429
+        )
 
     def scrubbed(self, error):
         return self.inner.scrubbed(error)

@@ -13,8 +13,19 @@ from ..text import dumps, one_line
 
 
 class Progress:
-    def __init__(self, mode: str, total: int, done: int, concurrency: int, *, interval: float = 5.0,
-                 out=None, err=None, failed: int = 0, color: bool = True):
+    def __init__(
+        self,
+        mode: str,
+        total: int,
+        done: int,
+        concurrency: int,
+        *,
+        interval: float = 5.0,
+        out=None,
+        err=None,
+        failed: int = 0,
+        color: bool = True,
+    ):
         """mode: bar | lines | json | quiet. `done`: lines already done before this run, `failed`
         of them failed (malformed lines are failed from the start)."""
         self.mode, self.total, self.concurrency, self.interval = mode, total, concurrency, interval
@@ -36,17 +47,38 @@ class Progress:
 
     def begin(self, source: str, via: str) -> None:
         if self.mode == "json":
-            self._event({"type": "batch_start", "input": source, "via": via, "total": self.total,
-                         "done": self.before, "concurrency": self.concurrency})
+            self._event(
+                {
+                    "type": "batch_start",
+                    "input": source,
+                    "via": via,
+                    "total": self.total,
+                    "done": self.before,
+                    "concurrency": self.concurrency,
+                }
+            )
         elif self.mode == "bar":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, \
-                TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress as Bar,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            self.bar = Bar(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                           TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                           console=Console(file=self.err, color_system="auto" if self.color else None),
-                           transient=False)
+            self.bar = Bar(
+                TextColumn("batch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(file=self.err, color_system="auto" if self.color else None),
+                transient=False,
+            )
             self.task = self.bar.add_task("batch", total=self.total, completed=self.before, info="")
             self.bar.start()
 
@@ -61,9 +93,16 @@ class Progress:
             self.running = max(0, self.running - 1)
             self.ended[outcome] += 1
         if self.mode == "json":
-            self._event({"type": "line_end", "custom_id": row.custom_id, "line": row.line,
-                         "outcome": outcome, "usage": doc.get("usage"),
-                         "error": doc.get("error")})
+            self._event(
+                {
+                    "type": "line_end",
+                    "custom_id": row.custom_id,
+                    "line": row.line,
+                    "outcome": outcome,
+                    "usage": doc.get("usage"),
+                    "error": doc.get("error"),
+                }
+            )
         self.tick()
 
     def tokens(self, usage: dict) -> None:
@@ -93,8 +132,11 @@ class Progress:
             return
         self.last = now
         if self.mode == "lines":
-            print(f"toolchat: batch: {self.before + sum(self.ended.values())}/{self.total} done, "
-                  f"{self._info()}", file=self.err, flush=True)
+            print(
+                f"toolchat: batch: {self.before + sum(self.ended.values())}/{self.total} done, {self._info()}",
+                file=self.err,
+                flush=True,
+            )
         else:
             self._event({"type": "progress", **self.counts()})
 
@@ -109,17 +151,28 @@ class Progress:
 
     def counts(self) -> dict:
         with self.lock:
-            return {"done": self.before + sum(self.ended.values()), "total": self.total,
-                    "failed": self.failed_before + self.ended["failed"], "incomplete": self.ended["incomplete"],
-                    "running": self.running, "tool_calls": self.tools, "retries": self.retries,
-                    "input_tokens": self.usage["input_tokens"], "output_tokens": self.usage["output_tokens"]}
+            return {
+                "done": self.before + sum(self.ended.values()),
+                "total": self.total,
+                "failed": self.failed_before + self.ended["failed"],
+                "incomplete": self.ended["incomplete"],
+                "running": self.running,
+                "tool_calls": self.tools,
+                "retries": self.retries,
+                "input_tokens": self.usage["input_tokens"],
+                "output_tokens": self.usage["output_tokens"],
+            }
 
     def _info(self) -> str:
         c = self.counts()
         elapsed = max(1e-6, time.monotonic() - self.started)
         rate = sum(self.ended.values()) / elapsed
-        parts = [f"{rate:.1f} lines/s", f"{c['input_tokens'] + c['output_tokens']:,} tokens",
-                 f"{c['failed']} failed", f"{c['running']}/{self.concurrency} running"]
+        parts = [
+            f"{rate:.1f} lines/s",
+            f"{c['input_tokens'] + c['output_tokens']:,} tokens",
+            f"{c['failed']} failed",
+            f"{c['running']}/{self.concurrency} running",
+        ]
         if self.note:
             parts.append(one_line(self.note, 80))
         return ", ".join(parts)

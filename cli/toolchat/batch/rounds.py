@@ -82,8 +82,9 @@ class RoundsEngine:
 
     def _play(self, row, message: dict | None):
         """Play a line with the batch's message: (chat, messages, next request body or None)."""
-        chat, messages = lines.start(self.session.settings, self.session.dialect, _RoundTransport(message),
-                                     self.session.tools, row)
+        chat, messages = lines.start(
+            self.session.settings, self.session.dialect, _RoundTransport(message), self.session.tools, row
+        )
         counter = _Tools(self.progress)
         try:
             for event in chat.run(messages):
@@ -139,8 +140,10 @@ class RoundsEngine:
                 except Exception as exc:  # noqa: BLE001 - reported after the batch
                     errors.append(exc)
 
-        threads = [threading.Thread(target=worker, daemon=True, name=f"toolchat-round-{i}")
-                   for i in range(self.plan.concurrency)]
+        threads = [
+            threading.Thread(target=worker, daemon=True, name=f"toolchat-round-{i}")
+            for i in range(self.plan.concurrency)
+        ]
         for thread in threads:
             thread.start()
         try:
@@ -158,8 +161,9 @@ class RoundsEngine:
         for row in self.job.rows("batch_id = ?", (stored["id"],)):  # a request the results left out
             from ..errors import APIError
 
-            self._fail(row, APIError(f"batch {stored['id']} ended without a result for this line",
-                                     type="missing_result"))
+            self._fail(
+                row, APIError(f"batch {stored['id']} ended without a result for this line", type="missing_result")
+            )
         self.job.batch_status(stored["id"], batch.get("processing_status", "ended"), consumed=True)
 
     def _wait(self, stored: dict) -> dict:
@@ -168,8 +172,9 @@ class RoundsEngine:
             batch = self.api.retrieve(stored["id"])
             status = batch.get("processing_status")
             counts = batch.get("request_counts") or {}
-            self.progress.waiting(f"round {stored['round']}: batch {stored['id']} {status}, "
-                                  f"{counts.get('processing', 0)} processing")
+            self.progress.waiting(
+                f"round {stored['round']}: batch {stored['id']} {status}, {counts.get('processing', 0)} processing"
+            )
             if status == "ended":
                 return batch
             self.job.batch_status(stored["id"], str(status))

@@ -37,8 +37,9 @@ def check(plan: Plan, settings) -> None:
         raise UsageError("--poll-interval: must be above 0")
     api = getattr(settings, "api", None) or getattr(settings, "dialect", None)
     if plan.via == "batches" and api not in (None, "anthropic"):
-        raise UsageError(f"--via batches drives Anthropic's Message Batches API; with --api {api} use "
-                         "--via local (the default)")
+        raise UsageError(
+            f"--via batches drives Anthropic's Message Batches API; with --api {api} use --via local (the default)"
+        )
     if plan.stream_json and plan.output in (None, "-"):
         raise UsageError("--stream-json prints events on stdout: write the results to a file with -o FILE")
     if plan.input != "-" and not os.path.isfile(plan.input):
@@ -77,11 +78,26 @@ def run(plan: Plan, settings, *, stdout=None, stderr=None) -> int:
             try:
                 before = job.outcomes()
                 done_before = total - before["pending"]
-                mode = ("json" if plan.stream_json else "quiet" if settings.quiet
-                        else "bar" if _terminal(stderr) else "lines")
-                progress = Progress(mode, total, done_before, plan.concurrency,
-                                    interval=plan.progress_interval, out=stdout, err=stderr,
-                                    failed=before["failed"], color=settings.color != "never")
+                mode = (
+                    "json"
+                    if plan.stream_json
+                    else "quiet"
+                    if settings.quiet
+                    else "bar"
+                    if _terminal(stderr)
+                    else "lines"
+                )
+                progress = Progress(
+                    mode,
+                    total,
+                    done_before,
+                    plan.concurrency,
+                    interval=plan.progress_interval,
+                    out=stdout,
+                    err=stderr,
+                    failed=before["failed"],
+                    color=settings.color != "never",
+                )
                 started = time.monotonic()
                 progress.begin("-" if spooled else plan.input, plan.via)
                 writer.drain()  # results stored before a restart but not in the output yet
@@ -118,12 +134,15 @@ def run(plan: Plan, settings, *, stdout=None, stderr=None) -> int:
 
 def _summary(summary: dict, total: int, elapsed: float, stderr) -> None:
     done = summary["ok"] + summary["incomplete"] + summary["failed"]
-    parts = [f"{done}/{total} done", f"{summary['ok']} ok", f"{summary['incomplete']} incomplete",
-             f"{summary['failed']} failed"]
+    parts = [
+        f"{done}/{total} done",
+        f"{summary['ok']} ok",
+        f"{summary['incomplete']} incomplete",
+        f"{summary['failed']} failed",
+    ]
     if summary["pending"]:
         parts.append(f"{summary['pending']} pending")
-    parts += [f"{summary['input_tokens']:,} input + {summary['output_tokens']:,} output tokens",
-              f"{elapsed:.1f} s"]
+    parts += [f"{summary['input_tokens']:,} input + {summary['output_tokens']:,} output tokens", f"{elapsed:.1f} s"]
     print("toolchat: batch: " + ", ".join(parts), file=stderr, flush=True)
 
 

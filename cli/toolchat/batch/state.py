@@ -86,8 +86,10 @@ class Job:
 
     def exists(self) -> bool:
         with self.lock:
-            return self.db.conn.execute("SELECT 1 FROM batch_jobs WHERE input_hash = ?",
-                                        (self.hash,)).fetchone() is not None
+            return (
+                self.db.conn.execute("SELECT 1 FROM batch_jobs WHERE input_hash = ?", (self.hash,)).fetchone()
+                is not None
+            )
 
     def register(self, path: str, shown_name: str) -> int:
         """Record every line of the input, once per job (one transaction: a kill leaves none).
@@ -98,32 +100,38 @@ class Job:
             count = 0
             with self.db.transaction() as conn:
                 stamp = now_iso()
-                conn.execute("INSERT INTO batch_jobs (input_hash, input, created, updated) VALUES (?, ?, ?, ?)",
-                             (self.hash, shown_name, stamp, stamp))
+                conn.execute(
+                    "INSERT INTO batch_jobs (input_hash, input, created, updated) VALUES (?, ?, ?, ?)",
+                    (self.hash, shown_name, stamp, stamp),
+                )
                 with open(path, "rb") as handle:
                     for line in inputs.read(handle):
                         count += 1
                         if line.error is None:
                             added = conn.execute(
                                 "INSERT OR IGNORE INTO batch_lines (input_hash, custom_id, line, request)"
-                                " VALUES (?, ?, ?, ?)", (self.hash, line.custom_id, line.number,
-                                                         json.dumps(line.request, ensure_ascii=False)))
+                                " VALUES (?, ?, ?, ?)",
+                                (self.hash, line.custom_id, line.number, json.dumps(line.request, ensure_ascii=False)),
+                            )
                             if added.rowcount:
                                 continue
-                            line.error = (f"line {line.number}: custom_id {line.custom_id!r} is already "
-                                          "used by an earlier line")
+                            line.error = (
+                                f"line {line.number}: custom_id {line.custom_id!r} is already used by an earlier line"
+                            )
                         result = failed_document(line, line.error)
                         conn.execute(
                             "INSERT INTO batch_lines (input_hash, custom_id, line, status, result, outcome)"
                             " VALUES (?, ?, ?, 'done', ?, 'failed')",
-                            (self.hash, key_of(line, duplicate=True), line.number, json.dumps(result)))
+                            (self.hash, key_of(line, duplicate=True), line.number, json.dumps(result)),
+                        )
                 conn.execute("UPDATE batch_jobs SET lines = ? WHERE input_hash = ?", (count, self.hash))
             return count
 
     def count(self) -> int:
         with self.lock:
-            return self.db.conn.execute("SELECT count(*) FROM batch_lines WHERE input_hash = ?",
-                                        (self.hash,)).fetchone()[0]
+            return self.db.conn.execute(
+                "SELECT count(*) FROM batch_lines WHERE input_hash = ?", (self.hash,)
+            ).fetchone()[0]
 
     # ---------------------------------------------------------------- reading
 
@@ -135,7 +143,9 @@ class Job:
             with self.lock:
                 found = self.db.conn.execute(
                     f"SELECT {_COLUMNS} FROM batch_lines WHERE input_hash = ? AND line > ? AND ({where})"
-                    " ORDER BY line LIMIT ?", (self.hash, last, *params, chunk)).fetchall()
+                    " ORDER BY line LIMIT ?",
+                    (self.hash, last, *params, chunk),
+                ).fetchall()
             if not found:
                 return
             for values in found:
@@ -144,17 +154,26 @@ class Job:
 
     def row(self, key: str) -> Row:
         with self.lock:
-            return _row(self.db.conn.execute(f"SELECT {_COLUMNS} FROM batch_lines WHERE input_hash = ? "
-                                             "AND custom_id = ?", (self.hash, key)).fetchone())
+            return _row(
+                self.db.conn.execute(
+                    f"SELECT {_COLUMNS} FROM batch_lines WHERE input_hash = ? AND custom_id = ?", (self.hash, key)
+                ).fetchone()
+            )
 
     def outcomes(self) -> dict:
         """{"ok": n, "incomplete": n, "failed": n, "pending": n, "input_tokens": n, "output_tokens": n}"""
         with self.lock:
-            counts = dict(self.db.conn.execute(
-                "SELECT coalesce(outcome, 'pending'), count(*) FROM batch_lines WHERE input_hash = ?"
-                " GROUP BY 1", (self.hash,)).fetchall())
-            tokens = self.db.conn.execute("SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)"
-                                          " FROM batch_lines WHERE input_hash = ?", (self.hash,)).fetchone()
+            counts = dict(
+                self.db.conn.execute(
+                    "SELECT coalesce(outcome, 'pending'), count(*) FROM batch_lines WHERE input_hash = ? GROUP BY 1",
+                    (self.hash,),
+                ).fetchall()
+            )
+            tokens = self.db.conn.execute(
+                "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)"
+                " FROM batch_lines WHERE input_hash = ?",
+                (self.hash,),
+            ).fetchone()
         summary = {k: counts.get(k, 0) for k in ("ok", "incomplete", "failed", "pending")}
         summary["input_tokens"], summary["output_tokens"] = tokens
         return summary
@@ -164,8 +183,10 @@ class Job:
     def _update(self, key: str, **values) -> None:
         names = ", ".join(f"{name} = ?" for name in values)
         with self.lock, self.db.transaction() as conn:
-            conn.execute(f"UPDATE batch_lines SET {names} WHERE input_hash = ? AND custom_id = ?",
-                         (*values.values(), self.hash, key))
+            conn.execute(
+                f"UPDATE batch_lines SET {names} WHERE input_hash = ? AND custom_id = ?",
+                (*values.values(), self.hash, key),
+            )
 
     def checkpoint(self, key: str, state: dict) -> None:
         """The conversation after a finished tool turn: a restart continues from here."""
@@ -173,9 +194,15 @@ class Job:
 
     def finish(self, key: str, result: dict, outcome: str) -> None:
         usage = result.get("usage") or {}
-        self._update(key, status="done", result=json.dumps(result, ensure_ascii=False), outcome=outcome,
-                     input_tokens=int(usage.get("input_tokens") or 0),
-                     output_tokens=int(usage.get("output_tokens") or 0), batch_id=None)
+        self._update(
+            key,
+            status="done",
+            result=json.dumps(result, ensure_ascii=False),
+            outcome=outcome,
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            batch_id=None,
+        )
 
     def mark_written(self, key: str, written: bool = True) -> None:
         self._update(key, written=int(written))
@@ -184,29 +211,39 @@ class Job:
         """After a restart: exactly the lines found whole in the output file count as written."""
         with self.lock, self.db.transaction() as conn:
             conn.execute("UPDATE batch_lines SET written = 0 WHERE input_hash = ?", (self.hash,))
-            conn.executemany("UPDATE batch_lines SET written = 1 WHERE input_hash = ? AND custom_id = ?",
-                             [(self.hash, key) for key in keys])
+            conn.executemany(
+                "UPDATE batch_lines SET written = 1 WHERE input_hash = ? AND custom_id = ?",
+                [(self.hash, key) for key in keys],
+            )
 
     # ---------------------------------------------------------------- Message Batches
 
     def add_batch(self, batch_id: str, round_: int, keys: list[str]) -> None:
         with self.lock, self.db.transaction() as conn:
-            conn.execute("INSERT INTO batch_batches (id, input_hash, round, requests, created) VALUES (?, ?, ?, ?, ?)",
-                         (batch_id, self.hash, round_, len(keys), now_iso()))
-            conn.executemany("UPDATE batch_lines SET batch_id = ? WHERE input_hash = ? AND custom_id = ?",
-                             [(batch_id, self.hash, key) for key in keys])
+            conn.execute(
+                "INSERT INTO batch_batches (id, input_hash, round, requests, created) VALUES (?, ?, ?, ?, ?)",
+                (batch_id, self.hash, round_, len(keys), now_iso()),
+            )
+            conn.executemany(
+                "UPDATE batch_lines SET batch_id = ? WHERE input_hash = ? AND custom_id = ?",
+                [(batch_id, self.hash, key) for key in keys],
+            )
 
     def batches(self, open_only: bool = False) -> list[dict]:
         with self.lock:
             rows = self.db.conn.execute(
                 "SELECT id, round, requests, created, status, consumed FROM batch_batches WHERE input_hash = ?"
-                + (" AND consumed = 0" if open_only else "") + " ORDER BY created, id", (self.hash,)).fetchall()
+                + (" AND consumed = 0" if open_only else "")
+                + " ORDER BY created, id",
+                (self.hash,),
+            ).fetchall()
         return [dict(zip(("id", "round", "requests", "created", "status", "consumed"), r)) for r in rows]
 
     def batch_status(self, batch_id: str, status: str, consumed: bool = False) -> None:
         with self.lock, self.db.transaction() as conn:
-            conn.execute("UPDATE batch_batches SET status = ?, consumed = ? WHERE id = ?",
-                         (status, int(consumed), batch_id))
+            conn.execute(
+                "UPDATE batch_batches SET status = ?, consumed = ? WHERE id = ?", (status, int(consumed), batch_id)
+            )
 
     def advance(self, key: str, state: dict) -> None:
         """--via batches: a line's round is over and its tools have run; it waits for the next round."""
@@ -215,13 +252,25 @@ class Job:
 
 def failed_document(line: inputs.Line, message: str) -> dict:
     """The output document of a line that could not be run."""
-    return {"custom_id": None, "line": line.number, "text": "", "stop_reason": None, "stop_details": None,
-            "incomplete": None, "model": None, "turns": 0, "tool_calls": [],
-            "usage": {"input_tokens": 0, "output_tokens": 0}, "messages": [],
-            "error": {"type": "invalid_input", "message": message, "status": None, "request_id": None}}
+    return {
+        "custom_id": None,
+        "line": line.number,
+        "text": "",
+        "stop_reason": None,
+        "stop_details": None,
+        "incomplete": None,
+        "model": None,
+        "turns": 0,
+        "tool_calls": [],
+        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "messages": [],
+        "error": {"type": "invalid_input", "message": message, "status": None, "request_id": None},
+    }
 
 
 def jobs(path=None) -> list[dict]:
     with LogDB(path or default_path()) as db:
-        rows = db.conn.execute("SELECT input_hash, input, created, lines FROM batch_jobs ORDER BY created DESC").fetchall()
+        rows = db.conn.execute(
+            "SELECT input_hash, input, created, lines FROM batch_jobs ORDER BY created DESC"
+        ).fetchall()
     return [dict(zip(("input_hash", "input", "created", "lines"), r)) for r in rows]

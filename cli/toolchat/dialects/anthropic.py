@@ -16,13 +16,25 @@ STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
 INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
 
 
-def build_body(*, model: str, max_tokens: int, messages: list[dict], system: str | None = None,
-               temperature: float | None = None, tools: list[dict] | None = None,
-               tool_choice: str | None = None, parallel: bool = True, stream: bool = True,
-               stop_sequences: list[str] | None = None, top_p: float | None = None,
-               top_k: int | None = None, thinking: int | None = None,
-               output_schema: dict | None = None, schema_mode: str = "native",
-               cache: str | None = None) -> dict:
+def build_body(
+    *,
+    model: str,
+    max_tokens: int,
+    messages: list[dict],
+    system: str | None = None,
+    temperature: float | None = None,
+    tools: list[dict] | None = None,
+    tool_choice: str | None = None,
+    parallel: bool = True,
+    stream: bool = True,
+    stop_sequences: list[str] | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    thinking: int | None = None,
+    output_schema: dict | None = None,
+    schema_mode: str = "native",
+    cache: str | None = None,
+) -> dict:
     """The request body for POST /v1/messages; `cache` ("5m" | "1h"): with prompt-caching
     breakpoints (see cache.py)."""
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
@@ -80,11 +92,14 @@ def signed_only(messages: list[dict]) -> list[dict]:
     """The transcript without thinking blocks that carry no signature: reasoning another dialect
     produced (chat.completions' reasoning_content) cannot be sent back here, the API refuses an
     unsigned thinking block. Everything else goes back exactly as it was received."""
+
     def unsigned(block: Any) -> bool:
         return isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
 
-    if not any(m.get("role") == "assistant" and isinstance(m.get("content"), list)
-               and any(unsigned(b) for b in m["content"]) for m in messages):
+    if not any(
+        m.get("role") == "assistant" and isinstance(m.get("content"), list) and any(unsigned(b) for b in m["content"])
+        for m in messages
+    ):
         return messages
     out = []
     for message in messages:
@@ -149,14 +164,14 @@ class StreamAssembler:
             return show(self, change) if change is not None else []
         except (AttributeError, TypeError, KeyError, ValueError):
             # A field of the wrong shape (a string where an object belongs, ...).
-            raise StreamError(f"malformed stream: unexpected {kind} event {clip(data, 120)}",
-                              type="malformed_stream") from None
+            raise StreamError(
+                f"malformed stream: unexpected {kind} event {clip(data, 120)}", type="malformed_stream"
+            ) from None
 
     def result(self) -> dict:
         """The assembled message; a stream that never reached message_stop is an error."""
         if not self.complete:
-            raise StreamError("the stream ended before message_stop: the answer is truncated",
-                              type="truncated_stream")
+            raise StreamError("the stream ended before message_stop: the answer is truncated", type="truncated_stream")
         return self.snapshot()
 
     def snapshot(self) -> dict:
@@ -217,8 +232,12 @@ class StreamAssembler:
             if index in self._blocks or kind not in ("text_delta", "thinking_delta"):
                 return None
             # A delta for a block that never started: start the block it implies.
-            self._acc_content_block_start({"index": index - self._offset, "content_block": {
-                "type": "text" if kind == "text_delta" else "thinking"}})
+            self._acc_content_block_start(
+                {
+                    "index": index - self._offset,
+                    "content_block": {"type": "text" if kind == "text_delta" else "thinking"},
+                }
+            )
         block = self._blocks[index]
         block_type = block.get("type")
         # A delta that does not fit its block (text into a tool_use, ...) is ignored, as the SDK does:
@@ -259,8 +278,7 @@ class StreamAssembler:
             # Cumulative counts: overwrite, never add.
             if not isinstance(self.message.get("usage"), dict):
                 self.message["usage"] = {}
-            self.message["usage"].update(
-                {k: v for k, v in usage.items() if v is not None})
+            self.message["usage"].update({k: v for k, v in usage.items() if v is not None})
         return None
 
     def _acc_message_stop(self, payload: dict):
@@ -308,11 +326,9 @@ class StreamAssembler:
 
 _HANDLERS: dict[str, tuple[Any, Any]] = {
     "message_start": (StreamAssembler._acc_message_start, StreamAssembler._show_message_start),
-    "content_block_start": (StreamAssembler._acc_content_block_start,
-                            StreamAssembler._show_content_block_start),
+    "content_block_start": (StreamAssembler._acc_content_block_start, StreamAssembler._show_content_block_start),
     "content_block_delta": (StreamAssembler._acc_content_block_delta, StreamAssembler._show_delta),
-    "content_block_stop": (StreamAssembler._acc_content_block_stop,
-                           StreamAssembler._show_content_block_stop),
+    "content_block_stop": (StreamAssembler._acc_content_block_stop, StreamAssembler._show_content_block_stop),
     "message_delta": (StreamAssembler._acc_message_delta, StreamAssembler._show_delta),
     "message_stop": (StreamAssembler._acc_message_stop, StreamAssembler._show_delta),
 }
@@ -381,9 +397,11 @@ class AnthropicDialect(Dialect):
 
     name = "anthropic"
     schema_modes = ("native", "beta", "tool")
-    schema_forms = {"native": "output_config.format",
-                    "beta": f"the beta output_format ({STRUCTURED_OUTPUTS_BETA})",
-                    "tool": "a forced answer tool"}
+    schema_forms = {
+        "native": "output_config.format",
+        "beta": f"the beta output_format ({STRUCTURED_OUTPUTS_BETA})",
+        "tool": "a forced answer tool",
+    }
 
     def url(self, base_url: str) -> str:
         return endpoint(base_url, "/v1/messages")
@@ -392,11 +410,18 @@ class AnthropicDialect(Dialect):
         return {"anthropic-version": ANTHROPIC_VERSION, **settings.credential_header()}
 
     def body(self, request: Request) -> dict:
-        return build_body(model=request.model, max_tokens=request.max_tokens,
-                          messages=signed_only(request.messages), system=request.system,
-                          temperature=request.temperature, tools=list(request.tools),
-                          tool_choice=request.tool_choice, parallel=request.parallel,
-                          cache=request.cache, **request.extra)
+        return build_body(
+            model=request.model,
+            max_tokens=request.max_tokens,
+            messages=signed_only(request.messages),
+            system=request.system,
+            temperature=request.temperature,
+            tools=list(request.tools),
+            tool_choice=request.tool_choice,
+            parallel=request.parallel,
+            cache=request.cache,
+            **request.extra,
+        )
 
     def request_headers(self, request: Request) -> dict:
         return beta_header(request)
@@ -429,8 +454,9 @@ def assemble_json(body: object, bad_input: dict | None = None) -> dict:
     arguments are not a JSON object (see openai_json.message_from_chat_completion).
     """
     if not isinstance(body, dict):
-        raise StreamError(f"the response is neither a stream nor a message: a JSON {type(body).__name__}",
-                          type="malformed_response")
+        raise StreamError(
+            f"the response is neither a stream nor a message: a JSON {type(body).__name__}", type="malformed_response"
+        )
     if body.get("type") == "error" or (body.get("error") and "content" not in body):
         raise _stream_error(body)
     if body.get("object") == "chat.completion" or "choices" in body:
@@ -438,8 +464,9 @@ def assemble_json(body: object, bad_input: dict | None = None) -> dict:
 
         return message_from_chat_completion(body, bad_input)
     if not isinstance(body.get("content"), list):
-        raise StreamError("the response is neither a stream nor a message: no `content` list",
-                          type="malformed_response")
+        raise StreamError(
+            "the response is neither a stream nor a message: no `content` list", type="malformed_response"
+        )
     message = dict(body)
     message.setdefault("role", "assistant")
     usage = body.get("usage")

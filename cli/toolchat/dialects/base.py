@@ -68,13 +68,14 @@ def event_json(data: str, cut: bool = False) -> dict:
         payload = json.loads(data)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         if cut:
-            raise StreamError("the stream ended in the middle of an event: the answer is truncated",
-                              type="truncated_stream") from None
-        raise StreamError(f"malformed stream: event data is not JSON: {clip(data, 120)}",
-                          type="malformed_stream") from None
+            raise StreamError(
+                "the stream ended in the middle of an event: the answer is truncated", type="truncated_stream"
+            ) from None
+        raise StreamError(
+            f"malformed stream: event data is not JSON: {clip(data, 120)}", type="malformed_stream"
+        ) from None
     if not isinstance(payload, dict):
-        raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}",
-                          type="malformed_stream")
+        raise StreamError(f"malformed stream: unexpected event data {clip(data, 120)}", type="malformed_stream")
     return payload
 
 

@@ -72,6 +72,7 @@ def max_tokens_field(base_url: str | None) -> str:
 
 # ---------------------------------------------------------------- requests: Anthropic -> chat
 
+
 def chat_messages(messages: list[dict], system: Any = None) -> list[dict]:
     """The Anthropic-shaped transcript as chat messages.
 
@@ -100,10 +101,15 @@ def _assistant_message(content: Any) -> dict:
         return {"role": "assistant", "content": content}
     blocks = [b for b in content or [] if isinstance(b, dict)]
     text = "".join(b.get("text") or "" for b in blocks if b.get("type") == "text")
-    calls = [{"id": b.get("id", ""), "type": "function",
-              "function": {"name": b.get("name", ""),
-                           "arguments": json.dumps(b.get("input") or {}, ensure_ascii=False)}}
-             for b in blocks if b.get("type") == "tool_use"]
+    calls = [
+        {
+            "id": b.get("id", ""),
+            "type": "function",
+            "function": {"name": b.get("name", ""), "arguments": json.dumps(b.get("input") or {}, ensure_ascii=False)},
+        }
+        for b in blocks
+        if b.get("type") == "tool_use"
+    ]
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if calls:
         # null, not "", beside tool calls: what OpenAI itself returns and every server takes back.
@@ -128,8 +134,9 @@ def _user_messages(content: Any) -> list[dict]:
                 text = f"error: {text}"
             tools.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""), "content": text})
             if images:
-                tool_images.append({"type": "text",
-                                    "text": f"(images from the result of tool call {block.get('tool_use_id', '')})"})
+                tool_images.append(
+                    {"type": "text", "text": f"(images from the result of tool call {block.get('tool_use_id', '')})"}
+                )
                 tool_images.extend(images)
         elif kind == "text" and isinstance(block.get("text"), str):
             parts.append({"type": "text", "text": block["text"]})
@@ -185,8 +192,13 @@ def _document_part(block: dict) -> dict:
         source = {}
     if source.get("type") == "base64" and isinstance(source.get("data"), str):
         media_type = source.get("media_type") or "application/pdf"
-        return {"type": "file", "file": {"filename": str(block.get("title") or "document.pdf"),
-                                         "file_data": f"data:{media_type};base64,{source['data']}"}}
+        return {
+            "type": "file",
+            "file": {
+                "filename": str(block.get("title") or "document.pdf"),
+                "file_data": f"data:{media_type};base64,{source['data']}",
+            },
+        }
     if source.get("type") == "text" and isinstance(source.get("data"), str):
         return {"type": "text", "text": source["data"]}
     return {"type": "text", "text": f"(document: {source.get('url') or 'not sendable here'})"}
@@ -224,6 +236,7 @@ def chat_tool_choice(value: str) -> Any:
 
 
 # ---------------------------------------------------------------- replies: chat -> Anthropic
+
 
 def usage_of(raw: Any) -> dict:
     """A chat.completions `usage` object in the Messages API's terms.
@@ -267,10 +280,18 @@ ERROR_TYPES = {
     "timeout": "timeout_error",
 }
 # Gateways (OpenRouter) put an HTTP status in `error.code` of a mid-stream error.
-_STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-                 403: "permission_error", 404: "not_found_error", 408: "timeout_error",
-                 413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
-                 529: "overloaded_error"}
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 
 
 def typed_error(kind: str, code: Any = None) -> str:
@@ -296,8 +317,11 @@ def error_of(payload: dict) -> APIError:
     if "\n" in message or "\r" in message:
         message = " ".join(message.split())
     request_id = payload.get("request_id") or payload.get("id")
-    err = APIError(f"{kind}: {message}", type=typed_error(kind, code),
-                   request_id=request_id if isinstance(request_id, str) else None)
+    err = APIError(
+        f"{kind}: {message}",
+        type=typed_error(kind, code),
+        request_id=request_id if isinstance(request_id, str) else None,
+    )
     if isinstance(code, str) and code:
         err.error_code = code  # insufficient_quota and the like: retry.py will not retry them
     return err
@@ -405,8 +429,9 @@ class OpenAIStreamDecoder(StreamDecoder):
             raise self._failed
         events = self._events(self._sse.flush())
         if not (self.done or self._finished):
-            raise StreamError("the stream ended before a finish_reason or [DONE]: the answer is truncated",
-                              type="truncated_stream")
+            raise StreamError(
+                "the stream ended before a finish_reason or [DONE]: the answer is truncated", type="truncated_stream"
+            )
         if self._final is None:
             events.extend(self._complete())
         return events
@@ -415,8 +440,10 @@ class OpenAIStreamDecoder(StreamDecoder):
         """The assembled assistant message; a stream that never completed is an error."""
         if self._final is None:
             if not (self.done or self._finished):
-                raise StreamError("the stream ended before a finish_reason or [DONE]: the answer is "
-                                  "truncated", type="truncated_stream")
+                raise StreamError(
+                    "the stream ended before a finish_reason or [DONE]: the answer is truncated",
+                    type="truncated_stream",
+                )
             self._complete()
         assert self._final is not None  # _complete() sets it
         return self._message(self._final)
@@ -455,8 +482,9 @@ class OpenAIStreamDecoder(StreamDecoder):
         try:
             events = self._on_chunk(payload)
         except (AttributeError, TypeError, KeyError, ValueError):
-            raise StreamError(f"malformed stream: unexpected chunk {clip(data, 120)}",
-                              type="malformed_stream") from None
+            raise StreamError(
+                f"malformed stream: unexpected chunk {clip(data, 120)}", type="malformed_stream"
+            ) from None
         if events:
             self.committed = True
         return events
@@ -527,8 +555,7 @@ class OpenAIStreamDecoder(StreamDecoder):
         return events
 
     def _on_fragment(self, index: Any, call_id: Any, function: Any) -> None:
-        if index is not None and index != "function_call" and (
-                not isinstance(index, int) or isinstance(index, bool)):
+        if index is not None and index != "function_call" and (not isinstance(index, int) or isinstance(index, bool)):
             raise TypeError("a tool call index is not an integer")
         if call_id is not None and not isinstance(call_id, str):
             raise TypeError("a tool call id is not a string")
@@ -598,11 +625,18 @@ class OpenAIStreamDecoder(StreamDecoder):
             if not call.name:
                 if not record:
                     continue  # still arriving
-                raise StreamError(f"malformed stream: tool call {position} has no function name",
-                                  type="malformed_stream")
+                raise StreamError(
+                    f"malformed stream: tool call {position} has no function name", type="malformed_stream"
+                )
             call_id = call.id or f"call_{position}"  # the id only pairs the result with the call
-            blocks.append({"type": "tool_use", "id": call_id, "name": call.name,
-                           "input": self._input(call_id, "".join(call.parts), record)})
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": call_id,
+                    "name": call.name,
+                    "input": self._input(call_id, "".join(call.parts), record),
+                }
+            )
         return blocks
 
     def _input(self, call_id: str, raw: str, record: bool) -> dict:
@@ -615,9 +649,15 @@ class OpenAIStreamDecoder(StreamDecoder):
 
     def _message(self, content: list[dict]) -> dict:
         finish = self.finish_reason
-        message = {"id": self._meta.get("id", ""), "type": "message", "role": "assistant",
-                   "content": content, "stop_reason": STOP_REASONS.get(finish, finish) if finish else None,
-                   "stop_sequence": None, "usage": dict(self._usage)}
+        message = {
+            "id": self._meta.get("id", ""),
+            "type": "message",
+            "role": "assistant",
+            "content": content,
+            "stop_reason": STOP_REASONS.get(finish, finish) if finish else None,
+            "stop_sequence": None,
+            "usage": dict(self._usage),
+        }
         if "model" in self._meta:
             message["model"] = self._meta["model"]
         return message
@@ -635,8 +675,9 @@ def strict_compatible(schema: Any) -> bool:
             return False
         if set(schema.get("properties") or {}) - set(schema.get("required") or []):
             return False
-    return all(strict_compatible(value) for key, value in schema.items()
-               if key not in ("enum", "const", "default", "examples"))
+    return all(
+        strict_compatible(value) for key, value in schema.items() if key not in ("enum", "const", "default", "examples")
+    )
 
 
 def reasoning_effort(budget: int) -> str:
@@ -678,9 +719,12 @@ class OpenAIDialect(Dialect):
         unset = missing_key(settings)  # a profile's key_env names a variable that is not set
         if unset is not None:
             raise unset
-        raise UsageError("no API key: set OPENAI_API_KEY or TOOLCHAT_API_KEY (sent as Authorization: "
-                         "Bearer), or name the variable with key_env in a profile; a local server on "
-                         "a loopback --base-url needs none", type="missing_credentials")
+        raise UsageError(
+            "no API key: set OPENAI_API_KEY or TOOLCHAT_API_KEY (sent as Authorization: "
+            "Bearer), or name the variable with key_env in a profile; a local server on "
+            "a loopback --base-url needs none",
+            type="missing_credentials",
+        )
 
     def body(self, request: Request) -> dict:
         """The chat.completions body for a Request (Anthropic-shaped transcript and tool specs).
@@ -689,9 +733,11 @@ class OpenAIDialect(Dialect):
         (json_schema, strict), --thinking BUDGET -> `reasoning_effort` (see reasoning_effort); top_k
         has no chat.completions field and is not sent.
         """
-        body: dict[str, Any] = {"model": request.model,
-                                "messages": chat_messages(request.messages, request.system),
-                                self.max_tokens_field: request.max_tokens}
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": chat_messages(request.messages, request.system),
+            self.max_tokens_field: request.max_tokens,
+        }
         if request.temperature is not None:
             body["temperature"] = request.temperature
         extra = request.extra
@@ -704,9 +750,14 @@ class OpenAIDialect(Dialect):
         if extra.get("output_schema") is not None:
             # strict only where OpenAI's strict mode takes the schema (every property required):
             # it refuses other schemas outright.
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "answer", "schema": extra["output_schema"],
-                "strict": strict_compatible(extra["output_schema"])}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "answer",
+                    "schema": extra["output_schema"],
+                    "strict": strict_compatible(extra["output_schema"]),
+                },
+            }
         tools = chat_tools(request.tools)
         if tools:
             body["tools"] = tools

@@ -70,9 +70,15 @@ def message_from_chat_completion(body: dict, bad_input: dict | None = None) -> d
             if isinstance(value, int) and not isinstance(value, bool):
                 usage[ours] = value
 
-    out = {"id": body.get("id") if isinstance(body.get("id"), str) else "",
-           "type": "message", "role": "assistant", "content": content,
-           "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
+    out = {
+        "id": body.get("id") if isinstance(body.get("id"), str) else "",
+        "type": "message",
+        "role": "assistant",
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage,
+    }
     if isinstance(body.get("model"), str):
         out["model"] = body["model"]
     return out
@@ -84,8 +90,7 @@ def _text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        return "".join(part["text"] for part in value
-                       if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return "".join(part["text"] for part in value if isinstance(part, dict) and isinstance(part.get("text"), str))
     raise _malformed("choices[0].message.content is neither text nor a list of parts")
 
 
@@ -111,8 +116,9 @@ def _tool_use(function: dict, call_id: object, position: int, bad_input: dict | 
                 kind = "a JSON object" if parsed else "valid JSON"
                 bad_input[call_id] = f"the tool input was not {kind}: {clip(arguments, 120)}"
                 return {"type": "tool_use", "id": call_id, "name": name, "input": {}}
-            raise _malformed(f"the arguments of tool call {name!r} ({call_id}) are not a JSON object: "
-                             f"{clip(arguments, 120)}")
+            raise _malformed(
+                f"the arguments of tool call {name!r} ({call_id}) are not a JSON object: {clip(arguments, 120)}"
+            )
     else:
         raise _malformed(f"the arguments of tool call {name!r} ({call_id}) are not a string")
     return {"type": "tool_use", "id": call_id, "name": name, "input": tool_input}
@@ -120,4 +126,3 @@ def _tool_use(function: dict, call_id: object, position: int, bad_input: dict | 
 
 def _malformed(why: str) -> StreamError:
     return StreamError(f"malformed chat.completion response: {why}", type="malformed_response")
-

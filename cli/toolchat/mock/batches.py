@@ -48,7 +48,7 @@ class Batches:
 
     def handle(self, method: str, path: str, query: dict, raw: bytes) -> tuple[int, Any, str]:
         """(status, body, kind): kind "json" (body a dict) or "jsonl" (body bytes)."""
-        rest = path[len(PREFIX):].strip("/")
+        rest = path[len(PREFIX) :].strip("/")
         parts = rest.split("/") if rest else []
         if not parts:
             if method == "POST":
@@ -104,8 +104,14 @@ class Batches:
                 count = self.seen.get(cid, 0)
                 self.seen[cid] = count + 1
                 planned.append((cid, request["params"], self._outcome(cid, count)))
-            self.batches[batch_id] = {"id": batch_id, "created": now, "requests": planned,
-                                      "cancel_at": None, "ended": None, "results": None}
+            self.batches[batch_id] = {
+                "id": batch_id,
+                "created": now,
+                "requests": planned,
+                "cancel_at": None,
+                "ended": None,
+                "results": None,
+            }
             return self._view(self.batches[batch_id], now)
 
     def _outcome(self, cid: str, count: int) -> str:
@@ -126,12 +132,16 @@ class Batches:
         with self.lock:
             ids = list(reversed(self.batches))  # newest first, as the API lists them
             if after in self.batches:
-                ids = ids[ids.index(after) + 1:]
-            page = ids[:max(1, min(limit, 1000))]
+                ids = ids[ids.index(after) + 1 :]
+            page = ids[: max(1, min(limit, 1000))]
             now = time.time()
             data = [self._view(self.batches[i], now) for i in page]
-        return {"data": data, "has_more": len(ids) > len(page),
-                "first_id": page[0] if page else None, "last_id": page[-1] if page else None}
+        return {
+            "data": data,
+            "has_more": len(ids) > len(page),
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
+        }
 
     def cancel(self, batch_id: str) -> dict:
         with self.lock:
@@ -157,8 +167,7 @@ class Batches:
             self._settle(batch, time.time())
             if batch["ended"] is None:
                 raise invalid(f"batch {batch_id} is still in progress: its results are not ready")
-            return b"".join(json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n"
-                            for line in batch["results"])
+            return b"".join(json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n" for line in batch["results"])
 
     # ---------------------------------------------------------------- processing
 
@@ -188,8 +197,13 @@ class Batches:
         if outcome in ("canceled", "expired"):
             return {"type": outcome}
         if outcome == "errored":
-            return {"type": "errored", "error": {"type": "error", "error": {
-                "type": "api_error", "message": "mock: this request was scripted to fail"}}}
+            return {
+                "type": "errored",
+                "error": {
+                    "type": "error",
+                    "error": {"type": "api_error", "message": "mock: this request was scripted to fail"},
+                },
+            }
         try:
             validate_body(params)
             message = build_reply(self.script, params, number).message
@@ -208,7 +222,8 @@ class Batches:
                 counts[line["result"]["type"]] += 1
         ended = batch["ended"] is not None
         return {
-            "id": batch["id"], "type": "message_batch",
+            "id": batch["id"],
+            "type": "message_batch",
             "processing_status": "ended" if ended else "canceling" if batch["cancel_at"] else "in_progress",
             "request_counts": counts,
             "created_at": _iso(batch["created"]),

@@ -47,7 +47,7 @@ def segments(body: dict) -> list[tuple[dict, dict | None]]:
     for tool in body.get("tools") or []:
         add("tools", tool)
     system = body.get("system")
-    for block in ([system] if isinstance(system, str) and system else system or []):
+    for block in [system] if isinstance(system, str) and system else system or []:
         add("system", block)
     for n, message in enumerate(body.get("messages") or []):
         content = message.get("content") if isinstance(message, dict) else None
@@ -77,22 +77,27 @@ def check_breakpoints(body: dict) -> None:
             raise invalid("cache_control cannot be set for empty text blocks")
         marks.append(mark.get("ttl", "5m"))
     if len(marks) > MAX_BREAKPOINTS:
-        raise invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
-                      f"Found {len(marks)}.")
+        raise invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(marks)}.")
     seen_short = False
     for ttl in marks:
         if ttl == "5m":
             seen_short = True
         elif seen_short:
-            raise invalid("a ttl='1h' cache_control block must not come after a ttl='5m' "
-                          "cache_control block (longer lifetimes first)")
+            raise invalid(
+                "a ttl='1h' cache_control block must not come after a ttl='5m' "
+                "cache_control block (longer lifetimes first)"
+            )
 
 
 class PromptCache:
     """Entries by prefix digest, with expiry times on `clock` (seconds; tests may replace it)."""
 
-    def __init__(self, min_tokens: int = DEFAULT_MIN_TOKENS, clock: Callable[[], float] = time.monotonic,
-                 count: Callable[[Any], int] | None = None):
+    def __init__(
+        self,
+        min_tokens: int = DEFAULT_MIN_TOKENS,
+        clock: Callable[[], float] = time.monotonic,
+        count: Callable[[Any], int] | None = None,
+    ):
         self.min_tokens = min_tokens
         self.clock = clock
         self._count = count
@@ -138,10 +143,12 @@ class PromptCache:
             self._expire(now)
         read_tokens = cumulative[read] if read >= 0 else 0
         created = written["5m"] + written["1h"]
-        return {"input_tokens": max(0, total - read_tokens - created),
-                "cache_creation_input_tokens": created, "cache_read_input_tokens": read_tokens,
-                "cache_creation": {"ephemeral_5m_input_tokens": written["5m"],
-                                   "ephemeral_1h_input_tokens": written["1h"]}}
+        return {
+            "input_tokens": max(0, total - read_tokens - created),
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read_tokens,
+            "cache_creation": {"ephemeral_5m_input_tokens": written["5m"], "ephemeral_1h_input_tokens": written["1h"]},
+        }
 
     def clear(self) -> None:
         with self._lock:

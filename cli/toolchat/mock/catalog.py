@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .validate import (ApiError, _check_messages, _check_system, _check_thinking, _check_tool_choice,
-                       _check_tools, invalid)
+from .validate import (
+    ApiError,
+    _check_messages,
+    _check_system,
+    _check_thinking,
+    _check_tool_choice,
+    _check_tools,
+    invalid,
+)
 
 MODELS = (  # newest first, as the API lists them
     ("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-24T00:00:00Z"),
@@ -38,17 +45,25 @@ def models_page(query: dict[str, list[str]]) -> dict:
     if query.get("before_id"):
         end = _position(ids, query["before_id"][0])
         start = max(start, end - limit) if not query.get("after_id") else start
-    chosen = MODELS[start:min(end, start + limit)]
-    data = [{"type": "model", "id": i, "display_name": name, "created_at": created}
-            for i, name, created in chosen]
-    return {"data": data, "has_more": start + len(chosen) < end,
-            "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+    chosen = MODELS[start : min(end, start + limit)]
+    data = [{"type": "model", "id": i, "display_name": name, "created_at": created} for i, name, created in chosen]
+    return {
+        "data": data,
+        "has_more": start + len(chosen) < end,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
 
 
 def openai_models() -> dict:
     """The model list as OpenAI's GET /v1/models answers."""
-    return {"object": "list", "data": [{"id": i, "object": "model", "created": 1700000000 + n,
-                                        "owned_by": "anthropic"} for n, (i, _, _) in enumerate(MODELS)]}
+    return {
+        "object": "list",
+        "data": [
+            {"id": i, "object": "model", "created": 1700000000 + n, "owned_by": "anthropic"}
+            for n, (i, _, _) in enumerate(MODELS)
+        ],
+    }
 
 
 def _position(ids: list[str], model: str) -> int:

@@ -19,14 +19,33 @@ import yaml
 
 from .validate import ERROR_STATUS, ApiError, invalid, redacted_data, thinking_signature
 
-TURN_KEYS = frozenset({
-    "thinking", "redacted_thinking", "text", "tool_calls", "stop_reason", "stop_sequence",
-    "stop_details", "usage", "delta_size", "json_delta_size", "delay", "error", "headers",
-    "stream_error", "truncate", "raw", "status", "content_type", "chunks", "framing", "faults",
-})
+TURN_KEYS = frozenset(
+    {
+        "thinking",
+        "redacted_thinking",
+        "text",
+        "tool_calls",
+        "stop_reason",
+        "stop_sequence",
+        "stop_details",
+        "usage",
+        "delta_size",
+        "json_delta_size",
+        "delay",
+        "error",
+        "headers",
+        "stream_error",
+        "truncate",
+        "raw",
+        "status",
+        "content_type",
+        "chunks",
+        "framing",
+        "faults",
+    }
+)
 # One fault spoils one attempt of a turn; see check_fault for the keys.
-FAULT_KEYS = frozenset({"error", "headers", "reset", "close", "truncate", "stall", "at",
-                        "error_event", "garbage"})
+FAULT_KEYS = frozenset({"error", "headers", "reset", "close", "truncate", "stall", "at", "error_event", "garbage"})
 FRAMINGS = ("chunked", "close", "length")
 NO_MORE_TURNS = "(mock script has no more turns)"
 _PLACEHOLDER = re.compile(r"\{(prompt|results|result:([^{}]+))\}")
@@ -38,6 +57,7 @@ class ScriptError(ValueError):
 
 
 # ---------------------------------------------------------------- script loading
+
 
 def load_script(script: Any) -> dict | None:
     """Normalise a script argument (None, YAML path, dict, or bare list of turns)."""
@@ -76,6 +96,7 @@ def load_script(script: Any) -> dict | None:
 
 def check_turn(turn: Any, where: str = "turn") -> None:
     """Raise ScriptError if `turn` is not a valid TURN mapping."""
+
     def fail(msg: str) -> None:
         raise ScriptError(f"{where}: {msg}")
 
@@ -117,8 +138,11 @@ def check_turn(turn: Any, where: str = "turn") -> None:
     if "raw" in turn and not isinstance(turn["raw"], (str, bytes)):
         fail("'raw' must be a string or bytes")
     chunks = turn.get("chunks")
-    if chunks is not None and chunks != "bytes" and not (
-            isinstance(chunks, list) and all(isinstance(c, int) and c > 0 for c in chunks)):
+    if (
+        chunks is not None
+        and chunks != "bytes"
+        and not (isinstance(chunks, list) and all(isinstance(c, int) and c > 0 for c in chunks))
+    ):
         fail("'chunks' must be a list of positive sizes or 'bytes'")
     if "faults" in turn:
         if not isinstance(turn["faults"], list):
@@ -141,6 +165,7 @@ def check_fault(fault: Any, where: str = "fault") -> None:
       error_event: {type, message, ...} + at: N           an SSE error event after N pieces; the end
       garbage: TEXT + at: N                               these bytes after N pieces
     """
+
     def fail(msg: str) -> None:
         raise ScriptError(f"{where}: {msg}")
 
@@ -161,11 +186,13 @@ def check_fault(fault: Any, where: str = "fault") -> None:
             fail(f"'{key}' must be \"headers\", a number of pieces >= 0 or {{bytes: N}}")
     if "reset" in fault and "close" in fault:
         fail("'reset' and 'close' cannot both end one attempt")
-    if "truncate" in fault and (not isinstance(fault["truncate"], int) or isinstance(fault["truncate"], bool)
-                                or fault["truncate"] < 0):
+    if "truncate" in fault and (
+        not isinstance(fault["truncate"], int) or isinstance(fault["truncate"], bool) or fault["truncate"] < 0
+    ):
         fail("'truncate' must be a number of pieces >= 0")
-    if "stall" in fault and (isinstance(fault["stall"], bool) or not isinstance(fault["stall"], (int, float))
-                             or fault["stall"] < 0):
+    if "stall" in fault and (
+        isinstance(fault["stall"], bool) or not isinstance(fault["stall"], (int, float)) or fault["stall"] < 0
+    ):
         fail("'stall' must be a number of seconds >= 0")
     if "garbage" in fault and not isinstance(fault["garbage"], (str, bytes)):
         fail("'garbage' must be a string or bytes")
@@ -182,8 +209,13 @@ def _position(value: Any) -> bool:
         return True
     if isinstance(value, int) and not isinstance(value, bool):
         return value >= 0
-    return (isinstance(value, dict) and set(value) == {"bytes"} and isinstance(value["bytes"], int)
-            and not isinstance(value["bytes"], bool) and value["bytes"] >= 0)
+    return (
+        isinstance(value, dict)
+        and set(value) == {"bytes"}
+        and isinstance(value["bytes"], int)
+        and not isinstance(value["bytes"], bool)
+        and value["bytes"] >= 0
+    )
 
 
 def fault_for(turn: dict, attempt: int) -> dict | None:
@@ -197,12 +229,13 @@ def apply_fault(pieces: list[bytes], fault: dict | None) -> list[bytes]:
     if not fault:
         return pieces
     if "truncate" in fault:
-        pieces = pieces[:fault["truncate"]]
+        pieces = pieces[: fault["truncate"]]
     at = fault.get("at", 0)
     if "error_event" in fault:
         err = error_for(fault["error_event"])
-        pieces = pieces[:at] + [sse("error", {"type": "error", "error": {
-            "type": err.type, "message": err.message, **err.extra}})]
+        pieces = pieces[:at] + [
+            sse("error", {"type": "error", "error": {"type": err.type, "message": err.message, **err.extra}})
+        ]
     if "garbage" in fault:
         junk = fault["garbage"]
         pieces = pieces[:at] + [junk.encode("utf-8") if isinstance(junk, str) else bytes(junk)] + pieces[at:]
@@ -211,12 +244,16 @@ def apply_fault(pieces: list[bytes], fault: dict | None) -> list[bytes]:
 
 # ---------------------------------------------------------------- reading the request
 
+
 def _flatten(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(b["text"] for b in content
-                         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
+        return "\n".join(
+            b["text"]
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
     return ""
 
 
@@ -243,8 +280,11 @@ def tool_results(messages: list) -> list[tuple[str, str]]:
         return []
     names = {}
     if idx > 0 and isinstance(messages[idx - 1].get("content"), list):
-        names = {b.get("id"): b.get("name") for b in messages[idx - 1]["content"]
-                 if isinstance(b, dict) and b.get("type") == "tool_use"}
+        names = {
+            b.get("id"): b.get("name")
+            for b in messages[idx - 1]["content"]
+            if isinstance(b, dict) and b.get("type") == "tool_use"
+        }
     out = []
     for b in messages[idx]["content"]:
         if isinstance(b, dict) and b.get("type") == "tool_result":
@@ -272,8 +312,9 @@ def render(template: str, messages: list) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
-def count_words(value: Any, skip=frozenset({"type", "role", "id", "tool_use_id", "signature", "data",
-                                             "cache_control", "source"})) -> int:
+def count_words(
+    value: Any, skip=frozenset({"type", "role", "id", "tool_use_id", "signature", "data", "cache_control", "source"})
+) -> int:
     """The mock's token count: words of the strings in `value` (ids, signatures, media left out)."""
     if isinstance(value, str):
         return len(value.split())
@@ -286,11 +327,11 @@ def count_words(value: Any, skip=frozenset({"type", "role", "id", "tool_use_id",
 
 def input_tokens(body: dict) -> int:
     """The input tokens the mock counts for a request (as its usage reports them)."""
-    return max(1, count_words(body.get("messages")) + count_words(body.get("system"))
-               + count_words(body.get("tools")))
+    return max(1, count_words(body.get("messages")) + count_words(body.get("system")) + count_words(body.get("tools")))
 
 
 # ---------------------------------------------------------------- choosing the turn
+
 
 def choose_turn(script: dict | None, body: dict) -> dict:
     """The TURN this request plays: scripted by assistant-message count, or the echo model."""
@@ -319,9 +360,11 @@ def choose_turn(script: dict | None, body: dict) -> dict:
 
 # ---------------------------------------------------------------- building the answer
 
+
 @dataclass
 class Reply:
     """A turn resolved against one request: the full message plus streaming options."""
+
     turn: dict
     message: dict
 
@@ -333,8 +376,11 @@ class Reply:
 
 def error_for(spec: dict) -> ApiError:
     """ApiError for an `error:` / `stream_error:` mapping; status defaults from the type."""
-    etype = spec.get("type") or ("api_error" if "status" not in spec else
-                                 {v: k for k, v in ERROR_STATUS.items()}.get(spec["status"], "api_error"))
+    etype = spec.get("type") or (
+        "api_error"
+        if "status" not in spec
+        else {v: k for k, v in ERROR_STATUS.items()}.get(spec["status"], "api_error")
+    )
     status = spec.get("status") or ERROR_STATUS.get(etype, 500)
     extra = {k: v for k, v in spec.items() if k not in ("status", "type", "message")}
     return ApiError(int(status), etype, str(spec.get("message", etype)), extra=extra)
@@ -361,28 +407,46 @@ def build_reply(script: dict | None, body: dict, number: int, cache=None) -> Rep
     text = turn["_echo"] if "_echo" in turn else render(turn.get("text") or "", messages)
     stopped = _first_stop(text, body.get("stop_sequences") or [])
     if stopped is not None:
-        text = text[:text.index(stopped)]  # the API stops before the sequence and leaves it out
+        text = text[: text.index(stopped)]  # the API stops before the sequence and leaves it out
     if text:
         blocks.append({"type": "text", "text": text})
     # Generation that ended at a stop sequence inside the text never reached the tool calls.
     calls = [] if stopped is not None else turn.get("tool_calls") or []
     for call in calls:
-        blocks.append({"type": "tool_use", "id": call.get("id") or f"toolu_mock_{secrets.token_hex(12)}",
-                       "name": call["name"], "input": call.get("input") or {}})
-    stop_reason = turn["stop_reason"] if "stop_reason" in turn else (
-        "stop_sequence" if stopped is not None else "tool_use" if calls else "end_turn")
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or f"toolu_mock_{secrets.token_hex(12)}",
+                "name": call["name"],
+                "input": call.get("input") or {},
+            }
+        )
+    stop_reason = (
+        turn["stop_reason"]
+        if "stop_reason" in turn
+        else ("stop_sequence" if stopped is not None else "tool_use" if calls else "end_turn")
+    )
     out_words = sum(count_words(b.get("text") or b.get("thinking") or "") for b in blocks)
     out_words += sum(count_words(json.dumps(b["input"])) for b in blocks if b["type"] == "tool_use")
-    usage = {"input_tokens": input_tokens(body),
-             "output_tokens": max(1, out_words),
-             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    usage = {
+        "input_tokens": input_tokens(body),
+        "output_tokens": max(1, out_words),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
     if cache is not None:
         usage.update(cache.account(body))
     usage.update(turn.get("usage") or {})
-    message = {"id": f"msg_mock_{number}", "type": "message", "role": "assistant",
-               "model": (script or {}).get("model") or body["model"], "content": blocks,
-               "stop_reason": stop_reason, "stop_sequence": stopped if stopped is not None
-               else turn.get("stop_sequence"), "usage": usage}
+    message = {
+        "id": f"msg_mock_{number}",
+        "type": "message",
+        "role": "assistant",
+        "model": (script or {}).get("model") or body["model"],
+        "content": blocks,
+        "stop_reason": stop_reason,
+        "stop_sequence": stopped if stopped is not None else turn.get("stop_sequence"),
+        "usage": usage,
+    }
     if "stop_details" in turn:
         message["stop_details"] = turn["stop_details"]
     return Reply(turn=turn, message=message)
@@ -396,6 +460,7 @@ def _first_stop(text: str, sequences: list) -> str | None:
 
 # ---------------------------------------------------------------- SSE
 
+
 def sse(name: str, data: dict) -> bytes:
     """One SSE event, `event:` line and JSON `data:` line, ending with the blank line."""
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -405,7 +470,7 @@ def sse(name: str, data: dict) -> bytes:
 def split_text(text: str, size: int | None) -> list[str]:
     """Delta pieces: one word with its trailing whitespace each, or `size`-character slices."""
     if size:
-        return [text[i:i + size] for i in range(0, len(text), size)]
+        return [text[i : i + size] for i in range(0, len(text), size)]
     return _WORD.findall(text)
 
 
@@ -413,27 +478,39 @@ def json_pieces(payload: str, size: int) -> list[str]:
     """input_json_delta pieces; the leading "" mirrors what the real API sends first."""
     if size == -1:
         return [payload]
-    return [""] + [payload[i:i + size] for i in range(0, len(payload), size)]
+    return [""] + [payload[i : i + size] for i in range(0, len(payload), size)]
 
 
 def _block_events(i: int, block: dict, opts: dict) -> Iterator[bytes]:
     btype = block["type"]
     if btype == "tool_use":
         size = 8 if opts.get("json_delta_size") is None else opts["json_delta_size"]
-        start = {"type": "tool_use", "id": block["id"], "name": block["name"],
-                 "input": block["input"] if size == 0 else {}}
+        start = {
+            "type": "tool_use",
+            "id": block["id"],
+            "name": block["name"],
+            "input": block["input"] if size == 0 else {},
+        }
         yield sse("content_block_start", {"type": "content_block_start", "index": i, "content_block": start})
         if size != 0:
             for piece in json_pieces(json.dumps(block["input"], ensure_ascii=False), size):
                 yield _delta(i, {"type": "input_json_delta", "partial_json": piece})
     elif btype == "text":
-        yield sse("content_block_start", {"type": "content_block_start", "index": i,
-                                          "content_block": {"type": "text", "text": ""}})
+        yield sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+        )
         for piece in split_text(block["text"], opts.get("delta_size")):
             yield _delta(i, {"type": "text_delta", "text": piece})
     elif btype == "thinking":
-        yield sse("content_block_start", {"type": "content_block_start", "index": i,
-                                          "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+        yield sse(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": i,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            },
+        )
         for piece in split_text(block["thinking"], opts.get("delta_size")):
             yield _delta(i, {"type": "thinking_delta", "thinking": piece})
         yield _delta(i, {"type": "signature_delta", "signature": block["signature"]})
@@ -449,11 +526,9 @@ def _delta(i: int, delta: dict) -> bytes:
 def stream_events(reply: Reply) -> list[bytes]:
     """The full SSE event sequence for a reply, honouring stream_error and truncate."""
     msg, turn = reply.message, reply.turn
-    start = dict(msg, content=[], stop_reason=None, stop_sequence=None,
-                 usage=dict(msg["usage"], output_tokens=1))
+    start = dict(msg, content=[], stop_reason=None, stop_sequence=None, usage=dict(msg["usage"], output_tokens=1))
     start.pop("stop_details", None)
-    events = [sse("message_start", {"type": "message_start", "message": start}),
-              sse("ping", {"type": "ping"})]
+    events = [sse("message_start", {"type": "message_start", "message": start}), sse("ping", {"type": "ping"})]
     blocks = msg["content"]
     # stream_error fires once the text (and any thinking before it) has streamed: before any tool_use.
     cut = next((i for i, b in enumerate(blocks) if b["type"] == "tool_use"), len(blocks))
@@ -463,15 +538,18 @@ def stream_events(reply: Reply) -> list[bytes]:
         events.extend(_block_events(i, block, reply.stream_options))
     if turn.get("stream_error"):
         err = error_for(turn["stream_error"])
-        events.append(sse("error", {"type": "error", "error": {"type": err.type, "message": err.message,
-                                                               **err.extra}}))
+        events.append(sse("error", {"type": "error", "error": {"type": err.type, "message": err.message, **err.extra}}))
         return events
     if turn.get("truncate"):
         return events
     delta = {"stop_reason": msg["stop_reason"], "stop_sequence": msg["stop_sequence"]}
     if "stop_details" in msg:
         delta["stop_details"] = msg["stop_details"]
-    events.append(sse("message_delta", {"type": "message_delta", "delta": delta,
-                                        "usage": {"output_tokens": msg["usage"]["output_tokens"]}}))
+    events.append(
+        sse(
+            "message_delta",
+            {"type": "message_delta", "delta": delta, "usage": {"output_tokens": msg["usage"]["output_tokens"]}},
+        )
+    )
     events.append(sse("message_stop", {"type": "message_stop"}))
     return events

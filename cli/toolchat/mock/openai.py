@@ -19,18 +19,47 @@ import re
 import time
 from typing import Any, Mapping
 
-from .model import (Reply, build_reply, choose_turn, error_for, fault_for, split_text)
+from .model import Reply, build_reply, choose_turn, error_for, fault_for, split_text
 from .validate import ApiError
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
 
-TOP_LEVEL_KEYS = frozenset({
-    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-    "temperature", "top_p", "n", "stop", "tools", "tool_choice", "parallel_tool_calls", "user",
-    "seed", "response_format", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs",
-    "logit_bias", "metadata", "store", "reasoning_effort", "service_tier", "modalities",
-    "prediction", "audio", "verbosity", "prompt_cache_key", "safety_identifier", "web_search_options",
-})
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "user",
+        "seed",
+        "response_format",
+        "frequency_penalty",
+        "presence_penalty",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+        "metadata",
+        "store",
+        "reasoning_effort",
+        "service_tier",
+        "modalities",
+        "prediction",
+        "audio",
+        "verbosity",
+        "prompt_cache_key",
+        "safety_identifier",
+        "web_search_options",
+    }
+)
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MESSAGE_KEYS = {
     "system": {"role", "content", "name"},
@@ -41,9 +70,14 @@ MESSAGE_KEYS = {
 }
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # stop_reason (what scripts say) -> finish_reason (what chat.completions says).
-FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls",
-                  "max_tokens": "length", "refusal": "content_filter",
-                  "model_context_window_exceeded": "length"}
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "refusal": "content_filter",
+    "model_context_window_exceeded": "length",
+}
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> ApiError:
@@ -52,12 +86,14 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 
 # ---------------------------------------------------------------- the route
 
+
 def handle(handler: Any, mock: Any, headers: dict, raw: bytes) -> None:
     """Answer one request to /v1/chat/completions on `handler` (server.py's request handler)."""
     try:
         if handler.command != "POST":
-            raise ApiError(405, "invalid_request_error", f"Method {handler.command} not allowed",
-                           headers={"Allow": "POST"})
+            raise ApiError(
+                405, "invalid_request_error", f"Method {handler.command} not allowed", headers={"Allow": "POST"}
+            )
         check_auth(headers, mock.api_key, getattr(mock, "require_auth", True))
         body = parse_body(raw)
         validate_body(body)
@@ -82,12 +118,18 @@ def handle(handler: Any, mock: Any, headers: dict, raw: bytes) -> None:
 
 def send_error(handler: Any, e: ApiError) -> None:
     extra = dict(e.extra)
-    error = {"message": e.message, "type": e.type, "param": extra.pop("param", None),
-             "code": extra.pop("code", None), **extra}
+    error = {
+        "message": e.message,
+        "type": e.type,
+        "param": extra.pop("param", None),
+        "code": extra.pop("code", None),
+        **extra,
+    }
     handler._send_json(e.status, {"error": error}, {"x-request-id": handler._request_id, **e.headers})
 
 
 # ---------------------------------------------------------------- validation
+
 
 def check_auth(headers: Mapping[str, str], api_key: str | None, required: bool = True) -> None:
     """OpenAI takes `Authorization: Bearer KEY` only (an x-api-key header is not a credential)."""
@@ -96,23 +138,27 @@ def check_auth(headers: Mapping[str, str], api_key: str | None, required: bool =
     if not token:
         if not required:
             return
-        raise ApiError(401, "invalid_request_error",
-                       "You didn't provide an API key. You need to provide your API key in an "
-                       "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                       extra={"code": None})
+        raise ApiError(
+            401,
+            "invalid_request_error",
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            extra={"code": None},
+        )
     if api_key is not None and not hmac.compare_digest(token.encode(), api_key.encode()):
         # Never echo the offered key (OpenAI shows a masked form; the mock shows none).
-        raise ApiError(401, "invalid_request_error", "Incorrect API key provided.",
-                       extra={"code": "invalid_api_key"})
+        raise ApiError(401, "invalid_request_error", "Incorrect API key provided.", extra={"code": "invalid_api_key"})
 
 
 def parse_body(raw: bytes) -> dict:
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise invalid("We could not parse the JSON body of your request. (HINT: This likely means you "
-                      "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-                      "but what was sent was not valid JSON.)") from None
+        raise invalid(
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON.)"
+        ) from None
     if not isinstance(body, dict):
         raise invalid("Invalid type for body: expected an object.")
     return body
@@ -127,8 +173,9 @@ def _is_num(v: Any) -> bool:
 
 
 def _type_name(v: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(v), "a number")
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), "a number"
+    )
 
 
 def _check_response_format(form: Any) -> None:
@@ -137,21 +184,33 @@ def _check_response_format(form: Any) -> None:
     if form is None:
         return
     if not isinstance(form, dict) or form.get("type") not in ("text", "json_object", "json_schema"):
-        raise invalid("Invalid value for 'response_format.type': expected one of 'text', 'json_object' "
-                      "or 'json_schema'.", "response_format.type", "invalid_value")
+        raise invalid(
+            "Invalid value for 'response_format.type': expected one of 'text', 'json_object' or 'json_schema'.",
+            "response_format.type",
+            "invalid_value",
+        )
     if form["type"] != "json_schema":
         return
     spec = form.get("json_schema")
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise invalid("Missing required parameter: 'response_format.json_schema.name'.",
-                      "response_format.json_schema.name", "missing_required_parameter")
+        raise invalid(
+            "Missing required parameter: 'response_format.json_schema.name'.",
+            "response_format.json_schema.name",
+            "missing_required_parameter",
+        )
     if not TOOL_NAME_RE.match(spec["name"]):
-        raise invalid("Invalid 'response_format.json_schema.name': string does not match pattern.",
-                      "response_format.json_schema.name", "invalid_value")
+        raise invalid(
+            "Invalid 'response_format.json_schema.name': string does not match pattern.",
+            "response_format.json_schema.name",
+            "invalid_value",
+        )
     schema = spec.get("schema")
     if not isinstance(schema, dict):
-        raise invalid("Invalid type for 'response_format.json_schema.schema': expected an object.",
-                      "response_format.json_schema.schema", "invalid_type")
+        raise invalid(
+            "Invalid type for 'response_format.json_schema.schema': expected an object.",
+            "response_format.json_schema.schema",
+            "invalid_type",
+        )
     if spec.get("strict"):
         _check_strict(schema, spec["name"], "()")
 
@@ -165,14 +224,21 @@ def _check_strict(schema: Any, name: str, where: str) -> None:
         return
     if schema.get("type") == "object":
         if schema.get("additionalProperties") is not False:
-            raise invalid(f"Invalid schema for response_format '{name}': In context={where}, "
-                          "'additionalProperties' is required to be supplied and to be false.",
-                          "response_format", "invalid_value")
+            raise invalid(
+                f"Invalid schema for response_format '{name}': In context={where}, "
+                "'additionalProperties' is required to be supplied and to be false.",
+                "response_format",
+                "invalid_value",
+            )
         missing = [k for k in schema.get("properties") or {} if k not in (schema.get("required") or [])]
         if missing:
-            raise invalid(f"Invalid schema for response_format '{name}': In context={where}, 'required' is "
-                          "required to be supplied and to be an array including every key in properties. "
-                          f"Missing '{missing[0]}'.", "response_format", "invalid_value")
+            raise invalid(
+                f"Invalid schema for response_format '{name}': In context={where}, 'required' is "
+                "required to be supplied and to be an array including every key in properties. "
+                f"Missing '{missing[0]}'.",
+                "response_format",
+                "invalid_value",
+            )
     for key, value in schema.items():
         if key not in ("enum", "const", "default", "examples"):
             _check_strict(value, name, where)
@@ -191,40 +257,59 @@ def validate_body(body: dict) -> None:
     for key in ("max_tokens", "max_completion_tokens", "n"):
         if key in body and body[key] is not None:
             if not _is_int(body[key]):
-                raise invalid(f"Invalid type for '{key}': expected an integer, but got "
-                              f"{_type_name(body[key])} instead.", key, "invalid_type")
+                raise invalid(
+                    f"Invalid type for '{key}': expected an integer, but got {_type_name(body[key])} instead.",
+                    key,
+                    "invalid_type",
+                )
             if body[key] < 1:
-                raise invalid(f"Invalid '{key}': integer below minimum value. Expected a value >= 1, "
-                              f"but got {body[key]} instead.", key, "integer_below_min_value")
+                raise invalid(
+                    f"Invalid '{key}': integer below minimum value. Expected a value >= 1, "
+                    f"but got {body[key]} instead.",
+                    key,
+                    "integer_below_min_value",
+                )
     if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
-        raise invalid("max_tokens and max_completion_tokens cannot both be set; use "
-                      "max_completion_tokens.", "max_tokens")
+        raise invalid(
+            "max_tokens and max_completion_tokens cannot both be set; use max_completion_tokens.", "max_tokens"
+        )
     if "temperature" in body and body["temperature"] is not None:
         t = body["temperature"]
         if not _is_num(t) or not 0 <= t <= 2:
             raise invalid("Invalid 'temperature': expected a number between 0 and 2.", "temperature")
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
-        raise invalid(f"Invalid type for 'stream': expected a boolean, but got {_type_name(stream)} "
-                      "instead.", "stream", "invalid_type")
+        raise invalid(
+            f"Invalid type for 'stream': expected a boolean, but got {_type_name(stream)} instead.",
+            "stream",
+            "invalid_type",
+        )
     if body.get("stream_options") is not None:
         if not stream:
-            raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                          "stream_options")
+            raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
         options = body["stream_options"]
         if not isinstance(options, dict) or set(options) - {"include_usage", "include_obfuscation"}:
-            raise invalid("Invalid 'stream_options': expected an object with 'include_usage'.",
-                          "stream_options")
+            raise invalid("Invalid 'stream_options': expected an object with 'include_usage'.", "stream_options")
         if "include_usage" in options and not isinstance(options["include_usage"], bool):
-            raise invalid("Invalid type for 'stream_options.include_usage': expected a boolean.",
-                          "stream_options.include_usage", "invalid_type")
+            raise invalid(
+                "Invalid type for 'stream_options.include_usage': expected a boolean.",
+                "stream_options.include_usage",
+                "invalid_type",
+            )
     names = _check_tools(body.get("tools"))
     _check_tool_choice(body, names)
     _check_response_format(body.get("response_format"))
     if body.get("reasoning_effort") is not None and body["reasoning_effort"] not in (
-            "minimal", "low", "medium", "high"):
-        raise invalid("Invalid value for 'reasoning_effort': expected one of 'minimal', 'low', 'medium' "
-                      "or 'high'.", "reasoning_effort", "invalid_value")
+        "minimal",
+        "low",
+        "medium",
+        "high",
+    ):
+        raise invalid(
+            "Invalid value for 'reasoning_effort': expected one of 'minimal', 'low', 'medium' or 'high'.",
+            "reasoning_effort",
+            "invalid_value",
+        )
     _check_messages(body["messages"])
 
 
@@ -232,75 +317,105 @@ def _check_tools(tools: Any) -> set[str] | None:
     if tools is None:
         return None
     if not isinstance(tools, list):
-        raise invalid(f"Invalid type for 'tools': expected an array, but got {_type_name(tools)} instead.",
-                      "tools", "invalid_type")
+        raise invalid(
+            f"Invalid type for 'tools': expected an array, but got {_type_name(tools)} instead.",
+            "tools",
+            "invalid_type",
+        )
     names: set[str] = set()
     for i, tool in enumerate(tools):
         where = f"tools[{i}]"
         if not isinstance(tool, dict):
             raise invalid(f"Invalid type for '{where}': expected an object.", where, "invalid_type")
         if tool.get("type") != "function":
-            raise invalid(f"Invalid value for '{where}.type': expected 'function'.", f"{where}.type",
-                          "invalid_value")
+            raise invalid(f"Invalid value for '{where}.type': expected 'function'.", f"{where}.type", "invalid_value")
         unknown = set(tool) - {"type", "function"}
         if unknown:
             raise invalid(f"Unrecognized request argument supplied: {where}.{sorted(unknown)[0]}")
         function = tool.get("function")
         if not isinstance(function, dict):
-            raise invalid(f"Missing required parameter: '{where}.function'.", f"{where}.function",
-                          "missing_required_parameter")
+            raise invalid(
+                f"Missing required parameter: '{where}.function'.", f"{where}.function", "missing_required_parameter"
+            )
         unknown = set(function) - {"name", "description", "parameters", "strict"}
         if unknown:
             raise invalid(f"Unrecognized request argument supplied: {where}.function.{sorted(unknown)[0]}")
         name = function.get("name")
         if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
-            raise invalid(f"Invalid '{where}.function.name': string does not match pattern. Expected a "
-                          "string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
-                          f"{where}.function.name", "invalid_value")
+            raise invalid(
+                f"Invalid '{where}.function.name': string does not match pattern. Expected a "
+                "string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+                f"{where}.function.name",
+                "invalid_value",
+            )
         if name in names:
             raise invalid(f"Invalid 'tools': duplicate function name {name!r}.", "tools")
         names.add(name)
         if "description" in function and not isinstance(function["description"], str):
-            raise invalid(f"Invalid type for '{where}.function.description': expected a string.",
-                          f"{where}.function.description", "invalid_type")
+            raise invalid(
+                f"Invalid type for '{where}.function.description': expected a string.",
+                f"{where}.function.description",
+                "invalid_type",
+            )
         parameters = function.get("parameters")
         if parameters is not None and (not isinstance(parameters, dict) or parameters.get("type") != "object"):
-            raise invalid(f"Invalid schema for function '{name}': schema must be a JSON Schema of "
-                          "'type: \"object\"'.", f"{where}.function.parameters", "invalid_function_parameters")
+            raise invalid(
+                f"Invalid schema for function '{name}': schema must be a JSON Schema of 'type: \"object\"'.",
+                f"{where}.function.parameters",
+                "invalid_function_parameters",
+            )
     return names
 
 
 def _check_tool_choice(body: dict, names: set[str] | None) -> None:
     for key in ("tool_choice", "parallel_tool_calls"):
         if body.get(key) is not None and not names:
-            raise invalid(f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified.",
-                          key)
+            raise invalid(f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified.", key)
     if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):
-        raise invalid("Invalid type for 'parallel_tool_calls': expected a boolean.", "parallel_tool_calls",
-                      "invalid_type")
+        raise invalid(
+            "Invalid type for 'parallel_tool_calls': expected a boolean.", "parallel_tool_calls", "invalid_type"
+        )
     choice = body.get("tool_choice")
     if choice is None or choice in ("none", "auto", "required"):
         return
     if isinstance(choice, str):
-        raise invalid(f"Invalid value: '{choice}'. Supported values are: 'none', 'auto', and 'required'.",
-                      "tool_choice", "invalid_value")
+        raise invalid(
+            f"Invalid value: '{choice}'. Supported values are: 'none', 'auto', and 'required'.",
+            "tool_choice",
+            "invalid_value",
+        )
     function = choice.get("function") if isinstance(choice, dict) else None
-    if (not isinstance(choice, dict) or choice.get("type") != "function" or set(choice) != {"type", "function"}
-            or not isinstance(function, dict) or set(function) != {"name"}):
-        raise invalid("Invalid 'tool_choice': expected 'none', 'auto', 'required' or "
-                      "{\"type\": \"function\", \"function\": {\"name\": ...}}.", "tool_choice")
+    if (
+        not isinstance(choice, dict)
+        or choice.get("type") != "function"
+        or set(choice) != {"type", "function"}
+        or not isinstance(function, dict)
+        or set(function) != {"name"}
+    ):
+        raise invalid(
+            "Invalid 'tool_choice': expected 'none', 'auto', 'required' or "
+            '{"type": "function", "function": {"name": ...}}.',
+            "tool_choice",
+        )
     if function["name"] not in (names or set()):
-        raise invalid(f"Invalid value for 'tool_choice': function {function['name']!r} is not among "
-                      "the tools.", "tool_choice")
+        raise invalid(
+            f"Invalid value for 'tool_choice': function {function['name']!r} is not among the tools.", "tool_choice"
+        )
 
 
 def _check_messages(messages: Any) -> None:
     if not isinstance(messages, list):
-        raise invalid(f"Invalid type for 'messages': expected an array, but got {_type_name(messages)} "
-                      "instead.", "messages", "invalid_type")
+        raise invalid(
+            f"Invalid type for 'messages': expected an array, but got {_type_name(messages)} instead.",
+            "messages",
+            "invalid_type",
+        )
     if not messages:
-        raise invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
-                      "an empty array instead.", "messages", "empty_array")
+        raise invalid(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            "messages",
+            "empty_array",
+        )
     pending: dict[str, int] = {}  # tool_call id -> the assistant message that asked for it
     asked: set[str] = set()  # ids of the last assistant message with tool_calls
     for n, message in enumerate(messages):
@@ -309,8 +424,12 @@ def _check_messages(messages: Any) -> None:
             raise invalid(f"Invalid type for '{where}': expected an object.", where, "invalid_type")
         role = message.get("role")
         if role not in ROLES:
-            raise invalid(f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', "
-                          "'function', 'tool', and 'developer'.", f"{where}.role", "invalid_value")
+            raise invalid(
+                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', "
+                "'function', 'tool', and 'developer'.",
+                f"{where}.role",
+                "invalid_value",
+            )
         unknown = set(message) - MESSAGE_KEYS[role]
         if unknown:
             raise invalid(f"Unrecognized request argument supplied: {where}.{sorted(unknown)[0]}")
@@ -319,14 +438,22 @@ def _check_messages(messages: Any) -> None:
         if role == "tool":
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
-                raise invalid(f"Missing required parameter: '{where}.tool_call_id'.", f"{where}.tool_call_id",
-                              "missing_required_parameter")
+                raise invalid(
+                    f"Missing required parameter: '{where}.tool_call_id'.",
+                    f"{where}.tool_call_id",
+                    "missing_required_parameter",
+                )
             if not asked:
-                raise invalid("Invalid parameter: messages with role 'tool' must be a response to a "
-                              "preceeding message with 'tool_calls'.", f"{where}.role")
+                raise invalid(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"{where}.role",
+                )
             if call_id not in asked:
-                raise invalid(f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' "
-                              "of previous message.", f"{where}.tool_call_id")
+                raise invalid(
+                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' of previous message.",
+                    f"{where}.tool_call_id",
+                )
             pending.pop(call_id, None)
             _check_content(message.get("content"), where, ("text",), required=True)
             continue
@@ -337,8 +464,7 @@ def _check_messages(messages: Any) -> None:
                 asked = _check_tool_calls(calls, where)
                 pending = {call_id: n for call_id in asked}
             if message.get("content") is None and not calls and message.get("function_call") is None:
-                raise invalid(f"Invalid value for '{where}.content': expected a string, got null.",
-                              f"{where}.content")
+                raise invalid(f"Invalid value for '{where}.content': expected a string, got null.", f"{where}.content")
             _check_content(message.get("content"), where, ("text", "refusal"), required=False)
         else:
             kinds = ("text", "image_url", "input_audio", "file") if role == "user" else ("text",)
@@ -349,15 +475,18 @@ def _check_messages(messages: Any) -> None:
 
 def _unanswered(pending: dict[str, int]) -> None:
     n = min(pending.values())
-    raise invalid("An assistant message with 'tool_calls' must be followed by tool messages responding "
-                  "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
-                  + ", ".join(pending), f"messages.[{n}].role")
+    raise invalid(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: " + ", ".join(pending),
+        f"messages.[{n}].role",
+    )
 
 
 def _check_tool_calls(calls: Any, where: str) -> set[str]:
     if not isinstance(calls, list):
-        raise invalid(f"Invalid type for '{where}.tool_calls': expected an array.", f"{where}.tool_calls",
-                      "invalid_type")
+        raise invalid(
+            f"Invalid type for '{where}.tool_calls': expected an array.", f"{where}.tool_calls", "invalid_type"
+        )
     ids: set[str] = set()
     for k, call in enumerate(calls):
         cw = f"{where}.tool_calls[{k}]"
@@ -369,12 +498,19 @@ def _check_tool_calls(calls: Any, where: str) -> set[str]:
             raise invalid(f"Missing required parameter: '{cw}.type'.", f"{cw}.type", "missing_required_parameter")
         function = call.get("function")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
-            raise invalid(f"Missing required parameter: '{cw}.function.name'.", f"{cw}.function.name",
-                          "missing_required_parameter")
+            raise invalid(
+                f"Missing required parameter: '{cw}.function.name'.",
+                f"{cw}.function.name",
+                "missing_required_parameter",
+            )
         arguments = function.get("arguments")
         if not isinstance(arguments, str):
-            raise invalid(f"Invalid type for '{cw}.function.arguments': expected a string, but got "
-                          f"{_type_name(arguments)} instead.", f"{cw}.function.arguments", "invalid_type")
+            raise invalid(
+                f"Invalid type for '{cw}.function.arguments': expected a string, but got "
+                f"{_type_name(arguments)} instead.",
+                f"{cw}.function.arguments",
+                "invalid_type",
+            )
         if call["id"] in ids:
             raise invalid(f"Invalid '{where}.tool_calls': duplicate id {call['id']!r}.", f"{where}.tool_calls")
         ids.add(call["id"])
@@ -384,30 +520,40 @@ def _check_tool_calls(calls: Any, where: str) -> set[str]:
 def _check_content(content: Any, where: str, kinds: tuple[str, ...], required: bool) -> None:
     if content is None:
         if required:
-            raise invalid(f"Invalid value for '{where}.content': expected a string, got null.",
-                          f"{where}.content")
+            raise invalid(f"Invalid value for '{where}.content': expected a string, got null.", f"{where}.content")
         return
     if isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise invalid(f"Invalid type for '{where}.content': expected one of a string or array of objects, "
-                      f"but got {_type_name(content)} instead.", f"{where}.content", "invalid_type")
+        raise invalid(
+            f"Invalid type for '{where}.content': expected one of a string or array of objects, "
+            f"but got {_type_name(content)} instead.",
+            f"{where}.content",
+            "invalid_type",
+        )
     for k, part in enumerate(content):
         pw = f"{where}.content[{k}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in kinds:
-            raise invalid(f"Invalid value: '{kind}'. Supported values are: "
-                          + ", ".join(f"'{x}'" for x in kinds) + ".", f"{pw}.type", "invalid_value")
+            raise invalid(
+                f"Invalid value: '{kind}'. Supported values are: " + ", ".join(f"'{x}'" for x in kinds) + ".",
+                f"{pw}.type",
+                "invalid_value",
+            )
         if kind == "text" and not isinstance(part.get("text"), str):
             raise invalid(f"Missing required parameter: '{pw}.text'.", f"{pw}.text", "missing_required_parameter")
         if kind == "image_url":
             image = part.get("image_url")
             if not isinstance(image, dict) or not isinstance(image.get("url"), str) or not image["url"]:
-                raise invalid(f"Missing required parameter: '{pw}.image_url.url'.", f"{pw}.image_url.url",
-                              "missing_required_parameter")
+                raise invalid(
+                    f"Missing required parameter: '{pw}.image_url.url'.",
+                    f"{pw}.image_url.url",
+                    "missing_required_parameter",
+                )
 
 
 # ---------------------------------------------------------------- the request as the model sees it
+
 
 def messages_view(body: dict) -> dict:
     """The request as a Messages body, so model.py chooses and renders the turn unchanged: system
@@ -437,20 +583,32 @@ def messages_view(body: dict) -> dict:
                     arguments = json.loads(call["function"]["arguments"] or "{}")
                 except ValueError:
                     arguments = {}
-                blocks.append({"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
-                               "input": arguments if isinstance(arguments, dict) else {}})
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": call["id"],
+                        "name": call["function"]["name"],
+                        "input": arguments if isinstance(arguments, dict) else {},
+                    }
+                )
             messages.append({"role": "assistant", "content": blocks})
         elif role == "tool":
-            result = {"type": "tool_result", "tool_use_id": message["tool_call_id"],
-                      "content": _text(message.get("content"))}
+            result = {
+                "type": "tool_result",
+                "tool_use_id": message["tool_call_id"],
+                "content": _text(message.get("content")),
+            }
             last = messages[-1] if messages else None
             if last and last["role"] == "user" and isinstance(last["content"], list):
                 last["content"].append(result)
             else:
                 messages.append({"role": "user", "content": [result]})
-    view = {"model": body["model"], "messages": messages,
-            "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or 4096,
-            "stream": bool(body.get("stream"))}
+    view = {
+        "model": body["model"],
+        "messages": messages,
+        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or 4096,
+        "stream": bool(body.get("stream")),
+    }
     if any(system):
         view["system"] = "\n".join(s for s in system if s)
     return view
@@ -466,6 +624,7 @@ def _text(content: Any) -> str:
 
 # ---------------------------------------------------------------- the answer
 
+
 def _finish_reason(stop_reason: Any) -> Any:
     return FINISH_REASONS.get(stop_reason, stop_reason) if stop_reason else None
 
@@ -476,9 +635,10 @@ def _calls_of(message: dict) -> list[dict]:
         if block["type"] == "tool_use":
             call_id = block["id"]
             if call_id.startswith("toolu_mock_"):
-                call_id = "call_mock_" + call_id[len("toolu_mock_"):]  # ids as OpenAI spells them
-            calls.append({"id": call_id, "name": block["name"],
-                          "arguments": json.dumps(block["input"], ensure_ascii=False)})
+                call_id = "call_mock_" + call_id[len("toolu_mock_") :]  # ids as OpenAI spells them
+            calls.append(
+                {"id": call_id, "name": block["name"], "arguments": json.dumps(block["input"], ensure_ascii=False)}
+            )
     return calls
 
 
@@ -492,10 +652,18 @@ def chat_usage(usage: dict) -> dict:
     cached = int(usage.get("cache_read_input_tokens") or 0)
     prompt = int(usage.get("input_tokens") or 0) + cached + int(usage.get("cache_creation_input_tokens") or 0)
     completion = int(usage.get("output_tokens") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
 
 
 def completion_body(message: dict) -> dict:
@@ -506,12 +674,21 @@ def completion_body(message: dict) -> dict:
         reply["reasoning_content"] = thinking  # DeepSeek's and vLLM's field
     calls = _calls_of(message)
     if calls:
-        reply["tool_calls"] = [{"id": c["id"], "type": "function",
-                                "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]
-    return {"id": _completion_id(message), "object": "chat.completion", "created": int(time.time()),
-            "model": message["model"], "choices": [{"index": 0, "message": reply, "logprobs": None,
-                                                    "finish_reason": _finish_reason(message["stop_reason"])}],
-            "usage": chat_usage(message["usage"]), "system_fingerprint": None}
+        reply["tool_calls"] = [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in calls
+        ]
+    return {
+        "id": _completion_id(message),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": message["model"],
+        "choices": [
+            {"index": 0, "message": reply, "logprobs": None, "finish_reason": _finish_reason(message["stop_reason"])}
+        ],
+        "usage": chat_usage(message["usage"]),
+        "system_fingerprint": None,
+    }
 
 
 def _completion_id(message: dict) -> str:
@@ -529,12 +706,16 @@ DONE = b"data: [DONE]\n\n"
 def stream_pieces(reply: Reply, include_usage: bool) -> list[bytes]:
     """The chunk events for a reply, honouring the turn's delta sizes, stream_error and truncate."""
     message, turn = reply.message, reply.turn
-    base = {"id": _completion_id(message), "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": message["model"], "system_fingerprint": None}
+    base = {
+        "id": _completion_id(message),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": message["model"],
+        "system_fingerprint": None,
+    }
 
     def chunk(delta: dict, finish: Any = None) -> bytes:
-        return data({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                          "finish_reason": finish}]})
+        return data({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
 
     pieces = [chunk({"role": "assistant", "content": "", "refusal": None})]
     size = reply.stream_options.get("delta_size")
@@ -547,21 +728,35 @@ def stream_pieces(reply: Reply, include_usage: bool) -> list[bytes]:
         # As on /v1/messages: once the text has streamed, before any tool call.
         err = error_for(turn["stream_error"])
         extra = dict(err.extra)
-        pieces.append(data({"error": {"message": err.message, "type": err.type,
-                                      "param": extra.pop("param", None), "code": extra.pop("code", None),
-                                      **extra}}))
+        pieces.append(
+            data(
+                {
+                    "error": {
+                        "message": err.message,
+                        "type": err.type,
+                        "param": extra.pop("param", None),
+                        "code": extra.pop("code", None),
+                        **extra,
+                    }
+                }
+            )
+        )
         return pieces
     json_size = reply.stream_options.get("json_delta_size")
     json_size = 8 if json_size is None else json_size
     for k, call in enumerate(_calls_of(message)):
-        first = {"index": k, "id": call["id"], "type": "function",
-                 "function": {"name": call["name"], "arguments": call["arguments"] if json_size == 0 else ""}}
+        first = {
+            "index": k,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": call["arguments"] if json_size == 0 else ""},
+        }
         pieces.append(chunk({"tool_calls": [first]}))
         if json_size != 0:
             arguments = call["arguments"]
             step = len(arguments) or 1 if json_size == -1 else json_size
             for i in range(0, len(arguments), step):
-                pieces.append(chunk({"tool_calls": [{"index": k, "function": {"arguments": arguments[i:i + step]}}]}))
+                pieces.append(chunk({"tool_calls": [{"index": k, "function": {"arguments": arguments[i : i + step]}}]}))
     if turn.get("truncate"):
         return pieces
     pieces.append(chunk({}, _finish_reason(message["stop_reason"])))
@@ -577,14 +772,24 @@ def apply_fault(pieces: list[bytes], fault: dict | None) -> tuple[list[bytes], d
     if not fault:
         return pieces, fault
     if "truncate" in fault:
-        pieces = pieces[:fault["truncate"]]
+        pieces = pieces[: fault["truncate"]]
     at = fault.get("at", 0)
     if "error_event" in fault:
         err = error_for(fault["error_event"])
         extra = dict(err.extra)
-        pieces = pieces[:at] + [data({"error": {"message": err.message, "type": err.type,
-                                                "param": extra.pop("param", None),
-                                                "code": extra.pop("code", None), **extra}})]
+        pieces = pieces[:at] + [
+            data(
+                {
+                    "error": {
+                        "message": err.message,
+                        "type": err.type,
+                        "param": extra.pop("param", None),
+                        "code": extra.pop("code", None),
+                        **extra,
+                    }
+                }
+            )
+        ]
     if "garbage" in fault:
         junk = fault["garbage"]
         pieces = pieces[:at] + [junk.encode("utf-8") if isinstance(junk, str) else bytes(junk)] + pieces[at:]
@@ -596,8 +801,7 @@ def apply_fault(pieces: list[bytes], fault: dict | None) -> tuple[list[bytes], d
 
 def _send_reply(handler: Any, reply: Reply, body: dict, fault: dict | None) -> None:
     turn = reply.turn
-    extra = {"x-request-id": handler._request_id,
-             **{str(k): str(v) for k, v in (turn.get("headers") or {}).items()}}
+    extra = {"x-request-id": handler._request_id, **{str(k): str(v) for k, v in (turn.get("headers") or {}).items()}}
     delay = float(turn.get("delay") or 0)
     framing = turn.get("framing") or "chunked"
     if "raw" in turn:
@@ -605,13 +809,29 @@ def _send_reply(handler: Any, reply: Reply, body: dict, fault: dict | None) -> N
 
         raw = turn["raw"].encode("utf-8") if isinstance(turn["raw"], str) else bytes(turn["raw"])
         pieces, rest = apply_fault(_split(raw, turn.get("chunks")), fault)
-        handler._send_body(int(turn.get("status") or 200), turn.get("content_type") or "text/event-stream",
-                           pieces, framing, delay, extra, abort=False, fault=rest)
+        handler._send_body(
+            int(turn.get("status") or 200),
+            turn.get("content_type") or "text/event-stream",
+            pieces,
+            framing,
+            delay,
+            extra,
+            abort=False,
+            fault=rest,
+        )
     elif body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         pieces, rest = apply_fault(stream_pieces(reply, include_usage), fault)
-        handler._send_body(200, SSE_TYPE, pieces, framing, delay, {"Cache-Control": "no-cache", **extra},
-                           abort=turn.get("truncate") == "abort", fault=rest)
+        handler._send_body(
+            200,
+            SSE_TYPE,
+            pieces,
+            framing,
+            delay,
+            {"Cache-Control": "no-cache", **extra},
+            abort=turn.get("truncate") == "abort",
+            fault=rest,
+        )
     elif turn.get("stream_error"):
         raise error_for(turn["stream_error"])
     else:
@@ -623,5 +843,4 @@ def _send_reply(handler: Any, reply: Reply, body: dict, fault: dict | None) -> N
             handler.close_connection = True
             return
         pieces, rest = apply_fault([payload], fault)
-        handler._send_body(200, "application/json", pieces, "length", delay, extra,
-                           abort=False, fault=rest)
+        handler._send_body(200, "application/json", pieces, "length", delay, extra, abort=False, fault=rest)

@@ -39,8 +39,11 @@ class _Bucket:
     def headers(self, name: str, now: float) -> dict:
         full_in = max(0.0, (self.capacity - self.level) * 60.0 / self.limit)
         prefix = f"anthropic-ratelimit-{name}"
-        return {f"{prefix}-limit": str(self.limit), f"{prefix}-remaining": str(max(0, int(self.level))),
-                f"{prefix}-reset": _rfc3339(now + full_in)}
+        return {
+            f"{prefix}-limit": str(self.limit),
+            f"{prefix}-remaining": str(max(0, int(self.level))),
+            f"{prefix}-reset": _rfc3339(now + full_in),
+        }
 
 
 class RateLimit:
@@ -54,8 +57,11 @@ class RateLimit:
             raise ValueError(f"rate_limit: unknown keys {sorted(unknown)}")
         self.clock, self.wall = clock, wall
         now = clock()
-        self.buckets = {kind: _Bucket(int(limits[kind]), limits.get("burst") if kind == "requests" else None, now)
-                        for kind in KINDS if limits.get(kind)}
+        self.buckets = {
+            kind: _Bucket(int(limits[kind]), limits.get("burst") if kind == "requests" else None, now)
+            for kind in KINDS
+            if limits.get(kind)
+        }
         for bucket in self.buckets.values():
             if bucket.limit <= 0:
                 raise ValueError("rate_limit: limits must be positive")
@@ -96,5 +102,8 @@ class RateLimit:
 
     def _headers(self, now: float) -> dict:
         wall = self.wall()
-        return {k: v for kind, bucket in self.buckets.items()
-                for k, v in bucket.headers(kind.replace("_", "-"), wall).items()}
+        return {
+            k: v
+            for kind, bucket in self.buckets.items()
+            for k, v in bucket.headers(kind.replace("_", "-"), wall).items()
+        }

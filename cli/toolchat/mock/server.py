@@ -23,8 +23,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .model import (Reply, apply_fault, build_reply, choose_turn, error_for, fault_for, input_tokens,
-                    load_script, stream_events)
+from .model import (
+    Reply,
+    apply_fault,
+    build_reply,
+    choose_turn,
+    error_for,
+    fault_for,
+    input_tokens,
+    load_script,
+    stream_events,
+)
 from .validate import ApiError, check_auth, check_version, invalid, parse_body, validate_body
 from . import weather
 from .cache import DEFAULT_MIN_TOKENS, PromptCache, check_breakpoints
@@ -38,6 +47,7 @@ IDLE_TIMEOUT = 60.0  # seconds a connection may wait for its next request (or a 
 @dataclass
 class RecordedRequest:
     """One request as received: lower-cased header names, parsed JSON object body (or None)."""
+
     method: str
     path: str
     headers: dict
@@ -63,8 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         """One line: an idle connection closed, or a malformed request refused (never a traceback)."""
         mock: MockServer = self.server.mock  # type: ignore[attr-defined]
         if args and isinstance(args[0], TimeoutError):
-            mock._log(f"closed the connection from {_peer(self.client_address)}: idle for "
-                      f"{mock.idle_timeout:g} s")
+            mock._log(f"closed the connection from {_peer(self.client_address)}: idle for {mock.idle_timeout:g} s")
         else:
             mock._log(f"{_peer(self.client_address)}: {format % args}")
 
@@ -75,8 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Each SSE event must leave as its own segment so clients can prove incremental reads.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = \
-        lambda self: self._handle()  # noqa: E731
+    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = lambda self: self._handle()  # noqa: E731
 
     # ------------------------------------------------------------ request side
 
@@ -130,14 +138,16 @@ class _Handler(BaseHTTPRequestHandler):
             if path in ("/v1/models", "/v1/messages/count_tokens"):
                 from .catalog import answer
 
-                self._send_json(200, answer(path, self.command, parse_qs(urlsplit(self.path).query),
-                                            headers, raw, mock.api_key))
+                self._send_json(
+                    200, answer(path, self.command, parse_qs(urlsplit(self.path).query), headers, raw, mock.api_key)
+                )
                 return
             if path != "/v1/messages":
                 raise ApiError(404, "not_found_error", "Not Found")
             if self.command != "POST":
-                raise ApiError(405, "invalid_request_error", f"Method {self.command} not allowed",
-                               headers={"Allow": "POST"})
+                raise ApiError(
+                    405, "invalid_request_error", f"Method {self.command} not allowed", headers={"Allow": "POST"}
+                )
             check_auth(headers, mock.api_key)
             check_version(headers)
             body = parse_body(raw)
@@ -146,8 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
             if mock.rate_limit is not None:
                 admitted, self._rate_headers = mock.rate_limit.admit(input_tokens(body))
                 if not admitted:
-                    raise ApiError(429, "rate_limit_error", "mock: rate limit exceeded (requests or "
-                                   "tokens per minute)", headers=self._rate_headers)
+                    raise ApiError(
+                        429,
+                        "rate_limit_error",
+                        "mock: rate limit exceeded (requests or tokens per minute)",
+                        headers=self._rate_headers,
+                    )
             # A retry sends the same bytes, so it meets the turn's next fault.
             turn = choose_turn(mock.script, body)
             # Only turns with faults count attempts, so a long-running server does not grow.
@@ -191,8 +205,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(answer)
 
     def _send_error(self, e: ApiError) -> None:
-        body = {"type": "error", "error": {"type": e.type, "message": e.message, **e.extra},
-                "request_id": self._request_id}
+        body = {
+            "type": "error",
+            "error": {"type": e.type, "message": e.message, **e.extra},
+            "request_id": self._request_id,
+        }
         self._send_json(e.status, body, e.headers)
 
     def _send_json(self, status: int, obj: dict, headers: dict | None = None) -> None:
@@ -217,20 +234,33 @@ class _Handler(BaseHTTPRequestHandler):
         framing = turn.get("framing") or "chunked"
         if "raw" in turn:
             raw = turn["raw"].encode("utf-8") if isinstance(turn["raw"], str) else bytes(turn["raw"])
-            self._send_body(int(turn.get("status") or 200), turn.get("content_type") or "text/event-stream",
-                            _split(raw, turn.get("chunks")), framing, delay, extra, abort=False,
-                            fault=fault)
+            self._send_body(
+                int(turn.get("status") or 200),
+                turn.get("content_type") or "text/event-stream",
+                _split(raw, turn.get("chunks")),
+                framing,
+                delay,
+                extra,
+                abort=False,
+                fault=fault,
+            )
         elif stream:
-            self._send_body(200, SSE_TYPE, stream_events(reply), framing, delay,
-                            {"Cache-Control": "no-cache", **extra}, abort=turn.get("truncate") == "abort",
-                            fault=fault)
+            self._send_body(
+                200,
+                SSE_TYPE,
+                stream_events(reply),
+                framing,
+                delay,
+                {"Cache-Control": "no-cache", **extra},
+                abort=turn.get("truncate") == "abort",
+                fault=fault,
+            )
         elif turn.get("stream_error"):
             # Without a stream there is no "after 200" moment: the failure is a plain HTTP error.
             raise error_for(turn["stream_error"])
         elif fault:
             data = json.dumps(reply.message, ensure_ascii=False).encode("utf-8")
-            self._send_body(200, "application/json", [data], "length", delay, extra, abort=False,
-                            fault=fault)
+            self._send_body(200, "application/json", [data], "length", delay, extra, abort=False, fault=fault)
         else:
             time.sleep(delay)
             data = json.dumps(reply.message, ensure_ascii=False).encode("utf-8")
@@ -243,13 +273,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._begin(200, "application/json", extra, {"Content-Length": str(len(data))})
                 self.wfile.write(data)
 
-    def _send_body(self, status: int, content_type: str, pieces: list[bytes], framing: str,
-                   delay: float, headers: dict, abort: bool, fault: dict | None = None) -> None:
+    def _send_body(
+        self,
+        status: int,
+        content_type: str,
+        pieces: list[bytes],
+        framing: str,
+        delay: float,
+        headers: dict,
+        abort: bool,
+        fault: dict | None = None,
+    ) -> None:
         """Write pieces one by one with the chosen framing, pausing `delay` between them; a fault
         may stall, cut or reset the connection at a chosen piece or byte (see model.check_fault)."""
         if fault:
-            self._send_faulty(status, content_type, apply_fault(pieces, fault), framing, delay,
-                              headers, fault)
+            self._send_faulty(status, content_type, apply_fault(pieces, fault), framing, delay, headers, fault)
             return
         # abort: promise one byte more than is sent so the client sees a short body.
         frame = self._frame(framing, sum(map(len, pieces)) + (1 if abort else 0))
@@ -271,7 +309,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
-
     def _frame(self, framing: str, length: int) -> dict:
         """The header that delimits the body: chunked, a Content-Length, or connection close."""
         if framing == "chunked":
@@ -281,8 +318,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         return {"Connection": "close"}
 
-    def _send_faulty(self, status: int, content_type: str, pieces: list[bytes], framing: str,
-                     delay: float, headers: dict, fault: dict) -> None:
+    def _send_faulty(
+        self,
+        status: int,
+        content_type: str,
+        pieces: list[bytes],
+        framing: str,
+        delay: float,
+        headers: dict,
+        fault: dict,
+    ) -> None:
         pieces = [p for p in pieces if p]  # an empty chunk would end a chunked body early
 
         def offset(position: Any) -> int:
@@ -318,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reached(cur)
                 stops = [o for o in (cut, stall_at) if o is not None and cur < o < end]
                 nxt = min(stops, default=end)
-                part = piece[cur - pos:nxt - pos]
+                part = piece[cur - pos : nxt - pos]
                 self.wfile.write(b"%X\r\n%s\r\n" % (len(part), part) if framing == "chunked" else part)
                 self.wfile.flush()
                 cur = nxt
@@ -347,12 +392,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _split(data: bytes, chunks: Any) -> list[bytes]:
     if chunks == "bytes":
-        return [data[i:i + 1] for i in range(len(data))]
+        return [data[i : i + 1] for i in range(len(data))]
     pieces, pos = [], 0
     for size in chunks or []:
         if pos >= len(data):
             break
-        pieces.append(data[pos:pos + size])
+        pieces.append(data[pos : pos + size])
         pos += size
     if pos < len(data):
         pieces.append(data[pos:])
@@ -370,8 +415,11 @@ def _peer(address: Any) -> str:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
-    reasons: dict[type[BaseException], str] = {BrokenPipeError: "broken pipe", ConnectionResetError: "connection reset",
-                                               ConnectionAbortedError: "connection aborted"}
+    reasons: dict[type[BaseException], str] = {
+        BrokenPipeError: "broken pipe",
+        ConnectionResetError: "connection reset",
+        ConnectionAbortedError: "connection aborted",
+    }
     return reasons.get(type(exc), type(exc).__name__)
 
 
@@ -440,10 +488,19 @@ class MockServer:
     batch_delay, batch_outcomes: how the Message Batches endpoints process (batches.py).
     """
 
-    def __init__(self, script: Any = None, host: str = "127.0.0.1", port: int = 0,
-                 api_key: str | None = None, idle_timeout: float = IDLE_TIMEOUT, log: Any = None,
-                 rate_limit: dict | None = None, batch_delay: float = 0.0,
-                 batch_outcomes: dict | None = None, cache_min_tokens: int = DEFAULT_MIN_TOKENS):
+    def __init__(
+        self,
+        script: Any = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        log: Any = None,
+        rate_limit: dict | None = None,
+        batch_delay: float = 0.0,
+        batch_outcomes: dict | None = None,
+        cache_min_tokens: int = DEFAULT_MIN_TOKENS,
+    ):
         from .batches import Batches
         from .ratelimit import RateLimit
 
@@ -470,13 +527,19 @@ class MockServer:
         self._httpd = cls((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
         if not is_loopback(self.host):
-            self._log(f"warning: listening on {self.host or 'every address'}:{self.port}, which other "
-                      "machines may reach; the mock accepts "
-                      + ("only its --api-key" if self.api_key else "any API key") +
-                      " (use --host 127.0.0.1 to keep it local)")
+            self._log(
+                f"warning: listening on {self.host or 'every address'}:{self.port}, which other "
+                "machines may reach; the mock accepts "
+                + ("only its --api-key" if self.api_key else "any API key")
+                + " (use --host 127.0.0.1 to keep it local)"
+            )
         # stop() waits up to one poll interval; a short one keeps test teardown fast.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"mock-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name=f"mock-server-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -528,8 +591,7 @@ class MockServer:
         except (UnicodeDecodeError, ValueError):
             body = None
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, headers,
-                                                 body if isinstance(body, dict) else None, raw))
+            self.requests.append(RecordedRequest(method, path, headers, body if isinstance(body, dict) else None, raw))
 
     def _attempt(self, raw: bytes) -> int:
         """How many times this exact request body came before (0 the first time)."""
@@ -544,11 +606,18 @@ class MockServer:
             return next(self._numbers)
 
 
-def main(host: str = "127.0.0.1", port: int = 0, script: Any = None, api_key: str | None = None,
-         rate_limit: dict | None = None, batch_delay: float = 0.0) -> int:
+def main(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    script: Any = None,
+    api_key: str | None = None,
+    rate_limit: dict | None = None,
+    batch_delay: float = 0.0,
+) -> int:
     """Serve until Ctrl-C, announcing the URL in one flushed stdout line; returns 0."""
-    srv = MockServer(script=script, host=host, port=port, api_key=api_key, rate_limit=rate_limit,
-                     batch_delay=batch_delay).start()
+    srv = MockServer(
+        script=script, host=host, port=port, api_key=api_key, rate_limit=rate_limit, batch_delay=batch_delay
+    ).start()
     try:  # a Ctrl-C right after the announcement still ends quietly
         print(f"mock server listening on {srv.url}", flush=True)
         while True:

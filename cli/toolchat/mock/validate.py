@@ -27,18 +27,43 @@ ERROR_STATUS = {
     "overloaded_error": 529,
 }
 
-TOP_LEVEL_KEYS = frozenset({
-    "model", "max_tokens", "messages", "stream", "system", "temperature", "top_p", "top_k",
-    "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "service_tier", "output_config",
-})
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "model",
+        "max_tokens",
+        "messages",
+        "stream",
+        "system",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "metadata",
+        "service_tier",
+        "output_config",
+    }
+)
 # Fields the real API takes only with their anthropic-beta header.
 BETA_KEYS = {"output_format": "structured-outputs-2025-11-13"}
 # Keys the real API accepts on a custom tool definition; anything else (an OpenAI-style
 # "parameters", a typo) is rejected there, so it is rejected here too.
-CUSTOM_TOOL_KEYS = frozenset({
-    "type", "name", "description", "input_schema", "cache_control", "strict",
-    "eager_input_streaming", "input_examples", "defer_loading", "allowed_callers",
-})
+CUSTOM_TOOL_KEYS = frozenset(
+    {
+        "type",
+        "name",
+        "description",
+        "input_schema",
+        "cache_control",
+        "strict",
+        "eager_input_streaming",
+        "input_examples",
+        "defer_loading",
+        "allowed_callers",
+    }
+)
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 THINKING_PREFIX = b"mock-thinking:"
 REDACTED_PREFIX = b"mock-redacted:"
@@ -47,8 +72,14 @@ REDACTED_PREFIX = b"mock-redacted:"
 class ApiError(Exception):
     """An HTTP error answer: status, Anthropic error type, message and extra headers."""
 
-    def __init__(self, status: int, type_: str, message: str,
-                 headers: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.type = type_
@@ -121,8 +152,7 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def validate_body(body: dict, headers: Mapping[str, str] | None = None,
-                  reject: frozenset | set | tuple = ()) -> None:
+def validate_body(body: dict, headers: Mapping[str, str] | None = None, reject: frozenset | set | tuple = ()) -> None:
     """Raise ApiError(400) for the first problem found in a Messages request body.
 
     `headers` (lower-cased names) says which betas are on; `reject` lists fields refused as a
@@ -163,8 +193,10 @@ def _check_thinking_fits(body: dict) -> None:
     if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
     if "temperature" in body and body["temperature"] != 1:
-        raise invalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our "
-                      "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+        raise invalid(
+            "`temperature` may only be set to 1 when thinking is enabled. Please consult our "
+            "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+        )
     if "top_k" in body:
         raise invalid("`top_k` is not supported when thinking is enabled.")
     if "top_p" in body and body["top_p"] < 0.95:
@@ -382,8 +414,10 @@ def _check_messages(messages: Any) -> None:
         else:
             raise invalid(f"messages.{n}.content: Input should be a valid list")
         if empty and not (n == last and role == "assistant"):
-            raise invalid(f"messages.{n}: all messages must have non-empty content "
-                          "except for the optional final assistant message")
+            raise invalid(
+                f"messages.{n}: all messages must have non-empty content "
+                "except for the optional final assistant message"
+            )
         if role == "assistant":
             _check_results_follow(messages, n)
 
@@ -434,8 +468,12 @@ def _check_block(messages: list, n: int, m: int, role: str, block: Any) -> None:
     # Other block types (server tool blocks, ...) pass unchecked.
 
 
-IMAGE_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
-               "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}
+IMAGE_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
@@ -459,19 +497,23 @@ def _check_image(block: dict, where: str) -> None:
             raise invalid(f"{where}.image.source.url.url: Input should be a valid URL")
         return
     if stype != "base64":
-        raise invalid(f"{where}.image.source: Input tag '{stype}' found using 'type' does not match any "
-                      "of the expected tags: 'base64', 'url'")
+        raise invalid(
+            f"{where}.image.source: Input tag '{stype}' found using 'type' does not match any "
+            "of the expected tags: 'base64', 'url'"
+        )
     media_type = source.get("media_type")
     if media_type not in IMAGE_MAGIC:
-        raise invalid(f"{where}.image.source.base64.media_type: Input should be 'image/jpeg', "
-                      "'image/png', 'image/gif' or 'image/webp'")
+        raise invalid(
+            f"{where}.image.source.base64.media_type: Input should be 'image/jpeg', "
+            "'image/png', 'image/gif' or 'image/webp'"
+        )
     data = _base64(source, where)
     if len(data) > MAX_IMAGE_BYTES:
-        raise invalid(f"{where}.image.source.base64: image exceeds 5 MB maximum: {len(data)} bytes > "
-                      f"{MAX_IMAGE_BYTES} bytes")
+        raise invalid(
+            f"{where}.image.source.base64: image exceeds 5 MB maximum: {len(data)} bytes > {MAX_IMAGE_BYTES} bytes"
+        )
     if not data.startswith(IMAGE_MAGIC[media_type]):
-        raise invalid(f"{where}.image.source.base64.data: Image does not match the provided media type "
-                      f"{media_type}")
+        raise invalid(f"{where}.image.source.base64.data: Image does not match the provided media type {media_type}")
 
 
 def _check_document(block: dict, where: str) -> None:
@@ -488,8 +530,10 @@ def _check_document(block: dict, where: str) -> None:
             raise invalid(f"{where}.document.source.text: media_type 'text/plain' and data required")
         return
     if stype != "base64":
-        raise invalid(f"{where}.document.source: Input tag '{stype}' found using 'type' does not match "
-                      "any of the expected tags: 'base64', 'content', 'text', 'url'")
+        raise invalid(
+            f"{where}.document.source: Input tag '{stype}' found using 'type' does not match "
+            "any of the expected tags: 'base64', 'content', 'text', 'url'"
+        )
     if source.get("media_type") != "application/pdf":
         raise invalid(f"{where}.document.source.base64.media_type: Input should be 'application/pdf'")
     if not _base64(source, where).lstrip().startswith(b"%PDF-"):
@@ -511,9 +555,11 @@ def _check_tool_result(messages: list, n: int, m: int, block: dict, where: str) 
     if not isinstance(tid, str) or not tid:
         raise invalid(f"{where}.tool_result.tool_use_id: Field required")
     if tid not in _tool_use_ids(messages[n - 1] if n > 0 else None):
-        raise invalid(f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: {tid}. "
-                      "Each `tool_result` block must have a corresponding `tool_use` block in the "
-                      "previous message.")
+        raise invalid(
+            f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: {tid}. "
+            "Each `tool_result` block must have a corresponding `tool_use` block in the "
+            "previous message."
+        )
     if "is_error" in block and not isinstance(block["is_error"], bool):
         raise invalid(f"{where}.tool_result.is_error: Input should be a valid boolean")
     content = block.get("content", "")
@@ -524,8 +570,10 @@ def _check_tool_result(messages: list, n: int, m: int, block: dict, where: str) 
     for k, inner in enumerate(content):
         iw = f"{where}.tool_result.content.{k}"
         if not isinstance(inner, dict) or inner.get("type") not in ("text", "image"):
-            raise invalid(f"{iw}: Input tag '{inner.get('type') if isinstance(inner, dict) else inner}'"
-                          " found using 'type' does not match any of the expected tags: 'text', 'image'")
+            raise invalid(
+                f"{iw}: Input tag '{inner.get('type') if isinstance(inner, dict) else inner}'"
+                " found using 'type' does not match any of the expected tags: 'text', 'image'"
+            )
         if inner["type"] == "text":
             _check_text(inner, iw)
         else:
@@ -552,6 +600,8 @@ def _check_results_follow(messages: list, n: int) -> None:
             answered.add(b.get("tool_use_id"))
     missing = [i for i in ids if i not in answered]
     if missing:
-        raise invalid(f"messages.{n + 1}: `tool_use` ids were found without `tool_result` blocks "
-                      f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
-                      "corresponding `tool_result` block in the next message.")
+        raise invalid(
+            f"messages.{n + 1}: `tool_use` ids were found without `tool_result` blocks "
+            f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
+            "corresponding `tool_result` block in the next message."
+        )

@@ -25,7 +25,8 @@ def validator(name: str):
     from referencing import Registry, Resource
 
     registry = Registry().with_resources(
-        (f"{other}.schema.json", Resource.from_contents(load(other))) for other in NAMES)
+        (f"{other}.schema.json", Resource.from_contents(load(other))) for other in NAMES
+    )
     schema = load(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, registry=registry)

@@ -27,10 +27,20 @@ from ..logdb import LogDB, endpoint_host, now_iso
 
 
 class LogSink:
-    def __init__(self, db: LogDB, messages: list[dict], *, model: str, system: str | None = None,
-                 dialect: str | None = "anthropic", base_url: str | None = None,
-                 conversation_id: str | None = None, sources: dict[str, str] | None = None,
-                 owns_db: bool = True, warn: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        db: LogDB,
+        messages: list[dict],
+        *,
+        model: str,
+        system: str | None = None,
+        dialect: str | None = "anthropic",
+        base_url: str | None = None,
+        conversation_id: str | None = None,
+        sources: dict[str, str] | None = None,
+        owns_db: bool = True,
+        warn: Callable[[str], None] | None = None,
+    ):
         self.db = db
         self.messages = messages
         self.model = model
@@ -55,16 +65,23 @@ class LogSink:
             self._handle(event)
         except Exception as exc:  # sqlite3.Error, OSError...: the answer matters more than the log
             self.failed = True
-            self.warn(f"warning: the conversation log could not be written ({type(exc).__name__}: "
-                      f"{exc}); the rest of this run is not logged")
+            self.warn(
+                f"warning: the conversation log could not be written ({type(exc).__name__}: "
+                f"{exc}); the rest of this run is not logged"
+            )
 
     def _handle(self, event: Any) -> None:
         db = self.db
         if isinstance(event, Start):
             self.model = event.model or self.model
             self.conversation_id, self.run_id, self.stored = db.start_run(
-                self.conversation_id, model=self.model, system=self.system, dialect=self.dialect,
-                endpoint=self.endpoint, messages=self.messages)
+                self.conversation_id,
+                model=self.model,
+                system=self.system,
+                dialect=self.dialect,
+                endpoint=self.endpoint,
+                messages=self.messages,
+            )
             return
         if self.run_id is None:
             return  # nothing was opened (no Start): nothing to add to
@@ -73,8 +90,7 @@ class LogSink:
         if isinstance(event, TurnStart):
             if self.stored < len(self.messages):
                 self.stored = db.sync(cid, run, self.messages, self.stored)
-            self.turn = {"turn": event.turn, "requested": now_iso(), "started": time.monotonic(),
-                         "retries": 0}
+            self.turn = {"turn": event.turn, "requested": now_iso(), "started": time.monotonic(), "retries": 0}
         elif isinstance(event, Retry):
             if self.turn is not None:
                 self.turn["retries"] += 1
@@ -85,9 +101,20 @@ class LogSink:
             self.turn = None
         elif isinstance(event, ToolResult):
             source = getattr(event, "source", None) or self.sources.get(event.name)
-            db.add_tool_call(cid, run, self.turn_id, {
-                "id": event.id, "name": event.name, "source": source, "input": event.input,
-                "output": event.output, "is_error": event.is_error, "duration_ms": event.duration_ms})
+            db.add_tool_call(
+                cid,
+                run,
+                self.turn_id,
+                {
+                    "id": event.id,
+                    "name": event.name,
+                    "source": source,
+                    "input": event.input,
+                    "output": event.output,
+                    "is_error": event.is_error,
+                    "duration_ms": event.duration_ms,
+                },
+            )
         elif isinstance(event, Finished):
             result = event.result
             error = result.error.to_json() if result.error is not None else None
@@ -109,24 +136,32 @@ class LogSink:
     def _turn_row(self, number: int) -> dict:
         turn = self.turn or {"turn": number, "requested": now_iso(), "started": None, "retries": 0}
         started = turn.get("started")
-        return {"turn": number, "requested": turn["requested"], "retries": turn.get("retries", 0),
-                "duration_ms": int((time.monotonic() - started) * 1000) if started else None}
+        return {
+            "turn": number,
+            "requested": turn["requested"],
+            "retries": turn.get("retries", 0),
+            "duration_ms": int((time.monotonic() - started) * 1000) if started else None,
+        }
 
     def close(self) -> None:
         """After Finished, or after an error that kept it from coming: the run is closed either way."""
         try:
             if not self.failed and self.run_id is not None and not self.finished:
                 assert self.conversation_id is not None
-                error = {"type": "error", "message": "the run ended without a result", "status": None,
-                         "request_id": None}
+                error = {
+                    "type": "error",
+                    "message": "the run ended without a result",
+                    "status": None,
+                    "request_id": None,
+                }
                 if self.turn is not None:
                     turn = self._turn_row(self.turn["turn"])
                     turn["error"] = error
                     self.turn_id, self.stored = self.db.end_turn(
-                        self.conversation_id, self.run_id, turn, self.messages, self.stored)
+                        self.conversation_id, self.run_id, turn, self.messages, self.stored
+                    )
                     self.turn = None
-                self.db.end_run(self.conversation_id, self.run_id, "error", error, self.messages,
-                                self.stored)
+                self.db.end_run(self.conversation_id, self.run_id, "error", error, self.messages, self.stored)
                 self.finished = True
         except Exception as exc:
             self.warn(f"warning: the conversation log could not be written ({type(exc).__name__}: {exc})")

@@ -54,8 +54,7 @@ class ToolOutput:
     @classmethod
     def of_image(cls, data: str, media_type: str) -> "ToolOutput":
         """A base64-encoded image."""
-        return cls([{"type": "image", "source": {"type": "base64", "media_type": media_type,
-                                                  "data": data}}])
+        return cls([{"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}])
 
     def text_only(self) -> bool:
         return all(block.get("type") == "text" for block in self.content)

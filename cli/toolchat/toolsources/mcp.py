@@ -32,9 +32,9 @@ from .mcpconfig import ServerConfig, check_unique, default_log_dir, matches, off
 from .mcpprocess import OWNER_VAR, StderrLog, sweep
 from .mcpresult import to_blocks
 
-_WAIT_SLICE = 0.1    # how long the caller's thread blocks at a time: Ctrl-C lands within this
+_WAIT_SLICE = 0.1  # how long the caller's thread blocks at a time: Ctrl-C lands within this
 _CLOSE_LIMIT = 15.0  # the SDK's own shutdown is bounded (about 7 s); this guards against a hang
-_PAGE_LIMIT = 100    # tools/list pages: a paginator that never ends cannot hang the start
+_PAGE_LIMIT = 100  # tools/list pages: a paginator that never ends cannot hang the start
 
 
 class McpServerError(UsageError):
@@ -66,15 +66,21 @@ def needs_confirm(server: ServerConfig, tool: str, offered: str, annotations: di
 class _Server:
     """One configured server: its life on the loop (start, serve, stop) and its calls."""
 
-    def __init__(self, config: ServerConfig, log_dir: Path | None, debug: bool,
-                 on_lost: Callable[["_Server", str], None], owner: str):
+    def __init__(
+        self,
+        config: ServerConfig,
+        log_dir: Path | None,
+        debug: bool,
+        on_lost: Callable[["_Server", str], None],
+        owner: str,
+    ):
         self.config = config
         self._owner = owner  # the environment mark of this run's server processes
         self._on_lost = on_lost  # told when a started server goes away on its own
-        self.state = "starting"       # starting | ready | failed | stopped | closed
+        self.state = "starting"  # starting | ready | failed | stopped | closed
         self.error: str | None = None
-        self.tools: list[dict] = []   # tools/list entries, wire JSON
-        self.settled = threading.Event()   # ready or failed
+        self.tools: list[dict] = []  # tools/list entries, wire JSON
+        self.settled = threading.Event()  # ready or failed
         self.finished = threading.Event()  # the transport is shut down (the process has ended)
         self.log_path = log_dir / f"{config.key}.log" if log_dir and config.transport == "stdio" else None
         self.stderr: StderrLog | None = None
@@ -122,8 +128,9 @@ class _Server:
                 async with AsyncExitStack() as stack:
                     read, write = await self._open(stack)
                     self._phase = "initialize"
-                    session = await stack.enter_async_context(ClientSession(
-                        read, write, client_info=Implementation(name="toolchat", version=__version__)))
+                    session = await stack.enter_async_context(
+                        ClientSession(read, write, client_info=Implementation(name="toolchat", version=__version__))
+                    )
                     await session.initialize()
                     self._phase = "tools/list"
                     self.tools = await self._list(session)
@@ -136,8 +143,7 @@ class _Server:
                 if self._stop_requested:
                     self._fail("stopped before it had started")
                 else:
-                    self._fail(f"no answer to {self._phase} within {config.startup_timeout:g} s "
-                               "(startup_timeout)")
+                    self._fail(f"no answer to {self._phase} within {config.startup_timeout:g} s (startup_timeout)")
         except Exception as exc:  # every way a start can fail ends as one message for the user
             if self.state == "starting":
                 self._fail(_describe(_root(exc), config, self._phase, self.http_status))
@@ -163,9 +169,12 @@ class _Server:
             # key in toolchat's environment never reaches a server. The mark lets close() find
             # what the server left running (see mcpprocess.sweep).
             assert config.command is not None  # mcpconfig: a stdio server has a command
-            params = StdioServerParameters(command=config.command, args=list(config.args),
-                                           env={**dict(config.env), OWNER_VAR: self._owner},
-                                           cwd=config.cwd)
+            params = StdioServerParameters(
+                command=config.command,
+                args=list(config.args),
+                env={**dict(config.env), OWNER_VAR: self._owner},
+                cwd=config.cwd,
+            )
             self.stderr = StderrLog(config.name, self.log_path, self._debug)
             try:
                 return await stack.enter_async_context(stdio_client(params, errlog=self.stderr.writer))
@@ -183,9 +192,13 @@ class _Server:
 
             # The MCP transports' own defaults (30 s, 300 s between bytes of a stream); headers
             # go on the client, which streamable_http_client takes for exactly this.
-            client = await stack.enter_async_context(httpx2.AsyncClient(
-                headers=dict(config.headers), timeout=httpx2.Timeout(30.0, read=300.0),
-                event_hooks={"response": [note]}))
+            client = await stack.enter_async_context(
+                httpx2.AsyncClient(
+                    headers=dict(config.headers),
+                    timeout=httpx2.Timeout(30.0, read=300.0),
+                    event_hooks={"response": [note]},
+                )
+            )
             return await stack.enter_async_context(streamable_http_client(config.url, http_client=client))
         from mcp.client.sse import sse_client
 
@@ -254,8 +267,11 @@ def _describe(exc: BaseException, config: ServerConfig, phase: str, status: int 
     code = getattr(exc, "code", None)
     message = one_line(str(getattr(exc, "message", None) or exc) or name, 200)
     if module.startswith("mcp") and code == -32000:  # CONNECTION_CLOSED
-        return (f"the server closed the connection during {phase}" if config.transport != "stdio"
-                else f"the server exited during {phase}")
+        return (
+            f"the server closed the connection during {phase}"
+            if config.transport != "stdio"
+            else f"the server exited during {phase}"
+        )
     if module.startswith("httpx"):
         return f"{config.url}: cannot connect ({message})"
     if module.startswith("mcp") and isinstance(code, int):
@@ -273,8 +289,14 @@ class McpSource(ToolSource):
 
     name = "mcp"
 
-    def __init__(self, servers: list[ServerConfig], *, log_dir: Path | None = None,
-                 debug: bool = False, warn: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        servers: list[ServerConfig],
+        *,
+        log_dir: Path | None = None,
+        debug: bool = False,
+        warn: Callable[[str], None] | None = None,
+    ):
         check_unique(servers)
         log_dir = default_log_dir() if log_dir is None else log_dir
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex}"
@@ -413,11 +435,17 @@ class McpSource(ToolSource):
             schema = schema if isinstance(schema, dict) else {}
             schema = schema if schema.get("type") == "object" else {"type": "object", **schema}
             self._routes[offered] = (server, tool)
-            self._specs.append(ToolSpec(
-                name=offered, description=entry.get("description") or "", input_schema=schema,
-                source=f"mcp:{config.name}", timeout=config.timeout,
-                confirm=needs_confirm(config, tool, offered, annotations),
-                annotations=dict(annotations)))
+            self._specs.append(
+                ToolSpec(
+                    name=offered,
+                    description=entry.get("description") or "",
+                    input_schema=schema,
+                    source=f"mcp:{config.name}",
+                    timeout=config.timeout,
+                    confirm=needs_confirm(config, tool, offered, annotations),
+                    annotations=dict(annotations),
+                )
+            )
 
     def call(self, name: str, input: dict, timeout: float) -> ToolOutput:
         """Call one tool; every failure is an error output the model sees (never raises but Ctrl-C)."""
@@ -454,10 +482,11 @@ class McpSource(ToolSource):
 
         code = getattr(exc, "code", None)
         module = type(exc).__module__ or ""
-        lost = (isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError,
-                                 anyio.EndOfStream, ConnectionError))
-                or (module.startswith("mcp") and code == -32000)
-                or module.startswith("httpx"))
+        lost = (
+            isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, ConnectionError))
+            or (module.startswith("mcp") and code == -32000)
+            or module.startswith("httpx")
+        )
         if lost:
             self._mark_stopped(server, _describe(exc, server.config, "a call"))
             return _note(self._stopped_note(server))
@@ -472,9 +501,11 @@ class McpSource(ToolSource):
             server.state, server.error = "stopped", reason
         tail = server.stderr_tail()
         log = f" (log: {server.log_path})" if server.log_path else ""
-        self.warn(f"MCP server {server.config.name!r} stopped: {reason}"
-                   + (f"; its stderr ends: {tail}" if tail else "")
-                   + f"; its tools now answer with errors{log}")
+        self.warn(
+            f"MCP server {server.config.name!r} stopped: {reason}"
+            + (f"; its stderr ends: {tail}" if tail else "")
+            + f"; its tools now answer with errors{log}"
+        )
 
     def _stopped_note(self, server: _Server) -> str:
         why = f": {server.error}" if server.error else ""
@@ -493,10 +524,19 @@ class McpSource(ToolSource):
     def servers(self) -> list[dict]:
         """Each server: name, transport, state, tool count, target, error, log file, origin."""
         counts = collections.Counter(spec.source for spec in self._specs)
-        return [{"name": s.config.name, "transport": s.config.transport, "state": s.state,
-                 "tools": counts.get(f"mcp:{s.config.name}", 0), "target": s.config.target(),
-                 "error": s.error, "log": str(s.log_path) if s.log_path else None,
-                 "origin": s.config.origin} for s in self._servers]
+        return [
+            {
+                "name": s.config.name,
+                "transport": s.config.transport,
+                "state": s.state,
+                "tools": counts.get(f"mcp:{s.config.name}", 0),
+                "target": s.config.target(),
+                "error": s.error,
+                "log": str(s.log_path) if s.log_path else None,
+                "origin": s.config.origin,
+            }
+            for s in self._servers
+        ]
 
     @staticmethod
     def _quiet_sdk_logging() -> None:
@@ -517,4 +557,3 @@ async def _cancel_rest() -> None:
         task.cancel()
     if rest:
         await asyncio.wait(rest, timeout=1)
-

@@ -27,10 +27,29 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_STARTUP_TIMEOUT = 30.0
 TRANSPORTS = ("stdio", "http", "sse")
 # Spellings of the streamable HTTP transport found in the wild (Claude Code says "http").
-_TYPE_ALIASES = {"stdio": "stdio", "http": "http", "streamable-http": "http",
-                 "streamable_http": "http", "streamablehttp": "http", "sse": "sse"}
-_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "timeout", "startup_timeout",
-         "optional", "confirm", "allow", "deny"}
+_TYPE_ALIASES = {
+    "stdio": "stdio",
+    "http": "http",
+    "streamable-http": "http",
+    "streamable_http": "http",
+    "streamablehttp": "http",
+    "sse": "sse",
+}
+_KEYS = {
+    "type",
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "headers",
+    "timeout",
+    "startup_timeout",
+    "optional",
+    "confirm",
+    "allow",
+    "deny",
+}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 NAME_LIMIT = 64  # the Messages API's tool name limit: ^[a-zA-Z0-9_-]{1,64}$
@@ -40,9 +59,9 @@ NAME_LIMIT = 64  # the Messages API's tool name limit: ^[a-zA-Z0-9_-]{1,64}$
 class ServerConfig:
     """One configured MCP server, checked and with `${VAR}` expanded."""
 
-    name: str                       # as configured (the key of the mapping)
-    origin: str                     # the file it came from, for messages
-    transport: str                  # stdio | http | sse
+    name: str  # as configured (the key of the mapping)
+    origin: str  # the file it came from, for messages
+    transport: str  # stdio | http | sse
     command: str | None = None
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
@@ -53,8 +72,8 @@ class ServerConfig:
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     optional: bool = False
     confirm: bool | frozenset[str] | None = None  # None: from the tools' annotations
-    allow: frozenset[str] = frozenset()           # run without asking (as --allow-tool)
-    deny: frozenset[str] = frozenset()            # never offered (as --deny-tool)
+    allow: frozenset[str] = frozenset()  # run without asking (as --allow-tool)
+    deny: frozenset[str] = frozenset()  # never offered (as --deny-tool)
 
     @property
     def key(self) -> str:
@@ -91,7 +110,7 @@ def offered_names(pairs: list[tuple[ServerConfig, str]]) -> dict[tuple[str, str]
     for (server_name, tool), name in base.items():
         if len(name) > NAME_LIMIT or counts[name] > 1:
             digest = hashlib.sha256(f"{server_name}\0{tool}".encode()).hexdigest()[:8]
-            name = f"{name[:NAME_LIMIT - 9]}_{digest}"
+            name = f"{name[: NAME_LIMIT - 9]}_{digest}"
         offered[(server_name, tool)] = name
     return offered
 
@@ -121,8 +140,7 @@ def load_json_file(path: str | Path, env: Mapping[str, str] | None = None) -> li
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ToolsFileError(f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: "
-                             f"{exc.msg}") from None
+        raise ToolsFileError(f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(doc, dict) or "mcpServers" not in doc:
         raise ToolsFileError(f'{where}: expected a JSON object with "mcpServers"')
     return parse_servers(doc["mcpServers"], where, "mcpServers", env, strict=False)
@@ -151,8 +169,9 @@ def load_yaml_servers(path: str | Path, env: Mapping[str, str] | None = None) ->
     return parse_servers(doc["mcp_servers"], where, "mcp_servers", env, strict=True)
 
 
-def parse_servers(entries: Any, where: str, key: str, env: Mapping[str, str] | None = None,
-                  strict: bool = True) -> list[ServerConfig]:
+def parse_servers(
+    entries: Any, where: str, key: str, env: Mapping[str, str] | None = None, strict: bool = True
+) -> list[ServerConfig]:
     """Check a mapping of server name -> entry. `strict`: unknown fields are errors (our own YAML)."""
     env = os.environ if env is None else env
     if not isinstance(entries, dict):
@@ -166,21 +185,20 @@ def parse_servers(entries: Any, where: str, key: str, env: Mapping[str, str] | N
             continue
         server = parse_server(name, entry, where, env, strict)
         if server.key in keys:
-            raise ToolsFileError(f"{where}: server {name!r}: name: same tool prefix "
-                                 f"{server.prefix!r} as server {keys[server.key]!r}")
+            raise ToolsFileError(
+                f"{where}: server {name!r}: name: same tool prefix {server.prefix!r} as server {keys[server.key]!r}"
+            )
         keys[server.key] = name
         servers.append(server)
     return servers
 
 
-def parse_server(name: str, entry: Any, where: str, env: Mapping[str, str],
-                 strict: bool = True) -> ServerConfig:
+def parse_server(name: str, entry: Any, where: str, env: Mapping[str, str], strict: bool = True) -> ServerConfig:
     def fail(field_name: str, problem: str) -> ToolsFileError:
         return ToolsFileError(f"{where}: server {name!r}: {field_name}: {problem}")
 
     if not isinstance(entry, dict):
-        raise ToolsFileError(f"{where}: server {name!r}: expected a mapping with command (stdio) "
-                             "or url (HTTP)")
+        raise ToolsFileError(f"{where}: server {name!r}: expected a mapping with command (stdio) or url (HTTP)")
     if strict:
         unknown = sorted(set(entry) - _KEYS)
         if unknown:
@@ -193,8 +211,8 @@ def parse_server(name: str, entry: Any, where: str, env: Mapping[str, str],
                 return env.get(var) or default
             if var in env:
                 return env[var]
-            raise fail(field_name, f"${{{var}}} is not set in the environment "
-                                   f"(set it, or write ${{{var}:-default}})")
+            raise fail(field_name, f"${{{var}}} is not set in the environment (set it, or write ${{{var}:-default}})")
+
         return _VAR.sub(one, value)
 
     def text(field_name: str, value: Any) -> str:
@@ -252,9 +270,9 @@ def parse_server(name: str, entry: Any, where: str, env: Mapping[str, str],
             args = []
         if not isinstance(args, list):
             raise fail("args", "must be a list of strings")
-        fields.update(command=command,
-                      args=tuple(text(f"args[{i}]", a) for i, a in enumerate(args)),
-                      env=mapping("env"))
+        fields.update(
+            command=command, args=tuple(text(f"args[{i}]", a) for i, a in enumerate(args)), env=mapping("env")
+        )
         cwd = entry.get("cwd")
         if cwd is not None:
             cwd = Path(text("cwd", cwd)).expanduser()
@@ -285,15 +303,25 @@ def parse_server(name: str, entry: Any, where: str, env: Mapping[str, str],
     confirm = entry.get("confirm")
     if confirm is not None and not isinstance(confirm, bool):
         confirm = names("confirm")
-    return ServerConfig(name=name, origin=where, transport=kind,
-                        timeout=seconds("timeout", DEFAULT_TIMEOUT),
-                        startup_timeout=seconds("startup_timeout", DEFAULT_STARTUP_TIMEOUT),
-                        optional=optional, confirm=confirm, allow=names("allow"),
-                        deny=names("deny"), **fields)
+    return ServerConfig(
+        name=name,
+        origin=where,
+        transport=kind,
+        timeout=seconds("timeout", DEFAULT_TIMEOUT),
+        startup_timeout=seconds("startup_timeout", DEFAULT_STARTUP_TIMEOUT),
+        optional=optional,
+        confirm=confirm,
+        allow=names("allow"),
+        deny=names("deny"),
+        **fields,
+    )
 
 
-def collect(tools_files: list[str] | tuple[str, ...], config_files: list[str] | tuple[str, ...],
-            env: Mapping[str, str] | None = None) -> list[ServerConfig]:
+def collect(
+    tools_files: list[str] | tuple[str, ...],
+    config_files: list[str] | tuple[str, ...],
+    env: Mapping[str, str] | None = None,
+) -> list[ServerConfig]:
     """Every configured server: `mcp_servers:` of the tools files, then the JSON config files."""
     servers: list[ServerConfig] = []
     for path in tools_files:
@@ -326,14 +354,16 @@ def check_unique(servers: list[ServerConfig]) -> None:
     for server in servers:
         other = seen.get(server.key)
         if other is not None:
-            raise ToolsFileError(f"{server.origin}: server {server.name!r}: name: already defined in "
-                                 f"{other.origin}" + (f" as {other.name!r}" if other.name != server.name
-                                                      else ""))
+            raise ToolsFileError(
+                f"{server.origin}: server {server.name!r}: name: already defined in "
+                f"{other.origin}" + (f" as {other.name!r}" if other.name != server.name else "")
+            )
         seen[server.key] = server
 
 
-def source_for(tools_files, config_files, *, debug: bool = False,
-               warn: Callable[[str], None] | None = None) -> "McpSource | None":
+def source_for(
+    tools_files, config_files, *, debug: bool = False, warn: Callable[[str], None] | None = None
+) -> "McpSource | None":
     """The started MCP source of every server the settings configure, or None when there is none.
 
     Reading the configuration costs no SDK import; only a configured server starts the loop.

@@ -38,8 +38,7 @@ class StderrLog:
             except OSError:
                 self._log = None  # no log file is no reason to fail the run; the tail is kept
         self._label, self._echo = label, echo
-        threading.Thread(target=self._read, args=(read_fd,), name=f"mcp-stderr-{label}",
-                         daemon=True).start()
+        threading.Thread(target=self._read, args=(read_fd,), name=f"mcp-stderr-{label}", daemon=True).start()
 
     def release_writer(self) -> None:
         if not self.writer.closed:

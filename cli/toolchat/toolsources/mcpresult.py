@@ -47,8 +47,7 @@ def _size(data: Any) -> str:
 def _image(data: Any, mime: Any, what: str) -> dict:
     if isinstance(data, str) and mime in IMAGE_TYPES:
         return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
-    return _text(f"[{what} of type {mime or 'unknown'}, {_size(data)}: not an image type the model "
-                 "can read]")
+    return _text(f"[{what} of type {mime or 'unknown'}, {_size(data)}: not an image type the model can read]")
 
 
 def _item(item: dict) -> list[dict]:
@@ -58,8 +57,12 @@ def _item(item: dict) -> list[dict]:
     if kind == "image":
         return [_image(item.get("data"), item.get("mimeType"), "image")]
     if kind == "audio":
-        return [_text(f"[audio of type {item.get('mimeType') or 'unknown'}, {_size(item.get('data'))}: "
-                      "audio cannot be passed to the model]")]
+        return [
+            _text(
+                f"[audio of type {item.get('mimeType') or 'unknown'}, {_size(item.get('data'))}: "
+                "audio cannot be passed to the model]"
+            )
+        ]
     if kind == "resource":
         resource = item.get("resource")
         resource = resource if isinstance(resource, dict) else {}
@@ -87,8 +90,7 @@ def _already_there(structured: Any, blocks: list[dict]) -> bool:
     Servers built with the SDK's MCPServer wrap a plain return value as {"result": value}
     and send the value as text too: that counts as said.
     """
-    wrapped = structured.get("result") if isinstance(structured, dict) and set(structured) == {"result"} \
-        else _MISSING
+    wrapped = structured.get("result") if isinstance(structured, dict) and set(structured) == {"result"} else _MISSING
     for block in blocks:
         if block.get("type") != "text":
             continue

@@ -26,9 +26,17 @@ Approver = Callable[[ToolSpec, Call], "str | None"]
 
 
 class ToolRunner:
-    def __init__(self, sources: Iterable[ToolSource] = (), *, deny: Iterable[str] = (),
-                 allow: Iterable[str] = (), yes: bool = False, parallel: bool = True,
-                 output_cap: int = OUTPUT_CAP, approve: Approver | None = None):
+    def __init__(
+        self,
+        sources: Iterable[ToolSource] = (),
+        *,
+        deny: Iterable[str] = (),
+        allow: Iterable[str] = (),
+        yes: bool = False,
+        parallel: bool = True,
+        output_cap: int = OUTPUT_CAP,
+        approve: Approver | None = None,
+    ):
         self.sources = list(sources)
         self.deny = frozenset(deny)
         self.allow = frozenset(allow)
@@ -41,8 +49,9 @@ class ToolRunner:
         for source in self.sources:
             for spec in source.tools():
                 if spec.name in self.all:
-                    raise ToolsFileError(f"{spec.source}: tool {spec.name!r}: name: already defined"
-                                         f" in {self.all[spec.name].source}")
+                    raise ToolsFileError(
+                        f"{spec.source}: tool {spec.name!r}: name: already defined in {self.all[spec.name].source}"
+                    )
                 self.all[spec.name] = spec
                 self._source[spec.name] = source
         # Denied tools are not offered at all; a call to one anyway is refused by name.
@@ -70,13 +79,18 @@ class ToolRunner:
         """Why the user's policy keeps this call from running (asking them if need be), or None."""
         if position and not self.parallel:
             # Enforced here too: gateways (LiteLLM among them) drop disable_parallel_tool_use.
-            return ("not run: at most one tool call per turn (--no-parallel); "
-                    "call the tools one at a time")
+            return "not run: at most one tool call per turn (--no-parallel); call the tools one at a time"
         if call.name in self.deny:
             return f"not run: tool {call.name!r} is denied by the user (--deny-tool)"
         spec = self.tools.get(call.name)
-        if (spec is not None and spec.confirm and not self.yes and call.name not in self.allow
-                and self.approve is not None and self.check(call) is None):
+        if (
+            spec is not None
+            and spec.confirm
+            and not self.yes
+            and call.name not in self.allow
+            and self.approve is not None
+            and self.check(call) is None
+        ):
             return self.approve(spec, call)
         return None
 
@@ -108,8 +122,9 @@ class ToolRunner:
             spec = self.tools[call.name]
             started[position] = time.monotonic()
             deadlines[position] = started[position] + spec.timeout
-            thread = threading.Thread(target=self._invoke, args=(spec, call, position, done),
-                                      name=f"tool-{call.name}", daemon=True)
+            thread = threading.Thread(
+                target=self._invoke, args=(spec, call, position, done), name=f"tool-{call.name}", daemon=True
+            )
             thread.start()
         pending = set(deadlines)
         while pending:
@@ -122,9 +137,12 @@ class ToolRunner:
                     pending.discard(p)
                     call = calls[p]
                     spec = self.tools[call.name]
-                    yield _result(call, ToolOutput.of_text(f"the tool timed out after {spec.timeout:g} s",
-                                                           is_error=True),
-                                  int((now - started[p]) * 1000), spec)
+                    yield _result(
+                        call,
+                        ToolOutput.of_text(f"the tool timed out after {spec.timeout:g} s", is_error=True),
+                        int((now - started[p]) * 1000),
+                        spec,
+                    )
                 continue
             if position not in pending:
                 continue  # finished after it was already reported as timed out
@@ -179,5 +197,13 @@ def _result(call: Call, output: ToolOutput, elapsed_ms: int, spec: ToolSpec | No
     text = output.text()
     # A tool_result's content is a plain string when the output is text only, else its blocks.
     content: Any = text if output.text_only() else output.content
-    return ToolResult(call.id, call.name, call.input, text, output.is_error, elapsed_ms,
-                      content=content, source=spec.source if spec is not None else None)
+    return ToolResult(
+        call.id,
+        call.name,
+        call.input,
+        text,
+        output.is_error,
+        elapsed_ms,
+        content=content,
+        source=spec.source if spec is not None else None,
+    )

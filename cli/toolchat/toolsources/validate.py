@@ -14,8 +14,9 @@ from typing import Any
 _validators: dict[str, Any] = {}
 
 # Keywords that only annotate: they never make an input invalid.
-_ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment", "deprecated",
-                          "readOnly", "writeOnly"})
+_ANNOTATIONS = frozenset(
+    {"description", "title", "default", "examples", "$comment", "deprecated", "readOnly", "writeOnly"}
+)
 _OBJECT_KEYS = _ANNOTATIONS | {"type", "properties", "required", "additionalProperties", "$schema"}
 _PROPERTY_KEYS = _ANNOTATIONS | {"type", "enum"}
 _TYPES = {
@@ -57,8 +58,11 @@ def plainly_valid(schema: dict, value: dict) -> bool:
         if "enum" in rule:
             # Strings only: JSON equality differs from Python's for numbers and booleans.
             enum = rule["enum"]
-            if not isinstance(item, str) or not isinstance(enum, list) or item not in [
-                    e for e in enum if isinstance(e, str)]:
+            if (
+                not isinstance(item, str)
+                or not isinstance(enum, list)
+                or item not in [e for e in enum if isinstance(e, str)]
+            ):
                 return False
     return True
 

@@ -30,8 +30,9 @@ class YamlSource(ToolSource):
         for path in paths:
             for spec, function in load_file(path):
                 if spec.name in seen:
-                    raise ToolsFileError(f"{spec.source}: tool {spec.name!r}: name: already defined"
-                                         f" in {seen[spec.name]}")
+                    raise ToolsFileError(
+                        f"{spec.source}: tool {spec.name!r}: name: already defined in {seen[spec.name]}"
+                    )
                 seen[spec.name] = spec.source
                 self._specs.append(spec)
                 self._functions[spec.name] = function
@@ -150,12 +151,12 @@ def load_file(path: str | Path) -> list[tuple[ToolSpec, Callable]]:
     return tools
 
 
-def _load_tool(entry: Any, number: int, path: Path,
-               check_schema: bool = True) -> tuple[ToolSpec, Callable]:
+def _load_tool(entry: Any, number: int, path: Path, check_schema: bool = True) -> tuple[ToolSpec, Callable]:
     where = str(path)
     if not isinstance(entry, dict):
-        raise ToolsFileError(f"{where}: tool #{number}: expected a mapping with name, "
-                             "description, input_schema and handler")
+        raise ToolsFileError(
+            f"{where}: tool #{number}: expected a mapping with name, description, input_schema and handler"
+        )
     name = entry.get("name")
     label = f"tool {name!r}" if isinstance(name, str) and name else f"tool #{number}"
 
@@ -188,8 +189,9 @@ def _load_tool(entry: Any, number: int, path: Path,
     if not isinstance(handler, str) or not handler.strip():
         raise fail("handler", "required, as module:function or path/to/file.py:function")
     function = _import_handler(handler.strip(), path, fail)
-    spec = ToolSpec(name=name, description=description, input_schema=schema, source=where,
-                    timeout=float(timeout), confirm=confirm)
+    spec = ToolSpec(
+        name=name, description=description, input_schema=schema, source=where, timeout=float(timeout), confirm=confirm
+    )
     return spec, function
 
 

@@ -117,11 +117,11 @@ class _Activity:
             mark, style, output = self.failed, "error", "error: " + (event.output or "(no message)")
         else:
             mark, style, output = self.ok, "ok", event.output or "(no output)"
-        head = self._call(Text(mark, theme[style]), event.name, event.input, width,
-                          Text(f"  {event.duration_ms} ms", theme["meta"]))
+        head = self._call(
+            Text(mark, theme[style]), event.name, event.input, width, Text(f"  {event.duration_ms} ms", theme["meta"])
+        )
         body = Text("  ⎿ " if self.region.unicode else "  > ", theme["meta"])
-        body.append_text(_clip(safe_line(output, theme, theme["error" if event.is_error else "meta"]),
-                               width - 4))
+        body.append_text(_clip(safe_line(output, theme, theme["error" if event.is_error else "meta"]), width - 4))
         lines = [_line(head, theme), _line(body, theme)]
         self.screen.wrote(lines)
         self.region.draw(lines, self._rows())
@@ -148,9 +148,18 @@ class _Activity:
         width = self.region.size()[0] - 1
         lines = []
         for name, value, started in self.running.values():
-            lines.append(_line(self._call(
-                Text(self.left, self.theme["pending"]), name, value, width,
-                Text(f"  not finished ({_duration(now - started)})", self.theme["pending"])), self.theme))
+            lines.append(
+                _line(
+                    self._call(
+                        Text(self.left, self.theme["pending"]),
+                        name,
+                        value,
+                        width,
+                        Text(f"  not finished ({_duration(now - started)})", self.theme["pending"]),
+                    ),
+                    self.theme,
+                )
+            )
         self.running.clear()
         self.screen.wrote(lines)
         self.region.draw(lines, [])
@@ -171,8 +180,7 @@ class _Activity:
         width = self.region.size()[0] - 1
         rows = []
         for name, value, started in list(self.running.values()):
-            row = self._call(frame, name, value, width, Text(f"  {now - started:.1f} s", self.theme["meta"]),
-                             live=True)
+            row = self._call(frame, name, value, width, Text(f"  {now - started:.1f} s", self.theme["meta"]), live=True)
             rows.append(_line(row, self.theme))
         return rows
 

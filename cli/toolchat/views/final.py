@@ -16,8 +16,15 @@ class FinalView:
     def __init__(self, settings, out: TextIO | None = None, err: TextIO | None = None):
         self.out = out or sys.stdout
         self.settings = settings
-        self.traces = PlainView(out=self.out, err=err, show_text=False, quiet=settings.quiet,
-                                spinners=settings.output == "auto", summary=True, color=settings.color)
+        self.traces = PlainView(
+            out=self.out,
+            err=err,
+            show_text=False,
+            quiet=settings.quiet,
+            spinners=settings.output == "auto",
+            summary=True,
+            color=settings.color,
+        )
 
     def handle(self, event: Any) -> None:
         if isinstance(event, Finished):

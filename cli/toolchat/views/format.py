@@ -21,16 +21,19 @@ def summary(result, seconds: float) -> str:
     calls run or refused; cached: the share of input read from the prompt cache; the cost when
     the model's price is known)."""
     usage = result.usage or {}
-    tokens_in = sum(_count(usage.get(key)) for key in
-                    ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    tokens_in = sum(
+        _count(usage.get(key)) for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
     read = _count(usage.get("cache_read_input_tokens"))
     cached = f" ({100 * read / tokens_in:.0f}% cached)" if read and tokens_in else ""
     cost = usage.get("cost_usd")
     price = f" · ${cost:.4f}" if isinstance(cost, (int, float)) and not isinstance(cost, bool) else ""
     calls = len(result.tool_calls)
-    return (f"{one_line(result.model)} · {result.turns} turn{'s' * (result.turns != 1)} · "
-            f"{calls} tool{'s' * (calls != 1)} · {tokens_in:,} in{cached} / "
-            f"{_count(usage.get('output_tokens')):,} out tokens{price} · {seconds:.1f} s")
+    return (
+        f"{one_line(result.model)} · {result.turns} turn{'s' * (result.turns != 1)} · "
+        f"{calls} tool{'s' * (calls != 1)} · {tokens_in:,} in{cached} / "
+        f"{_count(usage.get('output_tokens')):,} out tokens{price} · {seconds:.1f} s"
+    )
 
 
 def _count(value) -> int:

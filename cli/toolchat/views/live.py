@@ -27,8 +27,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-from ..events import (BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult,
-                      TurnEnd, TurnStart)
+from ..events import BlockDone, Finished, Retry, TextDelta, ThinkingDelta, ToolCall, ToolResult, TurnEnd, TurnStart
 from ..text import neutralise
 from .activity import _Activity, _line, _Painter, _Region, _Screen
 from .markdown import Block, LineBlocks, MarkdownBlocks, Theme, render, safe_line
@@ -66,7 +65,7 @@ class _Pane:
             live = self.draw(tail, width)
             if self._gap(tail):
                 live.insert(0, "")
-            live = live[-max(1, rows - 3):]  # never taller than the screen
+            live = live[-max(1, rows - 3) :]  # never taller than the screen
         self.region.draw(printed, live)
         self.dirty = False
 
@@ -116,13 +115,13 @@ class LiveView:
         self.theme = Theme(color=color, unicode=self.out.unicode, styled=smart)
         self.lock = threading.RLock()
         self.screen = _Screen()
-        self.text = _Pane(self.out, self.screen, MarkdownBlocks(),
-                          lambda block, width: render(block, width, self.theme))
+        self.text = _Pane(
+            self.out, self.screen, MarkdownBlocks(), lambda block, width: render(block, width, self.theme)
+        )
         # Thinking and tool activity need a terminal on stderr; without one, plain trace lines.
         self.fancy_err = is_terminal(err) and not self.quiet
         err_theme = Theme(color=color, unicode=self.err.unicode, styled=smart)
-        self.thinking = _Pane(self.err, self.screen, LineBlocks(),
-                              lambda block, width: render(block, width, err_theme))
+        self.thinking = _Pane(self.err, self.screen, LineBlocks(), lambda block, width: render(block, width, err_theme))
         self.activity = _Activity(self.err, self.screen, err_theme)
         self.traces = PlainView(out=out, err=err, show_text=False, quiet=self.quiet)
         self.active = None  # the part drawn live now: text, thinking or activity
@@ -191,7 +190,9 @@ class LiveView:
             line = summary(result, self.clock() - self.started)
             if self.fancy_err:
                 theme = self.activity.theme
-                lines = ([""] if self.screen.needs_gap() else []) + [_line(safe_line(line, theme, theme["meta"]), theme)]
+                lines = ([""] if self.screen.needs_gap() else []) + [
+                    _line(safe_line(line, theme, theme["meta"]), theme)
+                ]
                 self.err.draw(lines, [])
             else:
                 self.traces.err.write(neutralise(line) + "\n")

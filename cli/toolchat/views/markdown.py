@@ -45,14 +45,35 @@ from .mdblocks import Block, LineBlocks, MarkdownBlocks
 __all__ = ["Block", "LineBlocks", "MarkdownBlocks", "Theme", "cells", "render", "safe_line", "safe_text", "to_lines"]
 
 _STYLES = {
-    "h1": "bold underline", "h2": "bold magenta", "h3": "bold magenta", "h4": "italic magenta",
-    "h5": "italic", "h6": "dim", "strong": "bold", "em": "italic", "s": "strike",
-    "code": "bold cyan", "link": "bright_blue", "url": "underline blue", "bullet": "bold",
-    "number": "cyan", "quote": "magenta", "rule": "dim", "border": "cyan", "header": "bold cyan",
-    "thinking": "dim italic", "escape": "dim",
+    "h1": "bold underline",
+    "h2": "bold magenta",
+    "h3": "bold magenta",
+    "h4": "italic magenta",
+    "h5": "italic",
+    "h6": "dim",
+    "strong": "bold",
+    "em": "italic",
+    "s": "strike",
+    "code": "bold cyan",
+    "link": "bright_blue",
+    "url": "underline blue",
+    "bullet": "bold",
+    "number": "cyan",
+    "quote": "magenta",
+    "rule": "dim",
+    "border": "cyan",
+    "header": "bold cyan",
+    "thinking": "dim italic",
+    "escape": "dim",
     # Tool activity and notes (the live view's stderr)
-    "ok": "green", "error": "red", "running": "magenta", "pending": "yellow", "name": "bold",
-    "input": "cyan", "meta": "dim", "note": "yellow",
+    "ok": "green",
+    "error": "red",
+    "running": "magenta",
+    "pending": "yellow",
+    "name": "bold",
+    "input": "cyan",
+    "meta": "dim",
+    "note": "yellow",
 }
 _CODE_THEME = "monokai"
 # Nested content is indented only while it keeps this many columns (a wide character needs two).
@@ -73,15 +94,30 @@ class Theme:
         self.unicode = unicode
         # Every setting given, so that rich reads nothing from the environment (FORCE_COLOR,
         # NO_COLOR, COLUMNS): toolchat's settings decide. The width is the most any call asks for.
-        self.console = Console(file=io.StringIO(), width=10_000, height=10_000, force_terminal=styled,
-                               force_interactive=False, force_jupyter=False,
-                               color_system="auto" if styled else None, no_color=not color,
-                               legacy_windows=False, emoji=False, highlight=False, markup=False,
-                               soft_wrap=False, tab_size=4)
+        self.console = Console(
+            file=io.StringIO(),
+            width=10_000,
+            height=10_000,
+            force_terminal=styled,
+            force_interactive=False,
+            force_jupyter=False,
+            color_system="auto" if styled else None,
+            no_color=not color,
+            legacy_windows=False,
+            emoji=False,
+            highlight=False,
+            markup=False,
+            soft_wrap=False,
+            tab_size=4,
+        )
 
         self.options = self.console.options.update(overflow="fold", no_wrap=False)
-        names = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
-                 "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.STANDARD}
+        names = {
+            "standard": ColorSystem.STANDARD,
+            "256": ColorSystem.EIGHT_BIT,
+            "truecolor": ColorSystem.TRUECOLOR,
+            "windows": ColorSystem.STANDARD,
+        }
         self.color_system = names.get(self.console.color_system or "")
         self._codes: dict[Style, tuple[str, str]] = {}
 
@@ -169,7 +205,7 @@ def safe_text(text: str, theme: Theme, style: Style | str = "", into: Text | Non
     at = 0
     for match in _FRAMED.finditer(text):
         if match.start() > at:
-            _append_unframed(out, text[at:match.start()], style, escape_style)
+            _append_unframed(out, text[at : match.start()], style, escape_style)
         out.append(match.group(1), escape_style)
         at = match.end()
     if at < len(text):
@@ -192,7 +228,7 @@ def _unframe(text: str) -> tuple[str, list[tuple[int, int]]]:
     spans: list[tuple[int, int]] = []
     at = length = 0
     for match in _FRAMED.finditer(text):
-        plain.append(text[at:match.start()])
+        plain.append(text[at : match.start()])
         length += match.start() - at
         plain.append(match.group(1))
         spans.append((length, length + len(match.group(1))))
@@ -369,7 +405,7 @@ class _Code:
         indent = "  " if width - 2 >= _NARROWEST else ""
         room = width - len(indent)
         new_line = Segment.line()
-        for line in text.split("\n", allow_blank=True)[:code.count("\n") + 1]:
+        for line in text.split("\n", allow_blank=True)[: code.count("\n") + 1]:
             line.end = ""
             for piece in _fold(line, room):
                 if indent:
@@ -404,8 +440,9 @@ def _foreground(style) -> Style:
     if found is None:
         if isinstance(style, str):
             style = Style.parse(style)
-        found = _FOREGROUND[style] = Style(color=style.color, bold=style.bold, italic=style.italic,
-                                           underline=style.underline)
+        found = _FOREGROUND[style] = Style(
+            color=style.color, bold=style.bold, italic=style.italic, underline=style.underline
+        )
     return found
 
 
@@ -451,7 +488,7 @@ class _Table:
         cells_ = _cells_of(line)
         if len(cells_) <= len(texts):
             return
-        extra = SyntaxTreeNode(_PARSER.parseInline(" | ".join(cells_[len(texts):])))
+        extra = SyntaxTreeNode(_PARSER.parseInline(" | ".join(cells_[len(texts) :])))
         texts[-1].append(" | ")
         texts[-1].append_text(_inline(extra.children[0], self.theme))
 
@@ -476,11 +513,23 @@ class _Table:
             from rich import box
 
             theme.box = box.SQUARE if theme.unicode else box.ASCII
-        table = Table(box=theme.box, show_edge=False, pad_edge=False, show_header=True,
-                      border_style=theme["border"], expand=False, highlight=False)
+        table = Table(
+            box=theme.box,
+            show_edge=False,
+            pad_edge=False,
+            show_header=True,
+            border_style=theme["border"],
+            expand=False,
+            highlight=False,
+        )
         for c in range(count):
-            table.add_column(self._header(c), justify=self.aligns[c],  # type: ignore[arg-type]
-                             overflow="fold", no_wrap=False, min_width=1)
+            table.add_column(
+                self._header(c),
+                justify=self.aligns[c],  # type: ignore[arg-type]
+                overflow="fold",
+                no_wrap=False,
+                min_width=1,
+            )
         for row in self.rows:
             table.add_row(*row)
         yield table

@@ -90,7 +90,7 @@ class MarkdownBlocks:
         if partial.endswith("\r"):  # most likely the first half of a CR LF
             partial = partial[:-1]
         if self._kind == "code":
-            lines = self._code[self._sent:] + ([partial] if partial else [])
+            lines = self._code[self._sent :] + ([partial] if partial else [])
             return Block("code", "\n".join(lines), joined=self._sent > 0, lexer=self._lexer)
         lines = self._lines + [partial] if partial else self._lines
         if not lines:
@@ -159,7 +159,7 @@ class MarkdownBlocks:
             self._code_chunk(len(self._code), out, last=False)
 
     def _code_chunk(self, end: int, out: list[Block], last: bool) -> None:
-        lines = self._code[self._sent:end]
+        lines = self._code[self._sent : end]
         if last:
             while lines and not lines[-1].strip():
                 lines.pop()  # as a whole block would: no blank lines at the end

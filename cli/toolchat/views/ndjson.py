@@ -30,8 +30,13 @@ def encode(event: dict) -> str:
 
 
 def start_event(model: str, tools: list[str], conversation_id: str | None = None) -> dict:
-    return {"type": "start", "version": VERSION, "model": model, "tools": list(tools),
-            "conversation_id": conversation_id}
+    return {
+        "type": "start",
+        "version": VERSION,
+        "model": model,
+        "tools": list(tools),
+        "conversation_id": conversation_id,
+    }
 
 
 def start_line(model: str, tools: Sequence[str] = (), conversation_id: str | None = None) -> str:
@@ -53,15 +58,25 @@ def event_of(event: Any) -> dict | None:
     if isinstance(event, ToolCall):
         return {"type": "tool_call", "id": event.id, "name": event.name, "input": event.input}
     if isinstance(event, ToolResult):
-        return {"type": "tool_result", "id": event.id, "name": event.name, "output": event.output,
-                "is_error": event.is_error, "duration_ms": event.duration_ms}
+        return {
+            "type": "tool_result",
+            "id": event.id,
+            "name": event.name,
+            "output": event.output,
+            "is_error": event.is_error,
+            "duration_ms": event.duration_ms,
+        }
     if isinstance(event, TurnEnd):
-        return {"type": "turn", "turn": event.turn, "stop_reason": event.stop_reason,
-                "usage": event.usage}
+        return {"type": "turn", "turn": event.turn, "stop_reason": event.stop_reason, "usage": event.usage}
     if isinstance(event, Retry):
         attempts = getattr(event, "attempts", 0) or None  # 0: not known
-        return {"type": "retry", "attempt": event.attempt, "attempts": attempts, "delay": event.delay,
-                "reason": event.reason}
+        return {
+            "type": "retry",
+            "attempt": event.attempt,
+            "attempts": attempts,
+            "delay": event.delay,
+            "reason": event.reason,
+        }
     if isinstance(event, Start):
         return start_event(event.model, event.tools, event.conversation_id)
     if isinstance(event, Finished):

@@ -28,9 +28,17 @@ FLUSH_INTERVAL = 0.01
 
 
 class PlainView:
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, show_text: bool = True,
-                 quiet: bool = False, spinners: bool = False, summary: bool = False,
-                 color: str = "auto", raw: bool = False):
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        show_text: bool = True,
+        quiet: bool = False,
+        spinners: bool = False,
+        summary: bool = False,
+        color: str = "auto",
+        raw: bool = False,
+    ):
         if out is None:
             from ..stdio import own_stdout
 
@@ -96,8 +104,7 @@ class PlainView:
             self._trace(f"→ {one_line(event.name)} {one_line(compact_json(event.input))}")
         elif isinstance(event, ToolResult):
             status = "error" if event.is_error else "ok"
-            self._trace(f"← {one_line(event.name)} {status} ({event.duration_ms} ms): "
-                        f"{one_line(event.output)}")
+            self._trace(f"← {one_line(event.name)} {status} ({event.duration_ms} ms): {one_line(event.output)}")
         elif isinstance(event, Retry):
             self._trace(retry_line(event))
         elif isinstance(event, Finished):
