@@ -120,6 +120,7 @@ def _become(request: dict, fds: list[int], conn: socket.socket) -> None:
             print(exc.code, file=sys.stderr)
             code = 1
     except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())  # as Python: the traceback, then the exit by the signal
         _finish()
         import signal
 
@@ -143,10 +144,11 @@ def _finish(code: int = 0) -> int:
     import atexit
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()  # private, test-only: the one way to run the handlers before os._exit
+    # Private, test-only, both: what the interpreter itself calls at exit. threading._shutdown runs
+    # the threading-atexit hooks (concurrent.futures' workers are told to stop) and joins every
+    # non-daemon thread; atexit._run_exitfuncs is the one way to run the handlers before os._exit.
+    threading._shutdown()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

@@ -202,7 +202,8 @@ class _Flusher(threading.Thread):
         self.start()
 
     def due(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # set() takes a lock and notifies: once per round is enough
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopped = True
