@@ -102,3 +102,32 @@ def test_pieces_of_whole_events_decode_as_the_same_bytes_fed_one_at_a_time():
         ("f", "6", "7", None),
         ("g", "", "7", None),
     ]
+
+
+def test_pieces_of_whole_events_decode_as_the_same_bytes_one_at_a_time():
+    """Pieces that hold whole events (after the first) take the decoder's whole-event path, the
+    `event:` + `data:` pair and the data-only event (OpenAI) built directly: the same events as
+    the line-by-line path, the last event id carried over, a retry field kept to its own event."""
+    pieces = [
+        b"data: first\n\n",
+        b"id: 7\ndata: a\n\n",
+        b"data: b\n\n",
+        b"event: e\ndata: c\n\ndata: d\n\n",
+        b"retry: 10\ndata: r\n\n",
+        b'data: {"choices": []}\n\n',
+        b": keep-alive\n\n",
+        b"data: last\n\n",
+    ]
+    raw = b"".join(pieces)
+    expected = decode(*[raw[i : i + 1] for i in range(len(raw))])
+    assert decode(*pieces) == expected
+    assert expected == [
+        ServerSentEvent("", "first"),
+        ServerSentEvent("", "a", "7"),
+        ServerSentEvent("", "b", "7"),
+        ServerSentEvent("e", "c", "7"),
+        ServerSentEvent("", "d", "7"),
+        ServerSentEvent("", "r", "7", 10),
+        ServerSentEvent("", '{"choices": []}', "7"),
+        ServerSentEvent("", "last", "7"),
+    ]

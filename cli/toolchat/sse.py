@@ -91,6 +91,9 @@ class SSEDecoder:
             if len(lines) == 2 and not self._has_fields and lines[0][:7] == "event: " and lines[1][:6] == "data: ":
                 events.append(ServerSentEvent(lines[0][7:], lines[1][6:], self._id))
                 continue
+            if len(lines) == 1 and not self._has_fields and lines[0][:6] == "data: ":  # data only (OpenAI)
+                events.append(ServerSentEvent("", lines[0][6:], self._id))
+                continue
             for line in lines:
                 event = self._text_line(line) if line else self._dispatch()
                 if event is not None:

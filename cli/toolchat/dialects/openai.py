@@ -421,7 +421,10 @@ class OpenAIStreamDecoder(StreamDecoder):
     def feed(self, chunk: bytes) -> list:
         if self._failed is not None:
             raise self._failed
-        return self._events(self._sse.feed(chunk))
+        decoded = self._sse.feed(chunk)
+        if len(decoded) == 1:  # the usual read, one chunk: what _events does for one, without its loop
+            return self._on_event(decoded[0])
+        return self._events(decoded)
 
     def close(self) -> list:
         """End of the body: handle a last event without its blank line, then require an end."""
