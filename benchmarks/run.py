@@ -250,21 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     Command(
                         "curl_stream",
                         "curl -N > file",
-                        [
-                            "curl",
-                            "-sS",
-                            "-N",
-                            "--fail",
-                            f"{mock.url}/v1/messages",
-                            "-H",
-                            f"x-api-key: {KEY}",
-                            "-H",
-                            "anthropic-version: 2023-06-01",
-                            "-H",
-                            "content-type: application/json",
-                            "--data-binary",
-                            f"@{files['curl_body']}",
-                        ],
+                        _curl(f"{mock.url}/v1/messages", ANTHROPIC_HEADERS, files["curl_body"]),
                         env,
                         _count(b'"type":"text_delta"', args.deltas),
                     ),
@@ -279,21 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                     Command(
                         "curl_stream_1",
                         "curl -N > file (one delta)",
-                        [
-                            "curl",
-                            "-sS",
-                            "-N",
-                            "--fail",
-                            f"{one.url}/v1/messages",
-                            "-H",
-                            f"x-api-key: {KEY}",
-                            "-H",
-                            "anthropic-version: 2023-06-01",
-                            "-H",
-                            "content-type: application/json",
-                            "--data-binary",
-                            f"@{files['curl_body']}",
-                        ],
+                        _curl(f"{one.url}/v1/messages", ANTHROPIC_HEADERS, files["curl_body"]),
                         env,
                         _count(b'"type":"text_delta"', 1),
                     ),
@@ -328,19 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                     Command(
                         "curl_openai",
                         "curl -N /v1/chat/completions > file",
-                        [
-                            "curl",
-                            "-sS",
-                            "-N",
-                            "--fail",
-                            f"{mock.url}/v1/chat/completions",
-                            "-H",
-                            f"authorization: Bearer {KEY}",
-                            "-H",
-                            "content-type: application/json",
-                            "--data-binary",
-                            f"@{files['openai_curl_body']}",
-                        ],
+                        _curl(f"{mock.url}/v1/chat/completions", OPENAI_HEADERS, files["openai_curl_body"]),
                         env,
                         _count(b'"delta":{"content":', args.deltas),
                     ),
@@ -354,19 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                     Command(
                         "curl_openai_1",
                         "curl -N /v1/chat/completions > file (one delta)",
-                        [
-                            "curl",
-                            "-sS",
-                            "-N",
-                            "--fail",
-                            f"{one.url}/v1/chat/completions",
-                            "-H",
-                            f"authorization: Bearer {KEY}",
-                            "-H",
-                            "content-type: application/json",
-                            "--data-binary",
-                            f"@{files['openai_curl_body']}",
-                        ],
+                        _curl(f"{one.url}/v1/chat/completions", OPENAI_HEADERS, files["openai_curl_body"]),
                         env,
                         _count(b'"delta":{"content":', 1),
                     ),
@@ -672,6 +620,18 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
         c, rows, "tc_openai", ("openai_sdk_stream", "curl_openai"), f"peak memory, {deltas:,} chat.completions deltas"
     )
     return rows
+
+
+ANTHROPIC_HEADERS = [f"x-api-key: {KEY}", "anthropic-version: 2023-06-01", "content-type: application/json"]
+OPENAI_HEADERS = [f"authorization: Bearer {KEY}", "content-type: application/json"]
+
+
+def _curl(url: str, headers: list[str], body: Path) -> list[str]:
+    """`curl -N` posting `body` to `url`: it copies the streamed bytes, the floor of any client."""
+    argv = ["curl", "-sS", "-N", "--fail", url]
+    for header in headers:
+        argv += ["-H", header]
+    return argv + ["--data-binary", f"@{body}"]
 
 
 def _stream_rows(c: dict[str, Command], rows: list, scenario: str, ours: str, curl: str) -> None:
