@@ -606,7 +606,7 @@ def _rows(c: dict[str, Command], deltas: int) -> list[list[str]]:
     add("cold start: --version", "tc_version", "llm_version", "faster")
     add("cold start: --help", "tc_help", "python_pass", "info")
     add("cold start: --help", "tc_help", "llm_help", "faster", 10)
-    add("two-turn tool chat", "tc_chat", "llm_chat", "faster", 5)
+    add("two-turn tool chat", "tc_chat", "llm_chat", "faster", 8)
     add("one-tool chat via a stdio MCP server", "tc_mcp", "llm_mcp", "faster")
     add("one-tool chat via a stdio MCP server", "tc_mcp", "mcp_server_start", "info")
     add(f"{deltas:,} deltas to a file", "tc_stream", "sdk_stream", "faster", 3)
