@@ -146,3 +146,23 @@ def test_a_subprocess_a_handler_starts_does_not_inherit_the_real_stdout(tmp_path
     assert proc.returncode == 0, proc
     assert json.loads(proc.stdout)["text"] == "ran"
     assert "CHILD" in proc.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_run_with_exit_1_and_no_traceback(tmp_path, mock):
+    """`toolchat ... | head -c 20`: once the reader has closed the pipe, the next flush fails with
+    EPIPE; toolchat stops at once, exit 1, nothing on stderr (no traceback, no 'Exception ignored')."""
+    server = mock({"turns": [{"text": "word " * 20_000, "delta_size": 5}]})
+    env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchat", "hi"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.stdout.read(20) == b"word word word word "
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err == b""
