@@ -645,9 +645,11 @@ def test_tool_lines_fit_the_terminal_however_long_the_input(columns):
 
 
 @pytest.mark.slow  # starts an MCP server (the SDK's import, ~2 s): in .ci/run's slow set
-def test_an_mcp_server_stopping_mid_run_is_one_clean_line_above_the_spinners(tmp_path, mock, tools):
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_mcp_server_stopping_mid_run_is_one_clean_line_above_the_spinners(tmp_path, mock, tools, debug):
     """The warning comes from the MCP event-loop thread while a spinner turns: it is printed with the
-    display paused, so the spinner rows do not overwrite it and it does not cut through them."""
+    display paused, so the spinner rows do not overwrite it and it does not cut through them. With
+    --debug the server's own stderr lines (from their reader thread) are shown the same way."""
     import json
 
     from test_mcp_servers import TEST_SERVER
@@ -672,6 +674,7 @@ def test_an_mcp_server_stopping_mid_run_is_one_clean_line_above_the_spinners(tmp
     seen = in_terminal(
         tmp_path,
         server,
+        *(["--debug"] if debug else []),
         "-t",
         tools,
         "--mcp-config",
@@ -690,3 +693,5 @@ def test_an_mcp_server_stopping_mid_run_is_one_clean_line_above_the_spinners(tmp
     assert any(re.fullmatch(r'✓ slow \{"seconds": 1.5, "tag": "A"\}  \d{4,} ms', line) for line in seen.lines), seen
     assert any(line.startswith("✗ mcp__t__crash {}") for line in seen.lines), seen
     assert seen.count("⠋") + seen.count("⠙") == 0, seen  # no spinner row left behind
+    if debug:  # the server's last stderr line, whole, before the warning that quotes it
+        assert "[mcp t] crash: exiting on request" in seen.lines[:at], seen

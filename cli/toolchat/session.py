@@ -122,8 +122,8 @@ class Session:
         self.tools.approve = approve or _approver(self.view)
         self.warn = _warner(settings, self.view)
         for source in self.tools.sources:
-            if hasattr(source, "warn"):  # the MCP source: its warnings come from another thread
-                source.warn = self.warn
+            if hasattr(source, "warn"):  # the MCP source: its lines come from other threads
+                source.warn, source.show = self.warn, _shower(self.view)
         self._transport = transport
 
     def request_body(self, messages: list[dict]) -> dict:
@@ -303,17 +303,27 @@ def _warner(settings: Settings, view=None):
     stopped, told from the event-loop thread) is one whole line that nothing overwrites."""
     if settings.quiet:
         return lambda line: None
-    paused = getattr(view, "paused", None)
+    show = _shower(view)
 
     def warn(line: str) -> None:
-        from contextlib import nullcontext
-
         from .text import one_line
 
-        with paused() if paused is not None else nullcontext():
-            print(f"toolchat: {one_line(line, None)}", file=sys.stderr, flush=True)
+        show(f"toolchat: {one_line(line, None)}")
 
     return warn
+
+
+def _shower(view):
+    """A line on stderr as given (already safe), with the view's display paused around it."""
+    paused = getattr(view, "paused", None)
+
+    def show(line: str) -> None:
+        from contextlib import nullcontext
+
+        with paused() if paused is not None else nullcontext():
+            print(line, file=sys.stderr, flush=True)
+
+    return show
 
 
 def _approver(view):

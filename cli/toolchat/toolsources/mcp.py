@@ -70,7 +70,7 @@ class _Server:
         self,
         config: ServerConfig,
         log_dir: Path | None,
-        debug: bool,
+        echo: Callable[[str], None] | None,
         on_lost: Callable[["_Server", str], None],
         owner: str,
     ):
@@ -84,7 +84,7 @@ class _Server:
         self.finished = threading.Event()  # the transport is shut down (the process has ended)
         self.log_path = log_dir / f"{config.key}.log" if log_dir and config.transport == "stdio" else None
         self.stderr: StderrLog | None = None
-        self._debug = debug
+        self._echo = echo  # --debug: each stderr line of the server shown as it comes
         self._session: Any = None  # mcp.ClientSession, once started
         self._scope: Any = None  # anyio.CancelScope
         self._stop_requested = False
@@ -175,7 +175,7 @@ class _Server:
                 env={**dict(config.env), OWNER_VAR: self._owner},
                 cwd=config.cwd,
             )
-            self.stderr = StderrLog(config.name, self.log_path, self._debug)
+            self.stderr = StderrLog(config.name, self.log_path, self._echo)
             try:
                 return await stack.enter_async_context(stdio_client(params, errlog=self.stderr.writer))
             finally:
@@ -279,6 +279,11 @@ def _describe(exc: BaseException, config: ServerConfig, phase: str, status: int 
     return f"{name} during {phase}: {message}"
 
 
+def _print_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def _print_warning(message: str) -> None:
     sys.stderr.write(f"toolchat: {message}\n")
     sys.stderr.flush()
@@ -300,11 +305,13 @@ class McpSource(ToolSource):
         check_unique(servers)
         log_dir = default_log_dir() if log_dir is None else log_dir
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex}"
-        self._servers = [_Server(s, log_dir, debug, self._mark_stopped, self._owner) for s in servers]
+        echo = (lambda line: self.show(line)) if debug else None
+        self._servers = [_Server(s, log_dir, echo, self._mark_stopped, self._owner) for s in servers]
         # Where its warnings go (a server stopped, an optional one that failed): the Session points
         # it at the view once there is one, so a line from the event-loop thread never cuts through
         # the live display.
         self.warn: Callable[[str], None] = warn or _print_warning
+        self.show: Callable[[str], None] = _print_line  # --debug: the servers' stderr lines, likewise
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._futures: list[concurrent.futures.Future] = []

@@ -10,7 +10,6 @@ Pure: no MCP SDK here, so reading a config costs nothing the run would not pay a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -109,6 +108,8 @@ def offered_names(pairs: list[tuple[ServerConfig, str]]) -> dict[tuple[str, str]
     offered = {}
     for (server_name, tool), name in base.items():
         if len(name) > NAME_LIMIT or counts[name] > 1:
+            import hashlib  # here: every run imports this module, few need a hash (~5 ms at start-up)
+
             digest = hashlib.sha256(f"{server_name}\0{tool}".encode()).hexdigest()[:8]
             name = f"{name[: NAME_LIMIT - 9]}_{digest}"
         offered[(server_name, tool)] = name

@@ -10,10 +10,10 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..text import neutralise
 
@@ -25,7 +25,8 @@ _TAIL_LINES = 20
 class StderrLog:
     """A stdio server's stderr: a pipe read by a thread into the log file and a tail kept for messages."""
 
-    def __init__(self, label: str, log_path: Path | None, echo: bool):
+    def __init__(self, label: str, log_path: Path | None, echo: Callable[[str], None] | None):
+        """`echo`, if given (--debug), is handed each line as `[mcp LABEL] TEXT`, neutralised."""
         read_fd, write_fd = os.pipe()
         self.writer = os.fdopen(write_fd, "w")  # handed to the child; ours is closed once it runs
         self.lines: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
@@ -76,9 +77,8 @@ class StderrLog:
     def _line(self, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r")
         self.lines.append(text)
-        if self._echo:
-            sys.stderr.write(f"[mcp {self._label}] {neutralise(text)}\n")
-            sys.stderr.flush()
+        if self._echo is not None:
+            self._echo(f"[mcp {self._label}] {neutralise(text)}")
 
 
 def sweep(owner: str) -> None:
