@@ -259,6 +259,32 @@ def test_dry_run_prints_the_chat_completions_body(toolchat):
     assert {t["function"]["name"] for t in body["tools"]} >= {"calculate", "get_time"}
 
 
+def test_schema_goes_as_response_format_and_the_answer_is_checked(toolchat, mock):
+    server = mock({"turns": [{"text": '{"name": "Ada", "age": 36}'}]}, api_key=TEST_KEY)
+    run = toolchat(*openai("--schema", "name, age int", "--json", "who?"), server=server)
+    assert run.code == 0, run
+    assert run.json()["output"] == {"name": "Ada", "age": 36}
+    form = server.requests[0].body["response_format"]
+    assert (form["type"], form["json_schema"]["name"], form["json_schema"]["strict"]) == ("json_schema", "answer", True)
+    assert form["json_schema"]["schema"]["required"] == ["name", "age"]
+    assert "output_config" not in server.requests[0].body  # the Messages API's field, not this one's
+    # An answer that does not fit is exit 4, incomplete "schema", under this dialect too.
+    server = mock({"turns": [{"text": '{"name": "Ada", "age": "old"}'}]}, api_key=TEST_KEY)
+    run = toolchat(*openai("--schema", "name, age int", "--json", "who?"), server=server)
+    document = run.json()
+    assert (run.code, document["incomplete"], document["output"]) == (4, "schema", None), run
+    assert document["output_error"] == "age: 'old' is not of type 'integer'"
+
+
+@pytest.mark.parametrize("budget, effort", [("1024", "low"), ("8000", "medium"), ("20000", "high")])
+def test_thinking_goes_as_reasoning_effort(toolchat, budget, effort):
+    run = toolchat(*openai("--dry-run", "--thinking", budget, "--max-tokens", "32000", "hi"), key=None)
+    assert run.code == 0, run
+    body = json.loads(run.out)
+    assert body["reasoning_effort"] == effort
+    assert "thinking" not in body  # the Messages API's field
+
+
 # ---------------------------------------------------------------- the same contract
 
 
