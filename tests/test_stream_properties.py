@@ -382,3 +382,55 @@ def test_stream_that_is_one_endless_line_is_truncated_not_a_crash():
 
 def test_server_sent_event_without_data_is_ignored():
     assert StreamAssembler().feed(ServerSentEvent("message_start", "")) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The assembler's compact text-delta path reads what json.loads reads, or leaves it to json.loads
+
+
+@SETTINGS
+@given(text=st.text(), index=st.integers(0, 10**6), ascii_only=st.booleans())
+def test_the_compact_text_delta_path_reads_exactly_what_json_reads(text, index, ascii_only):
+    from toolchat.dialects.anthropic import compact_text_delta
+
+    event = {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=ascii_only)
+    known = compact_text_delta(data)
+    assert known is None or known == (index, text)
+    if text.isprintable() and '"' not in text and "\\" not in text and (text.isascii() or not ascii_only):
+        assert known == (index, text)  # the common case does take the path
+
+
+@SETTINGS
+@given(
+    tail=st.text(alphabet=st.sampled_from(list('0123456789 ,:"{}\\abtx\n\u00e9')), max_size=60),
+)
+def test_the_compact_text_delta_path_never_reads_what_json_would_not(tail):
+    """Any data that starts as a text delta: the path's answer, when it gives one, is json.loads'."""
+    from toolchat.dialects.anthropic import compact_text_delta
+
+    data = '{"type":"content_block_delta","index":' + tail
+    known = compact_text_delta(data)
+    if known is None:
+        return
+    payload = json.loads(data)
+    assert payload["type"] == "content_block_delta" and payload["delta"]["type"] == "text_delta"
+    assert (payload["index"], payload["delta"]["text"]) == known
+    assert set(payload) == {"type", "index", "delta"} and set(payload["delta"]) == {"type", "text"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"a"}}',  # not JSON
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\\nb"}}',  # an escape
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":"b"}}',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"},"index":1}',
+        '{"type":"content_block_delta","index":0, "delta":{"type":"text_delta","text":"a"}}',
+        '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\x01"}}',  # not JSON
+    ],
+)
+def test_the_compact_text_delta_path_leaves_other_spellings_to_json(data):
+    from toolchat.dialects.anthropic import compact_text_delta
+
+    assert compact_text_delta(data) is None

@@ -138,6 +138,14 @@ class StreamAssembler:
         data = sse.data.strip()
         if not data or data == "[DONE]":
             return []
+        if data.startswith(_DELTA_HEAD) and not self.complete:
+            # The hotter path: a text delta as the API spells it, read without json.loads.
+            known = compact_text_delta(data)
+            if known is not None:
+                at = known[0] + self._offset
+                if at in self._open and self._blocks[at].get("type") == "text":
+                    self._parts[at].append(known[1])
+                    return [TextDelta(known[1])] if known[1] else []
         payload = event_json(data, sse.cut)
         kind = payload.get("type") or sse.event
         if kind == "error":
@@ -495,6 +503,30 @@ def _initial_text(block: dict) -> list:
     if block.get("type") == "thinking" and block.get("thinking"):
         return [ThinkingDelta(block["thinking"])]
     return []
+
+
+_DELTA_HEAD = '{"type":"content_block_delta","index":'
+_DELTA_TEXT = ',"delta":{"type":"text_delta","text":"'
+
+
+def compact_text_delta(data: str) -> tuple[int, str] | None:
+    """(index, text) of a text delta spelt as the API sends it, compact and in this key order
+    (`{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}`) with a
+    text that JSON carries as it is (no escape, no quote, only printable characters), else None:
+    anything else (an escaped newline, other spacing or order) takes json.loads, the long way."""
+    if not data.endswith('"}}'):
+        return None
+    start = len(_DELTA_HEAD)
+    middle = data.find(_DELTA_TEXT, start)
+    if middle < 0:
+        return None
+    digits = data[start:middle]
+    if not (digits.isascii() and digits.isdigit()) or (len(digits) > 1 and digits[0] == "0"):
+        return None  # not a JSON integer (leading zeros are not JSON)
+    text = data[middle + len(_DELTA_TEXT) : -3]
+    if "\\" in text or '"' in text or not text.isprintable():
+        return None
+    return int(digits), text
 
 
 def _stream_error(payload: dict) -> APIError:
