@@ -151,6 +151,19 @@ def toolchat(tmp_path):
     return run
 
 
+def popen_toolchat(args: list[str], env: dict, cwd: Path | None = None) -> subprocess.Popen:
+    """`python -m toolchat ARGS` started fresh, stdin from /dev/null, stdout and stderr pipes (bytes):
+    for tests that watch a run while it goes (read part of it, close the pipe, send a signal)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolchat", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+    )
+
+
 def run_toolchat(
     args: list[str], env: dict, cwd: Path, stdin: str | bytes | None, timeout: float, text: bool = True
 ) -> subprocess.CompletedProcess:

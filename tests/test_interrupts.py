@@ -13,7 +13,6 @@ import queue
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from toolchat.mock.validate import validate_body
 
-from conftest import TEST_KEY, TIMINGS, assert_no_secret, clean_env
+from conftest import TEST_KEY, TIMINGS, assert_no_secret, clean_env, popen_toolchat
 
 EXIT_BOUND = 3.0  # seconds from the signal to the exit; generous for a loaded machine
 SIGNALS = [
@@ -44,14 +43,7 @@ class Running:
     """toolchat in a subprocess, its stdout and stderr read line by line as they come."""
 
     def __init__(self, args, env, cwd):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "toolchat", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-        )
+        self.proc = popen_toolchat(list(args), env, cwd)
         self.lines: dict[str, queue.Queue] = {"stdout": queue.Queue(), "stderr": queue.Queue()}
         self.seen = {"stdout": b"", "stderr": b""}
         self.readers = [threading.Thread(target=self._read, args=(name,), daemon=True) for name in ("stdout", "stderr")]

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import TEST_KEY, clean_env
+from conftest import TEST_KEY, clean_env, popen_toolchat
 
 NOISY = """\
 import os, subprocess, sys, threading, warnings
@@ -153,14 +153,7 @@ def test_a_reader_that_goes_away_ends_the_run_with_exit_1_and_no_traceback(tmp_p
     EPIPE; toolchat stops at once, exit 1, nothing on stderr (no traceback, no 'Exception ignored')."""
     server = mock({"turns": [{"text": "word " * 20_000, "delta_size": 5}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", "hi"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=tmp_path,
-    )
+    proc = popen_toolchat(["hi"], env, tmp_path)
     assert proc.stdout.read(20) == b"word word word word "
     proc.stdout.close()
     err = proc.stderr.read()

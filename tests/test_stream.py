@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from toolchat.errors import APIError, StreamError
 from toolchat.events import TextDelta, ThinkingDelta
 
-from conftest import clean_env, message_events, run_chat, sse, TEST_KEY, tokens
+from conftest import clean_env, message_events, popen_toolchat, run_chat, sse, TEST_KEY, tokens
 
 
 def text_turn(*pieces: str, **raw_options) -> dict:
@@ -173,13 +171,7 @@ def test_tokens_reach_stdout_while_the_stream_is_still_open(mock, tmp_path, fram
     first_end = body.index("first\\n") + 40
     server = mock({"turns": [{"raw": body, "framing": framing, "delay": 1.5, "chunks": [first_end]}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", "hi"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = popen_toolchat(["hi"], env)
     try:
         line = proc.stdout.readline()
         still_running = proc.poll() is None
