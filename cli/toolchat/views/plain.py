@@ -127,11 +127,14 @@ class PlainView:
             except (OSError, ValueError):  # the reader went away: the run has said so already
                 pass
 
-    def _flush(self) -> None:
+    def _flush(self, only_unflushed: bool = False) -> None:
+        """Flush `out` (with `only_unflushed`, only if answer text waits: the flusher thread's case)."""
         with self._lock:
+            if only_unflushed and not self._unflushed:
+                return
+            self.out.flush()
             self._unflushed = False
             self._flushed_at = time.monotonic()
-            self.out.flush()
 
     def paused(self):
         """For a question on the terminal: the spinners stop and the screen is left clean."""
@@ -218,11 +221,7 @@ class _Flusher(threading.Thread):
             if self._stopped:
                 return
             time.sleep(FLUSH_INTERVAL)
-            with view._lock:
-                if view._unflushed:
-                    try:
-                        view.out.flush()
-                    except (OSError, ValueError):  # the reader went away: the main thread says so
-                        return
-                    view._unflushed = False
-                    view._flushed_at = time.monotonic()
+            try:
+                view._flush(only_unflushed=True)
+            except (OSError, ValueError):  # the reader went away: the main thread says so
+                return
