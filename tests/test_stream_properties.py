@@ -428,6 +428,7 @@ def test_the_compact_text_delta_path_never_reads_what_json_would_not(tail):
         '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"},"index":1}',
         '{"type":"content_block_delta","index":0, "delta":{"type":"text_delta","text":"a"}}',
         '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\x01"}}',  # not JSON
+        "x" * 38 + '5,"delta":{"type":"text_delta","text":"a"}}',  # the shape after another opening
     ],
 )
 def test_the_compact_text_delta_path_leaves_other_spellings_to_json(data):

@@ -138,7 +138,7 @@ class StreamAssembler:
         data = sse.data.strip()
         if not data or data == "[DONE]":
             return []
-        if data.startswith(_DELTA_HEAD) and not self.complete:
+        if not self.complete:
             # The hotter path: a text delta as the API spells it, read without json.loads.
             known = compact_text_delta(data)
             if known is not None:
@@ -514,7 +514,7 @@ def compact_text_delta(data: str) -> tuple[int, str] | None:
     (`{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}`) with a
     text that JSON carries as it is (no escape, no quote, only printable characters), else None:
     anything else (an escaped newline, other spacing or order) takes json.loads, the long way."""
-    if not data.endswith('"}}'):
+    if not data.startswith(_DELTA_HEAD) or not data.endswith('"}}'):
         return None
     start = len(_DELTA_HEAD)
     middle = data.find(_DELTA_TEXT, start)
