@@ -120,10 +120,11 @@ class Session:
             self.tools.close()  # MCP servers started for a run that will not happen
             raise
         self.tools.approve = approve or _approver(self.view)
-        self.warn = _warner(settings, self.view)
+        show = _shower(self.view)
+        self.warn = _warner(settings, show)
         for source in self.tools.sources:
             if hasattr(source, "warn"):  # the MCP source: its lines come from other threads
-                source.warn, source.show = self.warn, _shower(self.view)
+                source.warn, source.show = self.warn, show
         self._transport = transport
 
     def request_body(self, messages: list[dict]) -> dict:
@@ -295,15 +296,13 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
     return (settings.api_key or "", *secret_values(headers), *named)
 
 
-def _warner(settings: Settings, view=None):
-    """A warning line on stderr, neutralised; none with -q (nothing on stderr but errors).
-
-    With the view's display paused around it (the live view's spinners and the part being written
-    are cleared, then drawn again under it), so a warning from any thread (an MCP server that
-    stopped, told from the event-loop thread) is one whole line that nothing overwrites."""
+def _warner(settings: Settings, show):
+    """A warning line, neutralised, through `show` (_shower: on stderr with the view's display
+    paused around it, so a warning from any thread, an MCP server that stopped told from the
+    event-loop thread, is one whole line that nothing overwrites); none with -q (nothing on stderr
+    but errors)."""
     if settings.quiet:
         return lambda line: None
-    show = _shower(view)
 
     def warn(line: str) -> None:
         from .text import one_line
