@@ -116,16 +116,21 @@ def handle(handler: Any, mock: Any, headers: dict, raw: bytes) -> None:
             handler.close_connection = True
 
 
-def send_error(handler: Any, e: ApiError) -> None:
+def error_object(e: ApiError) -> dict:
+    """OpenAI's error object for `e`: message, type, param and code, then anything else it carries
+    (the body of an HTTP error, and the data of a mid-stream error chunk)."""
     extra = dict(e.extra)
-    error = {
+    return {
         "message": e.message,
         "type": e.type,
         "param": extra.pop("param", None),
         "code": extra.pop("code", None),
         **extra,
     }
-    handler._send_json(e.status, {"error": error}, {"x-request-id": handler._request_id, **e.headers})
+
+
+def send_error(handler: Any, e: ApiError) -> None:
+    handler._send_json(e.status, {"error": error_object(e)}, {"x-request-id": handler._request_id, **e.headers})
 
 
 # ---------------------------------------------------------------- validation
@@ -726,21 +731,7 @@ def stream_pieces(reply: Reply, include_usage: bool) -> list[bytes]:
         pieces.append(chunk({"content": piece}))
     if turn.get("stream_error"):
         # As on /v1/messages: once the text has streamed, before any tool call.
-        err = error_for(turn["stream_error"])
-        extra = dict(err.extra)
-        pieces.append(
-            data(
-                {
-                    "error": {
-                        "message": err.message,
-                        "type": err.type,
-                        "param": extra.pop("param", None),
-                        "code": extra.pop("code", None),
-                        **extra,
-                    }
-                }
-            )
-        )
+        pieces.append(data({"error": error_object(error_for(turn["stream_error"]))}))
         return pieces
     json_size = reply.stream_options.get("json_delta_size")
     json_size = 8 if json_size is None else json_size
@@ -775,21 +766,7 @@ def apply_fault(pieces: list[bytes], fault: dict | None) -> tuple[list[bytes], d
         pieces = pieces[: fault["truncate"]]
     at = fault.get("at", 0)
     if "error_event" in fault:
-        err = error_for(fault["error_event"])
-        extra = dict(err.extra)
-        pieces = pieces[:at] + [
-            data(
-                {
-                    "error": {
-                        "message": err.message,
-                        "type": err.type,
-                        "param": extra.pop("param", None),
-                        "code": extra.pop("code", None),
-                        **extra,
-                    }
-                }
-            )
-        ]
+        pieces = pieces[:at] + [data({"error": error_object(error_for(fault["error_event"]))})]
     if "garbage" in fault:
         junk = fault["garbage"]
         pieces = pieces[:at] + [junk.encode("utf-8") if isinstance(junk, str) else bytes(junk)] + pieces[at:]
