@@ -9,6 +9,25 @@ EXIT_INCOMPLETE = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
+# The Messages API's error type for an HTTP status: of an HTTP error (transport.py), and of a
+# mid-stream error that carries one in `error.code` (gateways such as OpenRouter; dialects/openai.py).
+STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def status_type(status: int, below_500: str) -> str:
+    """STATUS_TYPES' name for `status`; else api_error from 500 up, and `below_500` under it."""
+    return STATUS_TYPES.get(status, "api_error" if status >= 500 else below_500)
+
 
 class ToolchatError(Exception):
     """Base of every error toolchat reports to a person; `type` is the machine-readable kind."""

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from .errors import APIError, ToolchatError, TransportError
+from .errors import APIError, ToolchatError, TransportError, status_type
 from .text import clip, neutralise, one_line
 
 _READ_SIZE = 65536  # at most this much per socket read of a body that is not chunked
@@ -464,7 +464,7 @@ def error_from_response(response: requests.Response, body: bytes) -> APIError:
     request_id = _request_id(response)
     if request_id is None and isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
         request_id = payload["request_id"]
-    kind = kind or _status_type(status)
+    kind = kind or status_type(status, "http_error")
     hint = ""
     if status in (401, 403):
         hint = " (check the API key and --auth-style)"
@@ -589,24 +589,6 @@ def _describe_error_body(body: bytes, payload: object = None) -> tuple[str | Non
         return None, "an HTML page"
     first_line = text.splitlines()[0] if text else "empty body"
     return None, _clip_bytes(first_line.encode())
-
-
-_STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-def _status_type(status: int) -> str:
-    return _STATUS_TYPES.get(status, "api_error" if status >= 500 else "http_error")
 
 
 def _request_id(response: requests.Response) -> str | None:

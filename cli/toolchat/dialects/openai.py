@@ -17,7 +17,7 @@ import json
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from ..errors import APIError, StreamError, UsageError
+from ..errors import APIError, StreamError, UsageError, status_type
 from ..events import BlockDone, TextDelta, ThinkingDelta
 from ..sse import ServerSentEvent, SSEDecoder
 from ..text import clip
@@ -279,19 +279,6 @@ ERROR_TYPES = {
     "invalid_api_key": "authentication_error",
     "timeout": "timeout_error",
 }
-# Gateways (OpenRouter) put an HTTP status in `error.code` of a mid-stream error.
-_STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 def typed_error(kind: str, code: Any = None) -> str:
@@ -309,7 +296,9 @@ def error_of(payload: dict) -> APIError:
         code = error.get("code")
         kind = error.get("type") or (code if isinstance(code, str) and code else None)
         if not kind and isinstance(code, int) and not isinstance(code, bool):
-            kind = _STATUS_TYPES.get(code, "api_error" if code >= 500 else "invalid_request_error")
+            # Gateways (OpenRouter) put an HTTP status in `error.code` of a mid-stream error; their
+            # 408 is a timeout (an HTTP 408 reply is left an http_error by the transport).
+            kind = "timeout_error" if code == 408 else status_type(code, "invalid_request_error")
         kind = str(kind or "api_error")
         message = str(error.get("message") or kind)
     else:
