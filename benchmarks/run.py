@@ -225,102 +225,52 @@ def main(argv: list[str] | None = None) -> int:
 
         if "stream" in only:
             log(f"{args.deltas:,} text deltas to a file: {args.runs} runs each")
-            with (
-                MockProcess(REPO, files["stream_script"], work / "mock-stream.log") as mock,
-                MockProcess(REPO, files["one_delta_script"], work / "mock-one.log") as one,
-            ):
-                env = {**base_env, "ANTHROPIC_BASE_URL": mock.url, "ANTHROPIC_API_KEY": KEY}
-                env_one = {**base_env, "ANTHROPIC_BASE_URL": one.url, "ANTHROPIC_API_KEY": KEY}
-                text = files["story"].read_bytes() + b"\n"
-                stream = [
-                    Command(
-                        "tc_stream",
-                        "toolchat PROMPT > file",
-                        toolchat + [PROMPT_STREAM],
-                        _env(env, toolchat),
-                        _exactly(text),
-                    ),
-                    Command(
-                        "sdk_stream",
-                        "anthropic SDK messages.stream loop > file",
-                        [str(peer_bin / "python"), str(files["sdk_loop"])],
-                        env,
-                        _exactly(text),
-                    ),
-                    Command(
-                        "curl_stream",
-                        "curl -N > file",
-                        _curl(f"{mock.url}/v1/messages", ANTHROPIC_HEADERS, files["curl_body"]),
-                        env,
-                        _count(b'"type":"text_delta"', args.deltas),
-                    ),
-                    # The same with a one-delta answer: what is left is start-up and one request.
-                    Command(
-                        "tc_stream_1",
-                        "toolchat PROMPT > file (one delta)",
-                        toolchat + [PROMPT_STREAM],
-                        _env(env_one, toolchat),
-                        _exactly(ONE_DELTA.encode() + b"\n"),
-                    ),
-                    Command(
-                        "curl_stream_1",
-                        "curl -N > file (one delta)",
-                        _curl(f"{one.url}/v1/messages", ANTHROPIC_HEADERS, files["curl_body"]),
-                        env,
-                        _count(b'"type":"text_delta"', 1),
-                    ),
-                ]
-                bench(spawner, stream, args.runs, work, log=log)
-            commands.update({c.key: c for c in stream})
+            commands.update(
+                _stream_scenario(
+                    spawner,
+                    files,
+                    toolchat,
+                    peer_bin,
+                    args,
+                    work,
+                    log,
+                    keys=("tc_stream", "sdk_stream", "curl_stream"),
+                    env_of=lambda url: {**base_env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": KEY},
+                    toolchat_args=[],
+                    toolchat_label="toolchat PROMPT > file",
+                    sdk=("anthropic SDK messages.stream loop > file", "sdk_loop"),
+                    curl=("curl -N > file", "/v1/messages", ANTHROPIC_HEADERS, "curl_body"),
+                    marker=b'"type":"text_delta"',
+                    logs="mock-stream",
+                )
+            )
 
         if "openai" in only:
             log(f"{args.deltas:,} chat.completions deltas to a file: {args.runs} runs each")
-            with (
-                MockProcess(REPO, files["stream_script"], work / "mock-openai.log") as mock,
-                MockProcess(REPO, files["one_delta_script"], work / "mock-openai-one.log") as one,
-            ):
-                env = {**base_env, "OPENAI_BASE_URL": mock.url + "/v1", "OPENAI_API_KEY": KEY}
-                env_one = {**base_env, "OPENAI_BASE_URL": one.url + "/v1", "OPENAI_API_KEY": KEY}
-                text = files["story"].read_bytes() + b"\n"
-                stream = [
-                    Command(
-                        "tc_openai",
-                        "toolchat --api openai PROMPT > file",
-                        toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
-                        _env(env, toolchat),
-                        _exactly(text),
-                    ),
-                    Command(
-                        "openai_sdk_stream",
-                        "openai SDK chat.completions stream loop > file",
-                        [str(peer_bin / "python"), str(files["openai_sdk_loop"])],
-                        env,
-                        _exactly(text),
-                    ),
-                    Command(
-                        "curl_openai",
+            commands.update(
+                _stream_scenario(
+                    spawner,
+                    files,
+                    toolchat,
+                    peer_bin,
+                    args,
+                    work,
+                    log,
+                    keys=("tc_openai", "openai_sdk_stream", "curl_openai"),
+                    env_of=lambda url: {**base_env, "OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": KEY},
+                    toolchat_args=["--api", "openai", "-m", "gpt-4o"],
+                    toolchat_label="toolchat --api openai PROMPT > file",
+                    sdk=("openai SDK chat.completions stream loop > file", "openai_sdk_loop"),
+                    curl=(
                         "curl -N /v1/chat/completions > file",
-                        _curl(f"{mock.url}/v1/chat/completions", OPENAI_HEADERS, files["openai_curl_body"]),
-                        env,
-                        _count(b'"delta":{"content":', args.deltas),
+                        "/v1/chat/completions",
+                        OPENAI_HEADERS,
+                        "openai_curl_body",
                     ),
-                    Command(
-                        "tc_openai_1",
-                        "toolchat --api openai PROMPT > file (one delta)",
-                        toolchat + ["--api", "openai", "-m", "gpt-4o", PROMPT_STREAM],
-                        _env(env_one, toolchat),
-                        _exactly(ONE_DELTA.encode() + b"\n"),
-                    ),
-                    Command(
-                        "curl_openai_1",
-                        "curl -N /v1/chat/completions > file (one delta)",
-                        _curl(f"{one.url}/v1/chat/completions", OPENAI_HEADERS, files["openai_curl_body"]),
-                        env,
-                        _count(b'"delta":{"content":', 1),
-                    ),
-                ]
-                bench(spawner, stream, args.runs, work, log=log)
-            commands.update({c.key: c for c in stream})
+                    marker=b'"delta":{"content":',
+                    logs="mock-openai",
+                )
+            )
 
     rows = _rows(commands, args.deltas)
     info = {
@@ -450,6 +400,65 @@ def _write_files(work: Path, deltas: int) -> dict[str, Path]:
     (work / "home" / ".config").mkdir(parents=True)
     (work / "llm").mkdir()
     return files
+
+
+def _stream_scenario(
+    spawner,
+    files,
+    toolchat,
+    peer_bin,
+    args,
+    work,
+    log,
+    *,
+    keys,
+    env_of,
+    toolchat_args,
+    toolchat_label,
+    sdk,
+    curl,
+    marker,
+    logs,
+) -> dict:
+    """A 20,000-delta stream to a file (scenarios 3 and 6): toolchat, the SDK's documented loop and
+    curl against a mock streaming the story, and toolchat and curl again against a second mock
+    with a one-delta answer (start-up and one request: the `_1` keys, for the rows with start-up
+    taken out). `keys`: toolchat's, the SDK's and curl's; `sdk`: (label, the loop's files key);
+    `curl`: (label, path, headers, the body's files key); `marker`: one per delta in curl's output."""
+    tc_key, sdk_key, curl_key = keys
+    sdk_label, sdk_loop = sdk
+    curl_label, path, headers, body = curl
+    with (
+        MockProcess(REPO, files["stream_script"], work / f"{logs}.log") as mock,
+        MockProcess(REPO, files["one_delta_script"], work / f"{logs}-one.log") as one,
+    ):
+        env, env_one = env_of(mock.url), env_of(one.url)
+        text = files["story"].read_bytes() + b"\n"
+        argv = toolchat + toolchat_args + [PROMPT_STREAM]
+        stream = [
+            Command(tc_key, toolchat_label, argv, _env(env, toolchat), _exactly(text)),
+            Command(sdk_key, sdk_label, [str(peer_bin / "python"), str(files[sdk_loop])], env, _exactly(text)),
+            Command(
+                curl_key, curl_label, _curl(mock.url + path, headers, files[body]), env, _count(marker, args.deltas)
+            ),
+            # The same with a one-delta answer: what is left is start-up and one request.
+            Command(
+                tc_key + "_1",
+                toolchat_label + " (one delta)",
+                argv,
+                _env(env_one, toolchat),
+                _exactly(ONE_DELTA.encode() + b"\n"),
+            ),
+            Command(
+                curl_key + "_1",
+                curl_label + " (one delta)",
+                _curl(one.url + path, headers, files[body]),
+                env,
+                _count(marker, 1),
+            ),
+        ]
+        bench(spawner, stream, args.runs, work, log=log)
+    return {c.key: c for c in stream}
 
 
 def _mcp_scenario(spawner, files, toolchat, base_env, peer_bin, runs, work, log) -> dict:
