@@ -296,8 +296,9 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(server.folder, ignore_errors=True)
 
 
-def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
+def run_chat(server, prompt, tools_files=(), approve=None, notes: list | None = None, **overrides):
     """Run the chat loop in-process against `server` over real HTTP; return (events, result).
+    `notes`, if given, collects what the chat says on stderr (its warn lines).
 
     Prompt caching is off unless `cache=True` is passed: these tests look at the transcript as
     sent, and test_caching.py looks at the breakpoints."""
@@ -317,13 +318,15 @@ def run_chat(server, prompt, tools_files=(), approve=None, **overrides):
     dialect = dialect_for(settings)  # api="openai" among the overrides: chat.completions
     transport = Transport(
         dialect.url(server.url),
-        dialect.headers(settings),
+        {**dialect.headers(settings), **settings.extra_headers()},  # as Session._connect sends them
         connect_timeout=overrides.get("connect_timeout", 5),
         read_timeout=overrides.get("read_timeout", 20),
     )
     chat = Chat(settings, dialect, transport, tool_runner(settings, approve))
     # Retries happen for real, but their waits are skipped: the Retry events carry the delays.
     chat.sleep = lambda seconds: None
+    if notes is not None:
+        chat.warn = notes.append
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     try:
         events = list(chat.run(messages))

@@ -8,16 +8,11 @@ import json
 
 import pytest
 
-from conftest import SAMPLE_TOOLS, TEST_KEY
+from conftest import SAMPLE_TOOLS, run_chat
 from inprocess import cli
-from toolchat.chat import Chat
-from toolchat.dialects.anthropic import AnthropicDialect
 from toolchat.errors import UsageError
 from toolchat.mock.validate import ApiError, validate_body
-from toolchat.session import tool_runner
-from toolchat.settings import Settings
 from toolchat.structured import parse_schema, wire_schema
-from toolchat.transport import Transport, messages_url
 
 PERSON = "name, age int, tags: comma-separated keywords"
 PERSON_SCHEMA = {
@@ -42,26 +37,9 @@ ANSWER_TOOL = {
 def play(server, prompt="Who?", tools_files=(), **overrides):
     """The chat loop in-process over real HTTP; (result, notes said on stderr). Prompt caching off:
     the tests compare the tools sent."""
-    overrides.setdefault("cache", False)
-    settings = Settings(
-        base_url=server.url,
-        api_key=TEST_KEY,
-        key_source="TOOLCHAT_API_KEY",
-        tools=tuple(str(f) for f in tools_files),
-        **overrides,
-    )
-    transport = Transport(
-        messages_url(server.url), {**AnthropicDialect().headers(settings), **settings.extra_headers()}, read_timeout=20
-    )
-    chat = Chat(settings, AnthropicDialect(), transport, tool_runner(settings))
     notes: list[str] = []
-    chat.warn = notes.append
-    chat.sleep = lambda seconds: None
-    try:
-        list(chat.run([{"role": "user", "content": prompt}]))
-    finally:
-        transport.close()
-    return chat.result, notes
+    _, result = run_chat(server, prompt, tools_files, notes=notes, **overrides)
+    return result, notes
 
 
 def sent(server):
