@@ -151,9 +151,10 @@ def toolchat(tmp_path):
     return run
 
 
-def popen_toolchat(args: list[str], env: dict, cwd: Path | None = None) -> subprocess.Popen:
-    """`python -m toolchat ARGS` started fresh, stdin from /dev/null, stdout and stderr pipes (bytes):
-    for tests that watch a run while it goes (read part of it, close the pipe, send a signal)."""
+def popen_toolchat(args: list[str], env: dict, cwd: Path | None = None, text: bool = False) -> subprocess.Popen:
+    """`python -m toolchat ARGS` started fresh, stdin from /dev/null, stdout and stderr pipes (bytes,
+    or text with `text=True`): for tests that watch a run while it goes (read part of it, close the
+    pipe, send a signal)."""
     return subprocess.Popen(
         [sys.executable, "-m", "toolchat", *args],
         stdin=subprocess.DEVNULL,
@@ -161,6 +162,7 @@ def popen_toolchat(args: list[str], env: dict, cwd: Path | None = None) -> subpr
         stderr=subprocess.PIPE,
         env=env,
         cwd=cwd,
+        text=text,
     )
 
 

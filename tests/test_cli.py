@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
+from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, popen_toolchat, sse
 
 CALC_TOOLS = """
 tools:
@@ -408,13 +408,7 @@ def test_tools_env_variable(toolchat, mock, calc):
 
 def interrupt_after_line(args, env, stream, line):
     """Start toolchat, wait for `line` on `stream`, send SIGINT; return (code, stdout, stderr)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = popen_toolchat(list(args), env)
     try:
         assert getattr(proc, stream).readline() == line
         proc.send_signal(signal.SIGINT)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TEST_KEY, clean_env
+from conftest import ROOT, TEST_KEY, clean_env, popen_toolchat
 from test_mcp_servers import TEST_SERVER, TIME_SERVER, needs_time, survivors
 
 
@@ -225,15 +225,7 @@ def test_no_orphans_after_ctrl_c_or_sigterm_of_a_real_run(mock, tmp_path, signal
     env = clean_env(
         tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY, XDG_STATE_HOME=str(tmp_path / "state")
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", "--json", "--mcp-config", config, "go"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    proc = popen_toolchat(["--json", "--mcp-config", config, "go"], env, tmp_path, text=True)
     log = tmp_path / "state" / "toolchat" / "mcp" / "t.log"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "hang: sleeping" not in (log.read_text() if log.exists() else ""):

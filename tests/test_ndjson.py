@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -26,7 +24,7 @@ from toolchat.events import (
 )
 from toolchat.schemas import load, validator
 from toolchat.views.ndjson import VERSION, NdjsonView, result_line, start_line
-from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
+from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, popen_toolchat, sse
 
 EVENT = validator("event")
 RESULT = validator("result")
@@ -462,13 +460,7 @@ def test_lines_arrive_while_the_model_is_still_answering(tmp_path, mock):
     server = mock({"turns": [{"raw": body, "chunks": [cut], "delay": 3}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
     began = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", "--stream-json", "hi"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = popen_toolchat(["--stream-json", "hi"], env)
     try:
         assert json.loads(proc.stdout.readline())["type"] == "start"
         assert json.loads(proc.stdout.readline()) == {"type": "text", "text": "first "}

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 import zygote
-from conftest import ROOT, SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse, zygote_path
+from conftest import ROOT, SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, popen_toolchat, sse, zygote_path
 
 needs_jq = pytest.mark.skipif(
     shutil.which("jq") is None and not os.environ.get("CI"),
@@ -302,13 +302,7 @@ def test_sigint_with_json_modes_leaves_pure_stdout(tmp_path, mock):
     shown_end = body.index("\n\n", body.index('"text_delta"')) + 2
     server = mock({"turns": [{"raw": body, "chunks": [shown_end], "delay": 20, "framing": "close"}]})
     env = clean_env(tmp_path, TOOLCHAT_BASE_URL=server.url, TOOLCHAT_API_KEY=TEST_KEY)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", "--stream-json", "hi"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = popen_toolchat(["--stream-json", "hi"], env)
     try:
         lines = [proc.stdout.readline(), proc.stdout.readline()]
         assert json.loads(lines[1]) == {"type": "text", "text": "shown\n"}

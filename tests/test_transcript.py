@@ -13,7 +13,7 @@ import pytest
 
 from toolchat.errors import UsageError
 from toolchat.transcript import FORMAT, VERSION, continue_from, load_transcript, parse_transcript, save_transcript
-from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, sse
+from conftest import SAMPLE_TOOLS, TEST_KEY, clean_env, message_events, popen_toolchat, sse
 
 USER = {"role": "user", "content": "What is 2**10?"}
 TOOL_USE = {
@@ -399,14 +399,7 @@ def test_messages_error_with_stream_json_prints_start_and_result(toolchat, tmp_p
 
 def interrupt(args, env, wait_for, sig=signal.SIGINT):
     """Start toolchat --stream-json, wait for a stdout line of type `wait_for`, send `sig`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolchat", "--stream-json", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    proc = popen_toolchat(["--stream-json", *args], env, text=True)
     try:
         seen = []
         while not seen or seen[-1]["type"] != wait_for:
