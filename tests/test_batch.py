@@ -53,8 +53,8 @@ def invocations(tmp_path: Path) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
-def batch(tmp_path, server, lines, *, out="out.jsonl", tools=True, **plan):
-    """Run a batch in-process: (exit code, output documents, stderr)."""
+def batch(tmp_path, server, lines, *, out="out.jsonl", tools=True, max_turns=10, **plan):
+    """Run a batch in-process: (exit code, output documents, stderr, stdout)."""
     source = tmp_path / "in.jsonl"
     if lines is not None:
         source.write_text("".join(line + "\n" for line in lines))
@@ -64,6 +64,7 @@ def batch(tmp_path, server, lines, *, out="out.jsonl", tools=True, **plan):
         key_source="TOOLCHAT_API_KEY",
         tools=(str(tmp_path / "tools.yaml"),) if tools else (),
         output="json",
+        max_turns=max_turns,
     )
     stdout, stderr = io.StringIO(), io.StringIO()
     output = str(tmp_path / out) if out else None

@@ -3,7 +3,6 @@ outcomes other than succeeded, splitting, and a restart that resumes polling."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -15,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_KEY, clean_env
-from test_batch import HANDLER, TOOLS, invocations
+import test_batch
+from test_batch import batch, invocations
 from toolchat.batch import rounds
-from toolchat.batch.run import Plan, check, run
+from toolchat.batch.run import Plan, check
 from toolchat.errors import UsageError
 from toolchat.mock.server import MockServer
-from toolchat.settings import Settings
 
 # Two tool rounds, then the answer: turns are chosen by how many assistant messages came before.
 SCRIPT = {
@@ -32,43 +31,14 @@ SCRIPT = {
 }
 
 
-@pytest.fixture
-def bench(tmp_path, monkeypatch):
-    (tmp_path / "tools.yaml").write_text(TOOLS)
-    (tmp_path / "h.py").write_text(HANDLER)
-    monkeypatch.setenv("BATCH_COUNT_FILE", str(tmp_path / "count"))
-    return tmp_path
+bench = test_batch.bench  # the fixture: tools.yaml, h.py and BATCH_COUNT_FILE, as test_batch.py's
 
 
 def via_batches(tmp_path: Path, server, lines, **plan):
-    source = tmp_path / "in.jsonl"
-    if lines is not None:
-        source.write_text("".join(line + "\n" for line in lines))
-    settings = Settings(
-        base_url=server.url,
-        api_key=TEST_KEY,
-        key_source="TOOLCHAT_API_KEY",
-        tools=(str(tmp_path / "tools.yaml"),),
-        output="json",
-        max_turns=plan.pop("max_turns", 10),
-    )
-    stderr = io.StringIO()
+    """test_batch.batch over --via batches, in input order, polling every 0.05 s unless told."""
     plan.setdefault("poll_interval", 0.05)
-    code = run(
-        Plan(
-            input=str(source),
-            output=str(tmp_path / "out.jsonl"),
-            db=str(tmp_path / "logs.db"),
-            via="batches",
-            ordered=True,
-            **plan,
-        ),
-        settings,
-        stdout=io.StringIO(),
-        stderr=stderr,
-    )
-    docs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    return code, docs, stderr.getvalue()
+    code, docs, stderr, _ = batch(tmp_path, server, lines, via="batches", ordered=True, **plan)
+    return code, docs, stderr
 
 
 def test_two_tool_rounds_run_as_three_batches_and_an_expired_request_fails_its_line(bench):
