@@ -9,6 +9,7 @@ to a peer measured in the same run. See benchmarks/README.md for the scenarios.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -223,17 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         if "mcp" in only:
             commands.update(_mcp_scenario(spawner, files, toolchat, base_env, peer_bin, args.runs, work, log))
 
+        # Scenarios 3 and 6: the same commands over the Messages API and over chat.completions.
+        stream_scenario = functools.partial(_stream_scenario, spawner, files, toolchat, peer_bin, args, work, log)
         if "stream" in only:
             log(f"{args.deltas:,} text deltas to a file: {args.runs} runs each")
             commands.update(
-                _stream_scenario(
-                    spawner,
-                    files,
-                    toolchat,
-                    peer_bin,
-                    args,
-                    work,
-                    log,
+                stream_scenario(
                     keys=("tc_stream", "sdk_stream", "curl_stream"),
                     env_of=lambda url: {**base_env, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": KEY},
                     toolchat_args=[],
@@ -248,14 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         if "openai" in only:
             log(f"{args.deltas:,} chat.completions deltas to a file: {args.runs} runs each")
             commands.update(
-                _stream_scenario(
-                    spawner,
-                    files,
-                    toolchat,
-                    peer_bin,
-                    args,
-                    work,
-                    log,
+                stream_scenario(
                     keys=("tc_openai", "openai_sdk_stream", "curl_openai"),
                     env_of=lambda url: {**base_env, "OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": KEY},
                     toolchat_args=["--api", "openai", "-m", "gpt-4o"],
