@@ -25,13 +25,14 @@ class Exchange:
     def __init__(self, server: MockServer, payload: dict, timeout: float = 10):
         data = json.dumps(payload).encode()
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+        # The clock starts before the request goes: the server cannot begin its pauses earlier.
+        started = time.monotonic()
         sock.sendall(
             b"POST /v1/messages HTTP/1.1\r\nHost: mock\r\nx-api-key: test-key\r\n"
             b"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data)
         )
         self.raw, self.ended, self.arrivals = b"", "eof", []
-        started = time.monotonic()
         try:
             while True:
                 chunk = sock.recv(65536)
